@@ -1,0 +1,49 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SYSTEM_PACKAGES := nginx-light redis-server chromium wrk
+EXAMPLE := example
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint typecheck unit integration browser system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# nginx, redis-server, chromium and wrk come from Debian. As root we install what is missing;
+# otherwise we say what to install and the tests that need a missing program are skipped with that reason.
+system-deps:
+	@missing=""; \
+	for prog in nginx redis-server chromium wrk; do command -v $$prog >/dev/null 2>&1 || missing="$$missing $$prog"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing from Debian:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES); \
+	  else \
+	    echo "Not root: install these yourself for the full suite: sudo apt-get install $(SYSTEM_PACKAGES)"; \
+	  fi; \
+	fi
+
+run: $(STAMP)
+	cd $(EXAMPLE) && ../$(BIN)/python manage.py migrate --noinput
+	cd $(EXAMPLE) && ../$(BIN)/python manage.py collectstatic --noinput -v0
+	cd $(EXAMPLE) && ../$(BIN)/tandem serve --bind $(HOST) --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests example
+	$(BIN)/ruff format --check src tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) system-deps lint typecheck
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf $(VENV) $(EXAMPLE)/db.sqlite3* $(EXAMPLE)/staticfiles $(EXAMPLE)/media

@@ -1,0 +1,346 @@
+"""The command line: parses arguments and calls the public functions in tandem.launcher. Nothing else.
+
+Every TandemError becomes one line on stderr and its own exit code; only this module exits.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from tandem import __version__
+from tandem.config import Config
+from tandem.errors import BootError, TandemError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PROJECT_KEYS = ("project", "settings")
+
+
+def project_options(func: F) -> F:
+    for decorator in reversed(
+        [
+            click.option(
+                "--project",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="Django project root (where manage.py is). Default: the current directory.",
+            ),
+            click.option(
+                "--settings",
+                help="Settings module. Default: DJANGO_SETTINGS_MODULE, else read from manage.py.",
+            ),
+            click.option(
+                "--asgi",
+                help="ASGI application as module:attr. Default: settings.ASGI_APPLICATION, else <project>.asgi:application.",
+            ),
+            click.option(
+                "--wsgi",
+                help="WSGI application as module:attr. Default: settings.WSGI_APPLICATION, else <project>.wsgi:application.",
+            ),
+            click.option(
+                "--channel-layer",
+                help="Use a Redis channel layer at this URL (redis://HOST:PORT/N) instead of settings.CHANNEL_LAYERS.",
+            ),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def serve_options(func: F) -> F:
+    for decorator in reversed(
+        [
+            click.option(
+                "--mode",
+                type=click.Choice(["unified", "split"]),
+                help="unified: Daphne alone. split: Gunicorn + Daphne behind nginx. Default: unified.",
+            ),
+            click.option("--bind", help="Public address to listen on. Default: 127.0.0.1."),
+            click.option(
+                "--port",
+                type=int,
+                help="Public port. 0 picks a free one (the Ready: line tells which). Default: 8000.",
+            ),
+            click.option(
+                "--procs",
+                help="Daphne processes sharing one socket, or 'auto' (cores with a Redis layer, else 1).",
+            ),
+            click.option("--workers", help="Gunicorn workers in split mode, or 'auto' (2 x cores)."),
+            click.option(
+                "--allow-inmemory",
+                is_flag=True,
+                default=None,
+                help="Allow --procs > 1 with InMemoryChannelLayer (only if consumers use no groups).",
+            ),
+            click.option(
+                "--internal",
+                type=click.Choice(["unix", "tcp"]),
+                help="Split mode: app servers on unix sockets (default) or 127.0.0.1 ports.",
+            ),
+            click.option(
+                "--runtime-dir",
+                help="Directory for sockets, pid and temp files. Default: a new private dir under /tmp.",
+            ),
+            click.option(
+                "--asgi-prefix",
+                "asgi_prefixes",
+                multiple=True,
+                help="Split mode: also send this HTTP path prefix to Daphne (repeatable).",
+            ),
+            click.option(
+                "--graceful-timeout",
+                type=float,
+                help="Seconds in-flight requests get to finish on stop. Default: 30.",
+            ),
+            click.option(
+                "--ping-interval", type=int, help="Daphne's WebSocket ping interval in seconds. Default: 20."
+            ),
+            click.option("--nginx", help="nginx executable for split mode. Default: nginx on PATH."),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def cli_values(options: dict[str, Any]) -> dict[str, object]:
+    """The options the user gave, keyed by Config field name (None: not given)."""
+    values = {k: v for k, v in options.items() if k not in PROJECT_KEYS}
+    if not values.get("asgi_prefixes"):
+        values.pop("asgi_prefixes", None)
+    return values
+
+
+def handle_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BootError as exc:
+            if exc.output:
+                click.echo("tandem: last output of the failed process:", err=True)
+                for line in exc.output[-15:]:
+                    click.echo(f"    {line}", err=True)
+            click.echo(f"tandem: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except TandemError as exc:
+            click.echo(f"tandem: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(options: dict[str, Any]) -> Any:
+    from tandem.launcher import load
+
+    return load(
+        cli_values(options),
+        os.environ,
+        project_dir=options.get("project"),
+        settings_module=options.get("settings"),
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="django-tandem")
+def main() -> None:
+    """Serve a Django project's HTTP and WebSocket traffic, unified (Daphne) or split
+    (Gunicorn + Daphne behind nginx), from one command. Run it where manage.py lives."""
+
+
+@main.command()
+@project_options
+@serve_options
+@click.option(
+    "--ready-timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds each process gets to answer its first probe.",
+)
+@handle_errors
+def serve(ready_timeout: float, **options: Any) -> None:
+    """Run the project: prints 'Ready: http://HOST:PORT/' once every process answers."""
+    from tandem.launcher import serve as run_serve
+
+    loaded = _load(options)
+    sys.exit(run_serve(loaded, os.environ, ready_timeout=ready_timeout))
+
+
+def _format_value(value: object) -> str:
+    if value is None:
+        return "auto" if value is None else ""
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+@main.command("config")
+@project_options
+@serve_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def show_config(as_json: bool, **options: Any) -> None:
+    """Show every effective setting and where it came from (CLI > TANDEM_* env > settings.TANDEM > default)."""
+    loaded = _load(options)
+    config: Config = loaded.config
+    project = loaded.project
+    rows = [
+        (name, _format_value(value), config.sources.get(name, "default"))
+        for name, value in config.values().items()
+    ]
+    facts = [
+        ("project", str(project.root), "--project" if options.get("project") else "current directory"),
+        ("settings", project.settings_module, project.settings_source),
+        ("asgi_app", project.asgi_app, project.asgi_source),
+        ("wsgi_app", project.wsgi_app, project.wsgi_source),
+        ("static", f"{project.static_url} -> {project.static_root or 'STATIC_ROOT not set'}", "settings"),
+        ("media", f"{project.media_url} -> {project.media_root or 'MEDIA_ROOT not set'}", "settings"),
+        ("channel_layer_backend", project.channel_layer.backend or "none", project.channel_layer.source),
+        ("ws_read_timeout (effective)", str(config.proxy_read_timeout), "derived from ping_interval"),
+    ]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "config": {r[0]: {"value": r[1], "source": r[2]} for r in rows},
+                    "project": {f[0]: {"value": f[1], "source": f[2]} for f in facts},
+                },
+                indent=2,
+            )
+        )
+        return
+    width = max(len(r[0]) for r in rows + facts)
+    click.echo("Project")
+    for name, value, source in facts:
+        click.echo(f"  {name:<{width}}  {value}  [{source}]")
+    click.echo("Options")
+    for name, value, source in rows:
+        click.echo(f"  {name:<{width}}  {value}  [{source}]")
+
+
+@main.command()
+@project_options
+@click.option(
+    "--asgi-prefix", "asgi_prefixes", multiple=True, help="Also send this HTTP prefix to Daphne (repeatable)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def routes(as_json: bool, **options: Any) -> None:
+    """Show which URL prefixes go to which server, discovered from the project's ASGI routing."""
+    from tandem.launcher import routes_with_prefixes
+
+    loaded = _load(options)
+    table = routes_with_prefixes(loaded)
+    prefixes = loaded.config.asgi_prefixes
+    rows = []
+    for route in table.routes:
+        server = "daphne" if route.protocol == "websocket" or route.protocol == "http" else "?"
+        rows.append(
+            {
+                "prefix": route.prefix,
+                "protocol": route.protocol,
+                "server": server,
+                "pattern": route.pattern,
+                "target": route.target,
+            }
+        )
+    for prefix in prefixes:
+        rows.append(
+            {
+                "prefix": prefix,
+                "protocol": "http",
+                "server": "daphne",
+                "pattern": "(--asgi-prefix)",
+                "target": "-",
+            }
+        )
+    rows.append(
+        {
+            "prefix": "/",
+            "protocol": "http",
+            "server": "gunicorn (split) / daphne (unified)",
+            "pattern": "(everything else)",
+            "target": loaded.project.wsgi_app,
+        }
+    )
+    routing = "Upgrade header" if table.route_by_upgrade else "path prefix"
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "routes": rows,
+                    "websocket_prefixes": list(table.websocket_prefixes),
+                    "route_by": routing,
+                    "warnings": list(table.warnings),
+                },
+                indent=2,
+            )
+        )
+        return
+    widths = {
+        key: max(len(key), *(len(str(r[key])) for r in rows))
+        for key in ("prefix", "protocol", "server", "pattern")
+    }
+    click.echo("  ".join(k.upper().ljust(widths[k]) for k in widths) + "  TARGET")
+    for row in rows:
+        click.echo("  ".join(str(row[k]).ljust(widths[k]) for k in widths) + f"  {row['target']}")
+    click.echo(
+        f"WebSockets are routed by {routing}"
+        + (
+            f": {', '.join(table.websocket_prefixes)}"
+            if not table.route_by_upgrade and table.websocket_prefixes
+            else "."
+        )
+    )
+    for warning in table.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@main.command("export")
+@click.argument("target", type=click.Choice(["nginx"]))
+@project_options
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write into.",
+)
+@click.option(
+    "--runtime-dir",
+    default="/run/tandem",
+    show_default=True,
+    help="Where the production servers put their sockets.",
+)
+@click.option("--port", type=int, default=80, show_default=True, help="Port nginx listens on.")
+@click.option(
+    "--asgi-prefix", "asgi_prefixes", multiple=True, help="Also send this HTTP prefix to Daphne (repeatable)."
+)
+@click.option(
+    "--internal",
+    type=click.Choice(["unix", "tcp"]),
+    help="App servers on unix sockets (default) or 127.0.0.1 ports.",
+)
+@handle_errors
+def export(target: str, out_dir: Path, port: int, **options: Any) -> None:
+    """Write the production configuration for TARGET, rendered from the same Plan as 'serve --mode split'."""
+    from tandem.exporters import export_files
+    from tandem.launcher import export_plan, write_files
+
+    runtime_dir = Path(options["runtime_dir"])
+    options["runtime_dir"] = None
+    loaded = _load(options)
+    plan = export_plan(loaded, runtime_dir, port=port)
+    files = export_files(target, plan)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in write_files(files, out_dir):
+        click.echo(f"wrote {path}")

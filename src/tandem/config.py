@@ -1,0 +1,212 @@
+"""One frozen Config, resolved once from every source in one precedence list.
+
+Precedence (first that sets a value wins): CLI > environment (``TANDEM_*``) > ``settings.TANDEM`` > defaults.
+Nothing else in tandem reads ``os.environ`` for options: the mapping is passed in here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tandem.errors import ConfigError
+
+MODES = ("unified", "split")
+INTERNAL = ("unix", "tcp")
+CHANNEL_LAYER_SCHEMES = ("redis://", "rediss://", "unix://")
+
+SOURCE_CLI = "cli"
+SOURCE_DEFAULT = "default"
+SOURCE_SETTINGS = "settings.TANDEM"
+
+
+def env_name(field_name: str) -> str:
+    return "TANDEM_" + field_name.upper()
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every tandem option, validated. ``sources`` says where each value came from."""
+
+    mode: str = "unified"
+    bind: str = "127.0.0.1"
+    port: int = 8000
+    procs: int | None = None  # None: auto (cores with a cross-process channel layer, else 1)
+    workers: int | None = None  # None: auto (2 x cores)
+    allow_inmemory: bool = False
+    channel_layer: str | None = None
+    internal: str = "unix"
+    runtime_dir: str | None = None
+    asgi: str | None = None
+    wsgi: str | None = None
+    asgi_prefixes: tuple[str, ...] = ()
+    graceful_timeout: float = 30.0
+    ping_interval: int = 20
+    ping_timeout: int = 30
+    ws_read_timeout: int | None = None  # None: derived from ping_interval (3 x, at least 60 s)
+    max_body_size: str = "10m"
+    access_log: bool = True
+    nginx: str = "nginx"
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def proxy_read_timeout(self) -> int:
+        """The proxy's WebSocket read timeout: longer than Daphne's ping interval by construction."""
+        if self.ws_read_timeout is not None:
+            return self.ws_read_timeout
+        return max(60, self.ping_interval * 3)
+
+    def values(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sources"}
+
+
+# --- parsing: every source arrives as text (env) or as Python values (CLI, settings) -------------------
+
+
+def _parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _parse_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    if isinstance(value, int):
+        return value
+    return int(str(value).strip())
+
+
+def _parse_optional_int(value: object) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        return None
+    return _parse_int(value)
+
+
+def _parse_float(value: object) -> float:
+    return float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+
+
+def _parse_optional_str(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _parse_str(value: object) -> str:
+    return str(value).strip()
+
+
+def _parse_prefixes(value: object) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+_PARSERS: dict[str, Callable[[object], Any]] = {
+    "mode": _parse_str,
+    "bind": _parse_str,
+    "port": _parse_int,
+    "procs": _parse_optional_int,
+    "workers": _parse_optional_int,
+    "allow_inmemory": _parse_bool,
+    "channel_layer": _parse_optional_str,
+    "internal": _parse_str,
+    "runtime_dir": _parse_optional_str,
+    "asgi": _parse_optional_str,
+    "wsgi": _parse_optional_str,
+    "asgi_prefixes": _parse_prefixes,
+    "graceful_timeout": _parse_float,
+    "ping_interval": _parse_int,
+    "ping_timeout": _parse_int,
+    "ws_read_timeout": _parse_optional_int,
+    "max_body_size": _parse_str,
+    "access_log": _parse_bool,
+    "nginx": _parse_str,
+}
+
+
+def _validate(config: Config) -> None:
+    def bad(name: str, problem: str) -> ConfigError:
+        return ConfigError(f"{name} {problem} (set by {config.sources.get(name, SOURCE_DEFAULT)})")
+
+    if config.mode not in MODES:
+        raise bad("mode", f"must be one of {', '.join(MODES)}, not {config.mode!r}")
+    if config.internal not in INTERNAL:
+        raise bad("internal", f"must be one of {', '.join(INTERNAL)}, not {config.internal!r}")
+    if not 0 <= config.port <= 65535:
+        raise bad("port", f"must be between 0 and 65535, not {config.port}")
+    if config.procs is not None and config.procs < 1:
+        raise bad("procs", f"must be at least 1 (or 'auto'), not {config.procs}")
+    if config.workers is not None and config.workers < 1:
+        raise bad("workers", f"must be at least 1 (or 'auto'), not {config.workers}")
+    if config.channel_layer is not None and not config.channel_layer.startswith(CHANNEL_LAYER_SCHEMES):
+        raise bad(
+            "channel_layer",
+            f"must be a redis:// URL such as redis://127.0.0.1:6379/0, not {config.channel_layer!r}",
+        )
+    if config.graceful_timeout < 0:
+        raise bad("graceful_timeout", "must not be negative")
+    if config.ping_interval < 1 or config.ping_timeout < 1:
+        raise bad("ping_interval", "and ping_timeout must be at least 1 second")
+    if config.proxy_read_timeout <= config.ping_interval:
+        raise bad(
+            "ws_read_timeout",
+            f"({config.proxy_read_timeout} s) must be longer than ping_interval ({config.ping_interval} s), "
+            "or the proxy cuts idle WebSockets between two pings",
+        )
+    for prefix in config.asgi_prefixes:
+        if not prefix.startswith("/"):
+            raise bad("asgi_prefixes", f"entries must start with '/', not {prefix!r}")
+    if not config.bind:
+        raise bad("bind", "must not be empty")
+
+
+def resolve_config(
+    cli: Mapping[str, object],
+    environ: Mapping[str, str],
+    settings_tandem: Mapping[str, object] | None,
+) -> Config:
+    """Merge the sources in precedence order, parse and validate once.
+
+    ``cli`` holds only options the user actually gave (None means not given). ``settings_tandem`` is the
+    project's ``settings.TANDEM`` dict, whose keys are the option names in upper or lower case.
+    """
+    settings_values = {str(k).lower(): v for k, v in (settings_tandem or {}).items()}
+    unknown = sorted(set(settings_values) - set(_PARSERS))
+    if unknown:
+        raise ConfigError(f"settings.TANDEM has unknown keys: {', '.join(k.upper() for k in unknown)}")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, parse in _PARSERS.items():
+        candidates: list[tuple[str, object]] = []
+        if cli.get(name) is not None:
+            candidates.append((SOURCE_CLI, cli[name]))
+        if env_name(name) in environ:
+            candidates.append((env_name(name), environ[env_name(name)]))
+        if name in settings_values:
+            candidates.append((SOURCE_SETTINGS, settings_values[name]))
+        if not candidates:
+            sources[name] = SOURCE_DEFAULT
+            continue
+        source, raw = candidates[0]
+        try:
+            values[name] = parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name}: invalid value {raw!r} from {source}: {exc}") from None
+        sources[name] = source
+    config = Config(**values, sources=sources)
+    _validate(config)
+    return config
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1

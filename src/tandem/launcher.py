@@ -1,0 +1,282 @@
+"""The public functions the CLI calls: load the project and config, discover routes, build the Plan,
+then run it (serve) or write it (export). Data flows one way: Config -> Project + Routes -> Plan."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tandem.config import Config, resolve_config
+from tandem.errors import DependencyError, ProjectError, UsageError
+from tandem.plan import BoundSocket, Context, File, Plan
+from tandem.printer import Printer
+from tandem.project import Project, discover, find_root, load_settings, resolve_settings_module
+from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
+from tandem.sockets import bind, close_all
+from tandem.supervisor import Supervisor
+from tandem.topologies import topology
+
+
+@dataclass(frozen=True)
+class Loaded:
+    config: Config
+    project: Project
+    settings: Any
+
+
+def load(
+    cli: Mapping[str, object],
+    environ: Mapping[str, str],
+    *,
+    project_dir: Path | None = None,
+    settings_module: str | None = None,
+    cwd: Path | None = None,
+) -> Loaded:
+    """Find the project, import its settings, resolve the Config, discover the project's facts."""
+    root = find_root(project_dir, cwd or Path.cwd())
+    module, module_source = resolve_settings_module(settings_module, environ, root)
+    settings = load_settings(root, module, module_source)
+    config = resolve_config(cli, environ, getattr(settings, "TANDEM", None) or {})
+    project = discover(
+        root,
+        module,
+        module_source,
+        settings,
+        asgi=config.asgi,
+        asgi_source=config.sources.get("asgi", "--asgi").replace("cli", "--asgi"),
+        wsgi=config.wsgi,
+        wsgi_source=config.sources.get("wsgi", "--wsgi").replace("cli", "--wsgi"),
+        channel_layer_override=config.channel_layer,
+    )
+    return Loaded(config, project, settings)
+
+
+def _exception_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[-1]}" if lines else type(exc).__name__
+
+
+def setup_django() -> None:
+    import django
+
+    try:
+        django.setup()
+    except Exception as exc:
+        raise ProjectError(
+            f"Django failed to set up: {_exception_line(exc)}", hint="run python manage.py check"
+        ) from None
+
+
+def discover_project_routes(project: Project, settings: Any) -> RouteTable:
+    """Imports the project's ASGI application in this process and walks its routing."""
+    setup_django()
+    from tandem.runtime.overrides import import_app
+
+    try:
+        application = import_app(project.asgi_app)
+    except Exception as exc:
+        raise ProjectError(
+            f"importing the ASGI application {project.asgi_app} failed: {_exception_line(exc)}",
+            hint=f"fix the error in {project.asgi_app.partition(':')[0]}",
+        ) from None
+    table = discover_routes(application)
+    urlconf_name = getattr(settings, "ROOT_URLCONF", None)
+    if urlconf_name:
+        try:
+            urlconf = __import__(urlconf_name, fromlist=["urlpatterns"])
+        except Exception as exc:
+            return replace(
+                table, warnings=(*table.warnings, f"could not import ROOT_URLCONF: {_exception_line(exc)}")
+            )
+        overlaps = overlapping_http_urls(table, urlconf)
+        if overlaps:
+            table = replace(table, warnings=(*table.warnings, *overlaps))
+    return table
+
+
+def routes_with_prefixes(loaded: Loaded) -> RouteTable:
+    return discover_project_routes(loaded.project, loaded.settings)
+
+
+def make_runtime_dir(config: Config) -> tuple[Path, bool]:
+    """The private directory for sockets, pid and temp files. Returns (path, created_by_us)."""
+    if config.runtime_dir:
+        path = Path(config.runtime_dir).resolve()
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path, False
+    # Short, under /tmp: unix socket paths are limited to 107 bytes.
+    return Path(tempfile.mkdtemp(prefix="tandem-", dir="/tmp" if os.path.isdir("/tmp") else None)), True
+
+
+def write_files(files: tuple[File, ...], directory: Path) -> list[Path]:
+    written = []
+    for file in files:
+        target = directory / file.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(file.content, encoding="utf-8")
+        target.chmod(file.mode)
+        written.append(target)
+    return written
+
+
+def require_nginx(config: Config) -> str:
+    path = shutil.which(config.nginx)
+    if path is None:
+        raise DependencyError(
+            f"nginx not found (looked for {config.nginx!r} on PATH): split mode runs nginx in front",
+            hint="install it with: sudo apt-get install nginx-light (or pass --nginx PATH)",
+        )
+    return path
+
+
+def nginx_test(nginx: str, conf: Path) -> None:
+    """``nginx -t`` on the rendered config; its own message on failure."""
+    result = subprocess.run(
+        [nginx, "-t", "-q", "-p", f"{conf.parent}/", "-c", str(conf), "-e", "stderr"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if result.returncode != 0:
+        message = " ".join((result.stderr or result.stdout).split()) or f"exit code {result.returncode}"
+        raise UsageError(f"nginx rejected the generated config: {message}", hint=f"see {conf}")
+
+
+def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment children start from: the caller's, minus tandem's own options."""
+    return {k: v for k, v in environ.items() if not k.startswith("TANDEM_")}
+
+
+@dataclass
+class Serving:
+    """A plan with its bound sockets: what ``serve`` runs."""
+
+    plan: Plan
+    sockets: list[socket.socket]
+    runtime_dir: Path
+    remove_runtime_dir: bool
+
+    def close(self) -> None:
+        close_all(self.sockets)
+        if self.remove_runtime_dir:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+
+def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], None]) -> Serving:
+    """Everything before starting processes: routes, sockets, the Plan, its files, preflight checks."""
+    config, project = loaded.config, loaded.project
+    chosen = topology(config.mode)
+    nginx = require_nginx(config) if config.mode == "split" else None
+    routes = routes_with_prefixes(loaded) if chosen.needs_routes else None
+    if config.mode == "split":
+        _collect_static_if_stale(loaded, environ, say)
+    runtime_dir, created = make_runtime_dir(config)
+    bound_sockets: list[socket.socket] = []
+    try:
+        sockets: dict[str, BoundSocket] = {}
+        for name, address in chosen.sockets(config, runtime_dir).items():
+            sock, bound = bind(address)
+            bound_sockets.append(sock)
+            sockets[name] = bound
+        ctx = Context(
+            config=config,
+            project=project,
+            routes=routes,
+            runtime_dir=runtime_dir,
+            sockets=sockets,
+            python=sys.executable,
+            probe_token=secrets.token_hex(16),
+            environ=child_environ(environ),
+        )
+        plan = chosen.build(ctx)
+        write_files(plan.files, runtime_dir)
+        if nginx is not None:
+            nginx_test(nginx, runtime_dir / "nginx" / "nginx.conf")
+    except BaseException:
+        close_all(bound_sockets)
+        if created:
+            shutil.rmtree(runtime_dir, ignore_errors=True)
+        raise
+    return Serving(plan, bound_sockets, runtime_dir, created)
+
+
+def _collect_static_if_stale(loaded: Loaded, environ: Mapping[str, str], say: Callable[[str], None]) -> None:
+    from tandem.staticfiles import collectstatic, stale_reason
+
+    project = loaded.project
+    if project.static_root is None:
+        return
+    reason = stale_reason(project)
+    if reason is None:
+        return
+    say(f"collecting static files into {project.static_root} ({reason})")
+    env = dict(child_environ(environ))
+    env["DJANGO_SETTINGS_MODULE"] = project.settings_module
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project.root), env.get("PYTHONPATH", "")]))
+    collectstatic(project, sys.executable, env)
+
+
+def serve(
+    loaded: Loaded,
+    environ: Mapping[str, str],
+    *,
+    printer: Printer | None = None,
+    ready_timeout: float = 60.0,
+) -> int:
+    """``tandem serve``: run the Plan until stopped. Prints ``Ready: URL`` once every process answers."""
+    out = printer or Printer(("tandem",))
+    serving = prepare(loaded, environ, say=lambda line: out.write("tandem", line))
+    plan = serving.plan
+    names = tuple(p.name for p in plan.processes)
+    printer = printer or Printer(names)
+    for warning in plan.warnings:
+        printer.write("tandem", f"warning: {warning}")
+    for note in plan.notes:
+        printer.write("tandem", note)
+
+    def ready(plan: Plan) -> None:
+        printer.write(
+            "tandem", f"{plan.mode} mode, {len(plan.processes)} process(es), runtime dir {plan.runtime_dir}"
+        )
+        print(f"Ready: {plan.public_url}", flush=True)
+
+    supervisor = Supervisor(
+        plan,
+        listeners=(printer,),
+        ready_timeout=ready_timeout,
+        stop_timeout=loaded.config.graceful_timeout + 5,
+        on_ready=ready,
+    )
+    try:
+        return supervisor.run()
+    finally:
+        serving.close()
+
+
+def export_plan(loaded: Loaded, runtime_dir: Path, port: int = 80) -> Plan:
+    """What a production host runs: sockets under ``runtime_dir``, nothing bound here."""
+    config = replace(loaded.config, mode="split", port=port)
+    chosen = topology("split")
+    routes = routes_with_prefixes(loaded)
+    sockets = {name: BoundSocket(address) for name, address in chosen.sockets(config, runtime_dir).items()}
+    ctx = Context(
+        config=config,
+        project=loaded.project,
+        routes=routes,
+        runtime_dir=runtime_dir,
+        sockets=sockets,
+        python=sys.executable,
+        probe_token="",
+        managed=False,
+    )
+    return chosen.build(ctx)

@@ -1,0 +1,182 @@
+"""The Plan: which processes run, on which sockets, with which files. Built by a topology, run by the
+Supervisor or written out by an exporter, so what is tested locally is what is deployed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tandem.config import Config, cpu_count
+from tandem.errors import UsageError
+from tandem.project import Project
+from tandem.routes import RouteTable
+
+
+@dataclass(frozen=True)
+class File:
+    """A file a renderer produced. ``path`` is relative to the directory the command writes into."""
+
+    path: str
+    content: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a server listens: a unix socket path or a TCP host and port."""
+
+    host: str | None = None
+    port: int | None = None
+    path: str | None = None
+
+    @property
+    def is_unix(self) -> bool:
+        return self.path is not None
+
+    def nginx(self) -> str:
+        return f"unix:{self.path}" if self.path else f"{host_for_url(self.host or '')}:{self.port}"
+
+    def gunicorn(self) -> str:
+        return f"unix:{self.path}" if self.path else f"{host_for_url(self.host or '')}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.nginx()
+
+
+def host_for_url(host: str) -> str:
+    """IPv6 literals go in brackets in URLs and listen directives."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@dataclass(frozen=True)
+class BoundSocket:
+    """A listening socket: bound by the supervisor (``fd`` set, port 0 resolved) or, for an export,
+    only the address the production servers will bind themselves (``fd`` None)."""
+
+    address: Address
+    fd: int | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How the supervisor knows a process is up: an HTTP request that must get any answer."""
+
+    address: Address
+    path: str
+    host_header: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str  # shown as the prefix of every output line, e.g. "daphne.1"
+    role: str  # "daphne" | "gunicorn" | "nginx"
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    probe: Probe
+    inherited_fds: tuple[int, ...] = ()  # listening sockets the child adopts (same numbers in the child)
+    cwd: str | None = None
+
+
+@dataclass(frozen=True)
+class StaticLocation:
+    url: str  # "/static/"
+    root: str  # directory, ending with "/"
+    media: bool = False
+    expires: str = "1h"
+    cache_control: str = "public"
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    project: str
+    listen: str  # "127.0.0.1:8000" or "80"
+    server_names: tuple[str, ...]
+    wsgi_upstream: str  # "unix:/run/tandem/gunicorn.sock" or "127.0.0.1:8001"
+    asgi_upstream: str
+    ws_prefixes: tuple[str, ...]
+    route_by_upgrade: bool
+    asgi_prefixes: tuple[str, ...]
+    static_locations: tuple[StaticLocation, ...]
+    ws_read_timeout: int
+    ping_interval: int
+    max_body_size: str
+    route_summary: str
+    managed: bool
+    prefix: str = ""  # managed: the runtime directory holding pid and temp paths
+    forwarded_proto: str = "$scheme"
+    keepalive: int = 32
+    backlog: int | None = None
+    worker_processes: str = "auto"
+    worker_connections: int = 4096
+    access_log: str = "off"
+    error_log_level: str = "warn"
+    run_as_root: bool = False
+    mime_types: str = "/etc/nginx/mime.types"
+
+    @property
+    def user_directive(self) -> str:
+        # As root, nginx would switch its workers to "nobody", who cannot reach the sockets and files in a
+        # private runtime directory; the managed nginx runs its workers as whoever runs tandem.
+        return "user root;" if self.run_as_root else ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str
+    public: Address  # what clients connect to
+    runtime_dir: Path
+    processes: tuple[ProcessSpec, ...]
+    files: tuple[File, ...] = ()
+    routes: RouteTable | None = None
+    proxy: ProxySpec | None = None  # split mode: what the reverse proxy routes where
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{host_for_url(self.public.host or '')}:{self.public.port}/"
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a topology needs to build a Plan."""
+
+    config: Config
+    project: Project
+    routes: RouteTable | None
+    runtime_dir: Path
+    sockets: Mapping[str, BoundSocket]  # every listening socket the topology asked for, by name
+    python: str  # interpreter for child processes
+    probe_token: str
+    environ: Mapping[str, str] = field(default_factory=dict)  # base environment for children
+    managed: bool = True  # True: tandem serve runs it here; False: exported for a production host
+
+
+def daphne_procs(config: Config, project: Project) -> int:
+    """``--procs``: an explicit number, or auto (cores with a cross-process layer, else 1).
+
+    More than one Daphne with a layer that stays inside one process would silently drop group messages
+    between clients on different processes, so that is refused unless ``--allow-inmemory``.
+    """
+    layer = project.channel_layer
+    if config.procs is None:
+        return cpu_count() if layer.cross_process else 1
+    if (
+        config.procs > 1
+        and layer.backend is not None
+        and not layer.cross_process
+        and not config.allow_inmemory
+    ):
+        raise UsageError(
+            f"--procs {config.procs} with {layer.name}: group messages sent in one Daphne process never reach "
+            "clients connected to another",
+            hint="use a Redis channel layer (--channel-layer redis://127.0.0.1:6379/0), --procs 1, "
+            "or --allow-inmemory if your consumers use no groups",
+        )
+    return config.procs
+
+
+def gunicorn_workers(config: Config) -> int:
+    return config.workers if config.workers is not None else 2 * cpu_count()

@@ -1,0 +1,48 @@
+"""Small, dependency-free probes the supervisor polls: does a server answer HTTP on this address?"""
+
+from __future__ import annotations
+
+import socket
+
+from tandem.plan import Probe
+
+
+def _connect(probe: Probe, timeout: float) -> socket.socket:
+    address = probe.address
+    if address.path:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address.path)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    host = (address.host or "127.0.0.1").strip("[]")
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return socket.create_connection((host, address.port or 0), timeout=timeout)
+
+
+def http_status(probe: Probe, timeout: float = 2.0) -> int | None:
+    """The HTTP status the server answers with, or None when it does not answer in time."""
+    lines = [f"GET {probe.path} HTTP/1.1", f"Host: {probe.host_header}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in probe.headers.items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    try:
+        with _connect(probe, timeout) as sock:
+            sock.sendall(request)
+            data = b""
+            while b"\r\n" not in data and len(data) < 4096:
+                chunk = sock.recv(1024)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    parts = data.split(b" ", 2)
+    if len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit():
+        return int(parts[1])
+    return None

@@ -1,0 +1,1 @@
+"""Reverse-proxy configuration renderers: each returns File values rendered from a Plan's ProxySpec."""

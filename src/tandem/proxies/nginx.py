@@ -1,0 +1,52 @@
+"""nginx configuration, rendered from a ProxySpec that the split topology builds.
+
+The same renderer serves ``tandem serve --mode split`` (managed: a whole nginx.conf running from the
+runtime directory) and ``tandem export nginx`` (production: a server block for conf.d).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import jinja2
+
+from tandem import __version__
+from tandem.errors import ConfigError
+from tandem.plan import File, ProxySpec
+
+# Characters nginx cannot carry safely inside a quoted string: "$" starts a variable in most directives
+# and there is no escape for it; control characters end or corrupt the directive.
+_UNQUOTABLE = re.compile(r"[$\x00-\x1f\x7f]")
+
+
+def nginx_quote(value: str) -> str:
+    """Quote a value as one nginx token: spaces, quotes, ``;``, ``{``, ``#`` cannot break out."""
+    if _UNQUOTABLE.search(value):
+        raise ConfigError(
+            f"cannot put {value!r} in an nginx config: it contains '$' or a control character",
+            hint="choose a path without them",
+        )
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("tandem.proxies", "templates"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # nginx config, not HTML; values are quoted with nginx_quote
+    )
+    env.globals["q"] = nginx_quote
+    env.globals["version"] = __version__
+    return env
+
+
+def render_nginx(spec: ProxySpec, path: str = "nginx.conf") -> File:
+    content = _environment().get_template("nginx.conf.j2").render(spec=spec)
+    # Collapse the blank lines the template's conditionals leave behind.
+    content = re.sub(r"\n{3,}", "\n\n", content)
+    return File(path=path, content=content)

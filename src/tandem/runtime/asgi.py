@@ -1,0 +1,76 @@
+"""The ASGI application Daphne runs: the user's app, with tandem's health probe and static files.
+
+``application`` is built on first access (module ``__getattr__``), so importing this module does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from tandem.runtime.overrides import apply_overrides, import_app
+from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ProbeASGI:
+    """Answers tandem's liveness probe without touching the user's code; passes everything else on."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    def is_probe(self, scope: Scope) -> bool:
+        if scope["type"] != "http" or scope.get("path") != PROBE_PATH:
+            return False
+        return any(k == PROBE_HEADER.encode() and v == self.token for k, v in scope.get("headers", ()))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.is_probe(scope):
+            await self.app(scope, receive, send)
+            return
+        body = f'{{"status":"ok","pid":{os.getpid()}}}'.encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _with_static(app: ASGIApp, spec: RuntimeSpec) -> ASGIApp:
+    from servestatic import ServeStaticASGI
+
+    wrapped: ASGIApp = app
+    if spec.media_root and spec.media_url and not spec.media_url.startswith(("http://", "https://", "//")):
+        # Uploads appear while the server runs, so media is looked up per request (autorefresh).
+        os.makedirs(spec.media_root, exist_ok=True)
+        wrapped = ServeStaticASGI(
+            wrapped, root=spec.media_root, prefix=spec.media_url, autorefresh=True, max_age=0
+        )
+    if spec.static_root and spec.static_url and not spec.static_url.startswith(("http://", "https://", "//")):
+        # Collected static files are fixed for the life of the process: indexed once at start.
+        wrapped = ServeStaticASGI(wrapped, root=spec.static_root, prefix=spec.static_url, max_age=3600)
+    return wrapped
+
+
+def build(spec: RuntimeSpec) -> ASGIApp:
+    apply_overrides(spec)
+    app: ASGIApp = import_app(spec.app)
+    if spec.serve_static:
+        app = _with_static(app, spec)
+    return ProbeASGI(app, spec.probe_token)
+
+
+_application: ASGIApp | None = None
+
+
+def __getattr__(name: str) -> Any:
+    global _application
+    if name != "application":
+        raise AttributeError(name)
+    if _application is None:
+        _application = build(RuntimeSpec.from_env(os.environ))
+    return _application

@@ -1,0 +1,35 @@
+"""The contract between the parent and its children: what the wrapped application must do."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+ENV_VAR = "TANDEM_RUNTIME"
+PROBE_PATH = "/.tandem/health"
+PROBE_HEADER = "x-tandem-probe"
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    app: str  # the user's application, "module:attr"
+    probe_token: str  # the health probe answers only requests carrying this token
+    channel_layer: str | None = None  # a redis:// URL replacing settings.CHANNEL_LAYERS
+    serve_static: bool = False  # unified mode: static and media files from the app server
+    static_url: str | None = None
+    static_root: str | None = None
+    media_url: str | None = None
+    media_root: str | None = None
+    trust_proxy: bool = False  # behind tandem's nginx: client address and scheme from its headers
+
+    def to_env(self) -> dict[str, str]:
+        return {ENV_VAR: json.dumps(dataclasses.asdict(self), sort_keys=True)}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RuntimeSpec:
+        raw = environ.get(ENV_VAR)
+        if not raw:
+            raise RuntimeError(f"{ENV_VAR} is not set: this module runs only in processes started by tandem")
+        return cls(**json.loads(raw))

@@ -1,0 +1,132 @@
+"""Process specs shared by the topologies: how Daphne and Gunicorn are started."""
+
+from __future__ import annotations
+
+import os
+
+from tandem.plan import Address, Context, Probe, ProcessSpec
+from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
+
+
+def child_env(ctx: Context, spec: RuntimeSpec) -> dict[str, str]:
+    env = dict(ctx.environ)
+    pythonpath = [str(ctx.project.root)]
+    if env.get("PYTHONPATH"):
+        pythonpath.append(env["PYTHONPATH"])
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(pythonpath),
+            "DJANGO_SETTINGS_MODULE": ctx.project.settings_module,
+            "PYTHONUNBUFFERED": "1",
+            **spec.to_env(),
+        }
+    )
+    return env
+
+
+def runtime_spec(ctx: Context, app: str, *, serve_static: bool, trust_proxy: bool) -> RuntimeSpec:
+    project = ctx.project
+    return RuntimeSpec(
+        app=app,
+        probe_token=ctx.probe_token,
+        channel_layer=ctx.config.channel_layer,
+        serve_static=serve_static,
+        static_url=project.static_url,
+        static_root=str(project.static_root) if project.static_root else None,
+        media_url=project.media_url,
+        media_root=str(project.media_root) if project.media_root else None,
+        trust_proxy=trust_proxy,
+    )
+
+
+def probe(ctx: Context, address: Address) -> Probe:
+    return Probe(
+        address=address,
+        path=PROBE_PATH,
+        host_header=ctx.project.probe_host,
+        headers={PROBE_HEADER: ctx.probe_token},
+    )
+
+
+def _twisted_unix(path: str) -> str:
+    return "unix:" + path.replace("\\", "\\\\").replace(":", "\\:")
+
+
+def daphne_processes(
+    ctx: Context, count: int, shared: str, *, serve_static: bool, behind_proxy: bool
+) -> tuple[ProcessSpec, ...]:
+    """``count`` Daphne processes sharing the listening socket ``shared`` (from ``ctx.sockets``).
+
+    Each also listens on a private unix socket of its own, so the supervisor can tell every process is
+    ready (a probe through the shared socket reaches whichever process the kernel picks).
+    """
+    config = ctx.config
+    spec = runtime_spec(ctx, ctx.project.asgi_app, serve_static=serve_static, trust_proxy=behind_proxy)
+    env = child_env(ctx, spec)
+    bound = ctx.sockets[shared]
+    processes = []
+    for index in range(1, count + 1):
+        private = Address(path=str(ctx.runtime_dir / f"daphne-{index}.sock"))
+        argv = [ctx.python, "-m", "tandem.runtime.daphne"]
+        if bound.fd is not None:
+            argv += ["--shared-fd", str(bound.fd)]
+        elif bound.address.path:
+            argv += ["-u", bound.address.path]
+        else:
+            argv += ["-b", bound.address.host or "127.0.0.1", "-p", str(bound.address.port)]
+        argv += ["-e", _twisted_unix(private.path or "")]
+        argv += [
+            "--ping-interval", str(config.ping_interval),
+            "--ping-timeout", str(config.ping_timeout),
+            "--application-close-timeout", "10",
+            "--no-server-name",
+        ]  # fmt: skip
+        if config.access_log:
+            argv += ["--access-log", "-"]
+        if behind_proxy:
+            # nginx overwrites X-Forwarded-For with the peer address, so its left-most value is trusted.
+            argv += ["--proxy-headers"]
+        argv.append("tandem.runtime.asgi:application")
+        name = f"daphne.{index}" if count > 1 else "daphne"
+        processes.append(
+            ProcessSpec(
+                name=name,
+                role="daphne",
+                argv=tuple(argv),
+                env=env,
+                probe=probe(ctx, private),
+                inherited_fds=(bound.fd,) if bound.fd is not None else (),
+                cwd=str(ctx.project.root),
+            )
+        )
+    return tuple(processes)
+
+
+def gunicorn_process(ctx: Context, workers: int, socket_name: str) -> ProcessSpec:
+    config = ctx.config
+    spec = runtime_spec(ctx, ctx.project.wsgi_app, serve_static=False, trust_proxy=True)
+    bound = ctx.sockets[socket_name]
+    bind = f"fd://{bound.fd}" if bound.fd is not None else bound.address.gunicorn()
+    argv = [
+        ctx.python, "-m", "gunicorn",
+        "--bind", bind,
+        "--workers", str(workers),
+        "--graceful-timeout", str(int(config.graceful_timeout)),
+        "--error-logfile", "-",
+        "--chdir", str(ctx.project.root),
+        "--worker-tmp-dir", "/dev/shm" if os.path.isdir("/dev/shm") else str(ctx.runtime_dir),
+        # Gunicorn 24+ opens a control socket, by default one per user in ~/.gunicorn: keep ours private.
+        "--control-socket", str(ctx.runtime_dir / "gunicorn.ctl"),
+    ]  # fmt: skip
+    if config.access_log:
+        argv += ["--access-logfile", "-"]
+    argv.append("tandem.runtime.wsgi:application")
+    return ProcessSpec(
+        name="gunicorn",
+        role="gunicorn",
+        argv=tuple(argv),
+        env=child_env(ctx, spec),
+        probe=probe(ctx, bound.address),
+        inherited_fds=(bound.fd,) if bound.fd is not None else (),
+        cwd=str(ctx.project.root),
+    )
