@@ -7,6 +7,7 @@ is adopted here through Daphne's documented ``server_class`` hook.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from typing import Any
@@ -25,15 +26,17 @@ def make_server_class(shared_fd: int | None) -> type[Any]:
     from twisted.internet import reactor
 
     class TandemServer(Server):  # type: ignore[misc]
-        def run(self) -> None:
-            if shared_fd is not None:
-                reactor.callWhenRunning(self._adopt_shared_socket)
-            super().run()
+        shared_port: Any = None
 
-        def _adopt_shared_socket(self) -> None:
-            assert shared_fd is not None
-            port = reactor.adoptStreamPort(shared_fd, _family(shared_fd), self.http_factory)
-            self.shared_port = port
+        def listen_success(self, port: Any) -> None:
+            # Daphne calls this once its own endpoints listen, when its HTTP factory exists: adopt the
+            # shared socket right there, in the same reactor state as Daphne's own listeners.
+            super().listen_success(port)
+            if shared_fd is not None and self.shared_port is None:
+                # Twisted accepts in a loop until EAGAIN: a blocking socket would hang the reactor.
+                os.set_blocking(shared_fd, False)
+                self.shared_port = reactor.adoptStreamPort(shared_fd, _family(shared_fd), self.http_factory)
+                os.close(shared_fd)  # Twisted listens on its own duplicate
 
     return TandemServer
 

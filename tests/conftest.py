@@ -1,0 +1,291 @@
+"""Shared fixtures: a private copy of the example project, real `tandem serve` subprocesses, real Redis.
+
+Every process a test starts is stopped by its pid (and its process group) even when the test fails,
+and every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "example"
+TANDEM = [sys.executable, "-m", "tandem"]
+READY = re.compile(r"^Ready: (http://\S+)$")
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)  # wait-ok: the polling interval of a bounded wait
+
+
+def example_env(project: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "CHAT_", "DJANGO_SETTINGS"))}
+    env.update(
+        {
+            "CHAT_DB_PATH": str(project / "db.sqlite3"),
+            "CHAT_MEDIA_ROOT": str(project / "media"),
+            "CHAT_STATIC_ROOT": str(project / "staticfiles"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def example_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example project, migrated and with static files collected, once per session."""
+    target = tmp_path_factory.mktemp("example") / "project"
+    shutil.copytree(
+        EXAMPLE, target, ignore=shutil.ignore_patterns("db.sqlite3*", "media", "staticfiles", "__pycache__")
+    )
+    env = example_env(target)
+    for command in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=target, env=env, check=True, timeout=120)
+    return target
+
+
+@pytest.fixture
+def example_project(example_template: Path, tmp_path: Path) -> Path:
+    """A private copy per test: its own database, media and static files."""
+    target = tmp_path / "project"
+    shutil.copytree(example_template, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def manage(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=project,
+        env=env or example_env(project),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+def create_user(project: Path, username: str, password: str = "pw-secret-123") -> None:
+    code = f"from django.contrib.auth.models import User; User.objects.create_user({username!r}, password={password!r})"
+    manage(project, "shell", "-c", code)
+
+
+@dataclass
+class Tandem:
+    """A running `tandem ...` subprocess with its output collected line by line."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    url: str = ""
+    _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    _descendants: set[int] = field(default_factory=set)
+
+    def _reader(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def start_reader(self) -> None:
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def pump(self, timeout: float = 0.05) -> bool:
+        """Move available output into ``lines``. False once output has ended."""
+        try:
+            line = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return True
+        if line is None:
+            self._queue.put(None)
+            return False
+        self.lines.append(line)
+        return True
+
+    def wait_for_line(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            for line in self.lines[seen:]:
+                match = regex.search(line)
+                if match:
+                    return match
+            seen = len(self.lines)
+            if not self.pump(0.1) and self._queue.empty():
+                break
+        raise AssertionError(f"no line matching {pattern!r}; output:\n" + self.output)
+
+    def wait_ready(self, timeout: float = 90.0) -> str:
+        match = self.wait_for_line(READY.pattern, timeout)
+        self.url = match.group(1)
+        self.remember_descendants()
+        return self.url
+
+    def remember_descendants(self) -> set[int]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                self._descendants.add(child.pid)
+        return set(self._descendants)
+
+    @property
+    def output(self) -> str:
+        while self.pump(0):
+            if self._queue.empty():
+                break
+        return "\n".join(self.lines)
+
+    def wait_exit(self, timeout: float = 60.0) -> int:
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self.pump(0.1)
+        code = self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        while self.pump(0.05):
+            if self._queue.empty():
+                break
+        return code
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        self.remember_descendants()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.wait_exit(timeout)
+
+    def alive_descendants(self) -> list[int]:
+        alive = []
+        for pid in self._descendants:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+        return alive
+
+    def cleanup(self) -> None:
+        """Stop everything this run started, whatever state the test left it in."""
+        self.remember_descendants()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        for pid in self.alive_descendants():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+class TandemRunner:
+    def __init__(self) -> None:
+        self.runs: list[Tandem] = []
+
+    def start(self, *args: str, cwd: Path, env: dict[str, str] | None = None) -> Tandem:
+        proc = subprocess.Popen(
+            [*TANDEM, *args],
+            cwd=cwd,
+            env=env if env is not None else example_env(cwd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        run = Tandem(proc)
+        run.start_reader()
+        self.runs.append(run)
+        return run
+
+    def serve(self, project: Path, *args: str, env: dict[str, str] | None = None) -> Tandem:
+        """`tandem serve --port 0 ARGS` in ``project``, waited until Ready."""
+        run = self.start("serve", "--port", "0", *args, cwd=project, env=env)
+        run.wait_ready()
+        return run
+
+    def run(
+        self, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> tuple[int, str]:
+        """A short command to completion: (exit code, combined output)."""
+        run = self.start(*args, cwd=cwd, env=env)
+        code = run.wait_exit(timeout)
+        return code, run.output
+
+
+@pytest.fixture
+def tandem() -> Iterator[TandemRunner]:
+    runner = TandemRunner()
+    try:
+        yield runner
+    finally:
+        for run in runner.runs:
+            run.cleanup()
+
+
+@dataclass
+class Redis:
+    url: str
+    socket: Path
+    proc: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[Redis]:
+    """A real redis-server on a private unix socket (no TCP port at all), stopped by its pid."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip(
+            "redis-server is not installed (make test installs it as root: apt-get install redis-server)"
+        )
+    sock = Path(f"/tmp/tandem-test-redis-{os.getpid()}-{time.monotonic_ns()}.sock")
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: sock.exists() or proc.poll() is not None, message="redis-server socket")
+        assert proc.poll() is None, "redis-server exited at start"
+        yield Redis(url=f"unix://{sock}", socket=sock, proc=proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+
+
+def require(program: str, package: str) -> str:
+    path = shutil.which(program)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{program} is missing in CI: make test should have installed {package}")
+        pytest.skip(f"{program} is not installed (apt-get install {package})")
+    return path
+
+
+@pytest.fixture
+def nginx_bin() -> str:
+    return require("nginx", "nginx-light")
