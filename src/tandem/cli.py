@@ -117,17 +117,28 @@ def cli_values(options: dict[str, Any]) -> dict[str, object]:
     return values
 
 
+def boot_error_report(exc: BootError) -> str:
+    """The child's last output cut down to what matters (its exception and the user's own frames, not a
+    wall of Daphne and importlib frames), then the one error line, which names that exception too."""
+    from tandem.tracebacks import excerpt, parse_crash
+
+    lines = []
+    if exc.output:
+        lines.append("tandem: last output of the failed process:")
+        lines += [f"    {line}" for line in excerpt(exc.output)]
+    crash = parse_crash(exc.output)
+    message = f"{exc.message}: {crash.summary()}" if crash else exc.message
+    lines.append(f"tandem: error: {message}; {exc.hint}" if exc.hint else f"tandem: error: {message}")
+    return "\n".join(lines)
+
+
 def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except BootError as exc:
-            if exc.output:
-                click.echo("tandem: last output of the failed process:", err=True)
-                for line in exc.output[-15:]:
-                    click.echo(f"    {line}", err=True)
-            click.echo(f"tandem: error: {exc}", err=True)
+            click.echo(boot_error_report(exc), err=True)
             sys.exit(exc.exit_code)
         except TandemError as exc:
             click.echo(f"tandem: error: {exc}", err=True)
@@ -344,3 +355,81 @@ def export(target: str, out_dir: Path, port: int, **options: Any) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in write_files(files, out_dir):
         click.echo(f"wrote {path}")
+
+
+def _instance(pid: int | None, project: Path | None) -> Any:
+    from tandem.status import choose
+
+    return choose(project or Path.cwd(), pid)
+
+
+def control_options(func: F) -> F:
+    func = click.option(
+        "--pid", type=int, help="The tandem serve process to talk to (default: the one serving this project)."
+    )(func)
+    func = click.option(
+        "--project",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Project root. Default: the current directory.",
+    )(func)
+    return func
+
+
+@main.command()
+@control_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def status(pid: int | None, project: Path | None, as_json: bool) -> None:
+    """Show the processes of a running 'tandem serve': pid, role, state, uptime, restarts, connections."""
+    from tandem.status import send
+
+    instance = _instance(pid, project)
+    reply = send(instance, "status")
+    info = reply.get("status", {})
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(
+        f"{info.get('mode')} mode at {info.get('url')}  state {info.get('state')}  uptime {info.get('uptime')} s  reloads {info.get('reloads')}  (tandem pid {instance.pid})"
+    )
+    header = ("NAME", "ROLE", "PID", "STATE", "UPTIME", "RESTARTS", "CONNS", "RSS MB")
+    rows = [
+        (
+            p["name"],
+            p["role"],
+            str(p["pid"]),
+            p["state"],
+            f"{p['uptime']}",
+            str(p["restarts"]),
+            str(p["connections"]),
+            str(p["rss_mb"]),
+        )
+        for p in info.get("processes", [])
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+
+
+@main.command()
+@control_options
+@handle_errors
+def reload(pid: int | None, project: Path | None) -> None:
+    """Reload a running 'tandem serve' with new code, without refusing a request (same as SIGHUP)."""
+    from tandem.status import send
+
+    reply = send(_instance(pid, project), "reload")
+    click.echo(reply.get("message", "reloading"))
+    if not reply.get("ok"):
+        sys.exit(1)
+
+
+@main.command()
+@control_options
+@handle_errors
+def stop(pid: int | None, project: Path | None) -> None:
+    """Stop a running 'tandem serve' gracefully (same as SIGTERM)."""
+    from tandem.status import send
+
+    reply = send(_instance(pid, project), "stop")
+    click.echo(reply.get("message", "stopping"))

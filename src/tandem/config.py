@@ -7,6 +7,7 @@ Nothing else in tandem reads ``os.environ`` for options: the mapping is passed i
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,22 @@ SOURCE_SETTINGS = "settings.TANDEM"
 
 def env_name(field_name: str) -> str:
     return "TANDEM_" + field_name.upper()
+
+
+# CLI flags whose name is not simply the field name with dashes.
+_FLAGS = {"asgi_prefixes": "--asgi-prefix"}
+
+
+def describe_source(name: str, source: str) -> str:
+    """Where a value was set, the way the user wrote it: ``--procs``, ``TANDEM_PROCS``,
+    ``settings.TANDEM['PROCS']`` or ``procs (default)``."""
+    if source == SOURCE_CLI:
+        return _FLAGS.get(name, "--" + name.replace("_", "-"))
+    if source == SOURCE_SETTINGS:
+        return f"settings.TANDEM[{name.upper()!r}]"
+    if source == SOURCE_DEFAULT:
+        return f"{name} (default)"
+    return source  # an environment variable name
 
 
 @dataclass(frozen=True)
@@ -74,25 +91,36 @@ def _parse_bool(value: object) -> bool:
         return True
     if text in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"expected true/false, got {value!r}")
+    raise ValueError("expected true or false (also 1/0, yes/no, on/off)")
 
 
 def _parse_int(value: object) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"expected a whole number, got {value!r}")
+        raise ValueError("expected a whole number, not a true/false value")
     if isinstance(value, int):
         return value
-    return int(str(value).strip())
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ValueError("expected a whole number") from None
 
 
 def _parse_optional_int(value: object) -> int | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
         return None
-    return _parse_int(value)
+    try:
+        return _parse_int(value)
+    except ValueError:
+        raise ValueError("expected a whole number or 'auto'") from None
 
 
 def _parse_float(value: object) -> float:
-    return float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+    if isinstance(value, bool):
+        raise ValueError("expected a number of seconds, not a true/false value")
+    try:
+        return float(value) if isinstance(value, int | float) else float(str(value).strip())
+    except ValueError:
+        raise ValueError("expected a number of seconds") from None
 
 
 def _parse_optional_str(value: object) -> str | None:
@@ -107,7 +135,12 @@ def _parse_str(value: object) -> str:
 
 
 def _parse_prefixes(value: object) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    if isinstance(value, str):
+        items: list[object] = list(value.split(","))
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+    else:
+        raise ValueError("expected a list of path prefixes such as ['/sse/'] (or comma-separated text)")
     return tuple(str(item).strip() for item in items if str(item).strip())
 
 
@@ -136,7 +169,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
 
 def _validate(config: Config) -> None:
     def bad(name: str, problem: str) -> ConfigError:
-        return ConfigError(f"{name} {problem} (set by {config.sources.get(name, SOURCE_DEFAULT)})")
+        return ConfigError(f"{describe_source(name, config.sources.get(name, SOURCE_DEFAULT))} {problem}")
 
     if config.mode not in MODES:
         raise bad("mode", f"must be one of {', '.join(MODES)}, not {config.mode!r}")
@@ -151,17 +184,20 @@ def _validate(config: Config) -> None:
     if config.channel_layer is not None and not config.channel_layer.startswith(CHANNEL_LAYER_SCHEMES):
         raise bad(
             "channel_layer",
-            f"must be a redis:// URL such as redis://127.0.0.1:6379/0, not {config.channel_layer!r}",
+            "must be a Redis URL such as redis://127.0.0.1:6379/0 or unix:///run/redis/redis.sock, "
+            f"not {config.channel_layer!r}",
         )
     if config.graceful_timeout < 0:
         raise bad("graceful_timeout", "must not be negative")
-    if config.ping_interval < 1 or config.ping_timeout < 1:
-        raise bad("ping_interval", "and ping_timeout must be at least 1 second")
+    if config.ping_interval < 1:
+        raise bad("ping_interval", f"must be at least 1 second, not {config.ping_interval}")
+    if config.ping_timeout < 1:
+        raise bad("ping_timeout", f"must be at least 1 second, not {config.ping_timeout}")
     if config.proxy_read_timeout <= config.ping_interval:
         raise bad(
             "ws_read_timeout",
-            f"({config.proxy_read_timeout} s) must be longer than ping_interval ({config.ping_interval} s), "
-            "or the proxy cuts idle WebSockets between two pings",
+            f"is {config.proxy_read_timeout} s, which must be longer than the ping interval "
+            f"({config.ping_interval} s), or the proxy cuts idle WebSockets between two pings",
         )
     for prefix in config.asgi_prefixes:
         if not prefix.startswith("/"):
@@ -183,7 +219,10 @@ def resolve_config(
     settings_values = {str(k).lower(): v for k, v in (settings_tandem or {}).items()}
     unknown = sorted(set(settings_values) - set(_PARSERS))
     if unknown:
-        raise ConfigError(f"settings.TANDEM has unknown keys: {', '.join(k.upper() for k in unknown)}")
+        raise ConfigError(
+            f"settings.TANDEM has unknown key(s): {', '.join(_with_suggestion(k) for k in unknown)}",
+            hint=f"the keys tandem reads are {', '.join(k.upper() for k in _PARSERS)}",
+        )
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name, parse in _PARSERS.items():
@@ -201,11 +240,16 @@ def resolve_config(
         try:
             values[name] = parse(raw)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{name}: invalid value {raw!r} from {source}: {exc}") from None
+            raise ConfigError(f"{describe_source(name, source)}: invalid value {raw!r}: {exc}") from None
         sources[name] = source
     config = Config(**values, sources=sources)
     _validate(config)
     return config
+
+
+def _with_suggestion(key: str) -> str:
+    close = difflib.get_close_matches(key, list(_PARSERS), n=1)
+    return f"{key.upper()} (did you mean {close[0].upper()}?)" if close else key.upper()
 
 
 def cpu_count() -> int:

@@ -14,7 +14,9 @@ class TandemError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        # "what is wrong; how to fix it" on one line. Hints often hold a command or an example in
+        # parentheses themselves, so they are not wrapped in another pair.
+        return f"{self.message}; {self.hint}" if self.hint else self.message
 
 
 class UsageError(TandemError):

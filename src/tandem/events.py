@@ -17,6 +17,7 @@ class Kind(enum.Enum):
     RESTARTING = "restarting"
     SIGNAL = "signal"
     MESSAGE = "message"  # something tandem itself says
+    CONTROL = "control"  # a request arrived on the control socket
 
 
 @dataclass(frozen=True)

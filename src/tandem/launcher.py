@@ -22,6 +22,7 @@ from tandem.printer import Printer
 from tandem.project import Project, discover, find_root, load_settings, resolve_settings_module
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
 from tandem.sockets import bind, close_all
+from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
 from tandem.supervisor import Supervisor
 from tandem.topologies import topology
 
@@ -257,9 +258,16 @@ def serve(
         stop_timeout=loaded.config.graceful_timeout + 5,
         on_ready=ready,
     )
+    control = ControlServer(serving.runtime_dir / CONTROL_SOCKET, supervisor.request)
+    control.start()
+    registration = register(
+        Instance(os.getpid(), str(loaded.project.root), plan.public_url, plan.mode, str(serving.runtime_dir))
+    )
     try:
         return supervisor.run()
     finally:
+        registration.unlink(missing_ok=True)
+        control.close()
         serving.close()
 
 

@@ -66,6 +66,7 @@ class Probe:
     path: str
     host_header: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    websocket: bool = False  # Daphne: a WebSocket handshake proves its event loop runs, not just its accept
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,7 @@ class StaticLocation:
     url: str  # "/static/"
     root: str  # directory, ending with "/"
     media: bool = False
-    expires: str = "1h"
-    cache_control: str = "public"
+    expires: str = "1h"  # nginx's expires: sets Expires and Cache-Control max-age
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,11 @@ class ProxySpec:
     managed: bool
     prefix: str = ""  # managed: the runtime directory holding pid and temp paths
     forwarded_proto: str = "$scheme"
+    name: str = "tandem"  # prefix of the upstream and map variable names: unique per project in one nginx
+    wsgi_app: str = ""  # "module:attr" the WSGI server runs (for the export's instructions)
+    asgi_app: str = ""
     keepalive: int = 32
+    keepalive_timeout: int = 30  # seconds; below Daphne's (Twisted's) 60 s idle timeout
     backlog: int | None = None
     worker_processes: str = "auto"
     worker_connections: int = 4096

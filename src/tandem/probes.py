@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
 
 from tandem.plan import Probe
@@ -26,9 +28,20 @@ def _connect(probe: Probe, timeout: float) -> socket.socket:
     return socket.create_connection((host, address.port or 0), timeout=timeout)
 
 
-def http_status(probe: Probe, timeout: float = 2.0) -> int | None:
-    """The HTTP status the server answers with, or None when it does not answer in time."""
-    lines = [f"GET {probe.path} HTTP/1.1", f"Host: {probe.host_header}", "Connection: close"]
+def http_status(probe: Probe, timeout: float = 2.0, *, websocket: bool = False) -> int | None:
+    """The HTTP status the server answers with (101 for a WebSocket handshake), or None when it does not
+    answer in time."""
+    lines = [f"GET {probe.path} HTTP/1.1", f"Host: {probe.host_header}"]
+    if websocket:
+        key = base64.b64encode(os.urandom(16)).decode()
+        lines += [
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+        ]
+    else:
+        lines.append("Connection: close")
     lines += [f"{name}: {value}" for name, value in probe.headers.items()]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     try:
@@ -46,3 +59,10 @@ def http_status(probe: Probe, timeout: float = 2.0) -> int | None:
     if len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit():
         return int(parts[1])
     return None
+
+
+def alive(probe: Probe, timeout: float = 2.0) -> bool:
+    """Liveness: a WebSocket handshake for probes that ask for one, else any HTTP answer."""
+    if probe.websocket:
+        return http_status(probe, timeout, websocket=True) == 101
+    return http_status(probe, timeout) is not None

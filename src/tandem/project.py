@@ -5,23 +5,33 @@ Every failure is a ProjectError naming what was looked for, where, and how to fi
 
 from __future__ import annotations
 
-import ast
 import importlib
-import importlib.util
 import os
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tandem.apppaths import check_app_path, normalize_app_path
 from tandem.errors import ProjectError
+from tandem.projectfiles import nearby_projects, settings_candidates, settings_module_from_manage
+from tandem.tracebacks import exception_line, where_in
+
+__all__ = [
+    "ChannelLayer",
+    "Project",
+    "check_app_path",
+    "discover",
+    "find_root",
+    "load_settings",
+    "normalize_app_path",
+    "resolve_settings_module",
+    "settings_module_from_manage",
+]
 
 INMEMORY_LAYER = "channels.layers.InMemoryChannelLayer"
 REDIS_LAYER = "channels_redis.core.RedisChannelLayer"
-
-_MANAGE_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]+)["']""")
 
 
 @dataclass(frozen=True)
@@ -77,23 +87,35 @@ def find_root(project_dir: Path | None, cwd: Path) -> Path:
     """The directory holding manage.py: ``--project`` if given, else the current directory."""
     root = (project_dir or cwd).resolve()
     if not root.is_dir():
-        raise ProjectError(f"project directory {root} does not exist", hint="check --project")
-    if not (root / "manage.py").is_file():
-        where = "--project" if project_dir else "the current directory"
         raise ProjectError(
-            f"not a Django project: no manage.py in {root}",
-            hint=f"run tandem where manage.py lives, or pass --project DIR (looked in {where})",
+            f"project directory {root} (from --project) does not exist",
+            hint="pass the directory that holds manage.py",
         )
+    if not (root / "manage.py").is_file():
+        where = "given by --project" if project_dir else "the current directory"
+        nearby = nearby_projects(root)
+        if nearby:
+            hint = f"found one in {nearby[0]}: run tandem there or pass --project {nearby[0]}"
+        else:
+            hint = "run tandem in the directory that holds manage.py, or pass --project DIR"
+        raise ProjectError(f"not a Django project: no manage.py in {root} ({where})", hint=hint)
     return root
 
 
-def settings_module_from_manage(manage_py: Path) -> str | None:
-    """Reads ``os.environ.setdefault("DJANGO_SETTINGS_MODULE", "x.settings")`` from manage.py."""
-    try:
-        match = _MANAGE_SETTINGS.search(manage_py.read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        return None
-    return match.group(1) if match else None
+def _candidates_hint(root: Path, fix: str) -> str:
+    candidates = settings_candidates(root)
+    if not candidates:
+        return f"{fix} (no settings module found under {root})"
+    shown = ", ".join(candidates[:5]) + (", ..." if len(candidates) > 5 else "")
+    return f"{fix}; settings modules under {root}: {shown}"
+
+
+# How to fix a settings module name, by where it came from.
+_SETTINGS_FIX = {
+    "--settings": "fix --settings",
+    "DJANGO_SETTINGS_MODULE": "fix or unset the DJANGO_SETTINGS_MODULE environment variable",
+    "manage.py": "fix DJANGO_SETTINGS_MODULE in manage.py, or pass --settings",
+}
 
 
 def resolve_settings_module(cli_value: str | None, environ: Mapping[str, str], root: Path) -> tuple[str, str]:
@@ -106,14 +128,10 @@ def resolve_settings_module(cli_value: str | None, environ: Mapping[str, str], r
     if found:
         return found, "manage.py"
     raise ProjectError(
-        f"no settings module: --settings not given, DJANGO_SETTINGS_MODULE unset, none found in {root / 'manage.py'}",
-        hint="pass --settings mysite.settings",
+        f"no settings module: --settings not given, DJANGO_SETTINGS_MODULE not set, and {root / 'manage.py'} "
+        "does not set it to a plain module name",
+        hint=_candidates_hint(root, "pass --settings, e.g. --settings mysite.settings"),
     )
-
-
-def _exception_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1]}" if text else type(exc).__name__
 
 
 def load_settings(root: Path, module: str, source: str) -> Any:
@@ -126,24 +144,29 @@ def load_settings(root: Path, module: str, source: str) -> Any:
     except ImportError as exc:
         if module_missing(exc, module):
             raise ProjectError(
-                f"settings module {module!r} (from {source}) not found under {root}",
-                hint="fix --settings or DJANGO_SETTINGS_MODULE",
+                f"settings module {module!r} (from {source}) not found in {root}",
+                hint=_candidates_hint(root, _SETTINGS_FIX.get(source, f"fix {source}")),
             ) from None
         raise ProjectError(
-            f"settings module {module!r} failed to import: {_exception_line(exc)}",
-            hint="fix the import error in your settings",
+            f"settings module {module!r} (from {source}) failed to import: {exception_line(exc)}"
+            f"{where_in(exc, root)}",
+            hint="install the missing package or fix the import in your settings",
         ) from None
     except Exception as exc:
         raise ProjectError(
-            f"settings module {module!r} failed to import: {_exception_line(exc)}",
-            hint="fix the error in your settings",
+            f"settings module {module!r} (from {source}) failed to import: {exception_line(exc)}"
+            f"{where_in(exc, root)}",
+            hint="fix that error in your settings; python manage.py check shows the full traceback",
         ) from None
     from django.conf import settings
 
     try:
         settings.INSTALLED_APPS  # noqa: B018 - forces Django to configure itself, surfacing errors here
     except Exception as exc:
-        raise ProjectError(f"settings {module!r} are invalid: {_exception_line(exc)}") from None
+        raise ProjectError(
+            f"settings {module!r} are invalid: {exception_line(exc)}",
+            hint="python manage.py check shows the full error",
+        ) from None
     return settings
 
 
@@ -151,71 +174,6 @@ def module_missing(exc: ImportError, module: str) -> bool:
     """True when the ImportError is about ``module`` (or a parent) itself, not something it imports."""
     name = getattr(exc, "name", None)
     return name is not None and (module == name or module.startswith(name + "."))
-
-
-def normalize_app_path(value: str) -> str:
-    """``pkg.asgi.application`` (Django setting style) or ``pkg.asgi:application`` -> ``pkg.asgi:application``."""
-    if ":" in value:
-        return value
-    module, _, attr = value.rpartition(".")
-    if not module:
-        raise ProjectError(
-            f"{value!r} is not an application path", hint="use module:attribute, e.g. mysite.asgi:application"
-        )
-    return f"{module}:{attr}"
-
-
-def _top_level_names(source: str) -> set[str] | None:
-    """Names a module defines at top level, or None when it may define names dynamically (star imports)."""
-    tree = ast.parse(source)
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            for target in node.targets:
-                names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
-        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            for alias in node.names:
-                if alias.name == "*":
-                    return None
-                names.add((alias.asname or alias.name).split(".")[0])
-        elif isinstance(node, ast.NamedExpr):
-            names.add(node.target.id)
-    if "__getattr__" in names:
-        return None
-    return names
-
-
-def check_app_path(app_path: str, what: str, source: str, root: Path) -> None:
-    """Checks that ``module:attr`` exists without running the module (the child process imports it)."""
-    module, _, attr = app_path.partition(":")
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError) as exc:
-        spec = None
-        detail = f" ({_exception_line(exc)})"
-    else:
-        detail = ""
-    if spec is None:
-        raise ProjectError(
-            f"{what} module {module!r} (from {source}) not found under {root}{detail}",
-            hint=f"fix {source} to point at your project's {what} module",
-        )
-    origin = spec.origin
-    if not attr or origin is None or not origin.endswith(".py"):
-        return
-    try:
-        names = _top_level_names(Path(origin).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
-        return  # the child will report the real error with its output
-    if names is not None and attr.split(".")[0] not in names:
-        raise ProjectError(
-            f"{what} application {app_path!r} (from {source}): {module} has no attribute {attr!r}",
-            hint=f"check the name after ':' in {source}",
-        )
 
 
 def _app_path(

@@ -1,14 +1,16 @@
-"""Runs a Plan: start every process, wait until each answers its probe, restart what dies, stop cleanly.
+"""Runs a Plan: start every process, wait until each answers its probe, keep them alive, stop cleanly.
 
-Signal handlers only enqueue; the loop dispatches events to ``handle_<kind>`` methods. A process is
-ready when it answers its probe, not when its pid exists. A process that never became ready at start
-halts everything (no respawn loop); one that keeps dying after start is declared flapping.
+Signal handlers and helper threads only enqueue typed events; the loop dispatches each to a
+``handle_<kind>`` method. A process is ready (and alive) when it answers its probe, not when its pid
+exists. A process that never became ready at start halts everything (no respawn loop); one that keeps
+dying after start is declared flapping and halts everything too.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import os
 import queue
 import signal
@@ -24,20 +26,28 @@ from tandem.errors import BootError, RuntimeFailure
 from tandem.events import Event, Kind
 from tandem.plan import Plan, ProcessSpec
 from tandem.policy import RestartPolicy
-from tandem.probes import http_status
+from tandem.probes import alive, http_status
 
 # How each server stops gracefully: Gunicorn and Daphne finish in-flight work on TERM; nginx on QUIT.
 STOP_SIGNALS = {"gunicorn": signal.SIGTERM, "daphne": signal.SIGTERM, "nginx": signal.SIGQUIT}
+RETIRE_SIGNAL = signal.SIGUSR1  # Daphne: drain with 1012 (service restart) during a reload
 LAST_LINES = 40
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]
+
+
+@dataclass(frozen=True)
+class Liveness:
+    interval: float = 2.0  # seconds between probes of a ready process
+    timeout: float = 2.0  # a probe without an answer in this time failed
+    failures: int = 3  # this many failed probes in a row: the process is hung, kill and restart it
 
 
 @dataclass
 class Child:
     spec: ProcessSpec
     proc: subprocess.Popen[bytes] | None = None
-    state: str = "new"  # new | starting | ready | backoff | stopping | exited
+    state: str = "new"  # new | starting | ready | backoff | retiring | stopping | exited
     started_at: float = 0.0
     ready_at: float = 0.0
     restarts: int = 0
@@ -45,6 +55,12 @@ class Child:
     last_lines: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=LAST_LINES))
     restart_at: float | None = None
     generation: int = 0
+    probe_failures: int = 0
+    replaces: Child | None = None  # during a reload: the old process this one takes over from
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     @property
     def pid(self) -> int:
@@ -53,6 +69,18 @@ class Child:
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def instance(self) -> ProcessSpec:
+        """The spec with this start's generation filled in (private socket paths differ per start)."""
+
+        def fill(text: str) -> str:
+            return text.replace("{generation}", str(self.generation))
+
+        address = self.spec.probe.address
+        probe = self.spec.probe
+        if address.path:
+            probe = dataclasses.replace(probe, address=dataclasses.replace(address, path=fill(address.path)))
+        return dataclasses.replace(self.spec, argv=tuple(fill(a) for a in self.spec.argv), probe=probe)
 
 
 class Supervisor:
@@ -64,6 +92,7 @@ class Supervisor:
         ready_timeout: float = 60.0,
         stop_timeout: float = 30.0,
         policy: RestartPolicy | None = None,
+        liveness: Liveness | None = None,
         clock: Callable[[], float] = time.monotonic,
         spawn: Spawn = subprocess.Popen,
         on_ready: Callable[[Plan], None] | None = None,
@@ -73,6 +102,7 @@ class Supervisor:
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
         self.policy = policy or RestartPolicy()
+        self.liveness = liveness or Liveness()
         self.clock = clock
         self.spawn = spawn
         self.on_ready = on_ready
@@ -83,6 +113,11 @@ class Supervisor:
         self.force = False
         self.failure: Exception | None = None
         self.stop_deadline = 0.0
+        self.started = clock()
+        self.reload_queue: list[Child] = []
+        self.reloads = 0
+        self._done = threading.Event()
+        self.control_requests: queue.Queue[tuple[str, Callable[[dict[str, Any]], None]]] = queue.Queue()
 
     # --- events ---------------------------------------------------------------------------------------
 
@@ -95,11 +130,16 @@ class Supervisor:
     def _signal_handler(self, signum: int, frame: FrameType | None) -> None:
         self.events.put(Event(kind=Kind.SIGNAL, code=signum, at=self.clock()))
 
+    def request(self, command: str, reply: Callable[[dict[str, Any]], None]) -> None:
+        """From another thread (the control socket): run ``command`` in the loop and reply."""
+        self.control_requests.put((command, reply))
+        self.emit(Kind.CONTROL)
+
     # --- process start ----------------------------------------------------------------------------------
 
     def _start(self, child: Child) -> None:
-        spec = child.spec
         child.generation += 1
+        spec = child.instance()
         child.proc = self.spawn(
             list(spec.argv),
             env=dict(spec.env),
@@ -115,7 +155,7 @@ class Supervisor:
         child.state = "starting"
         child.started_at = self.clock()
         child.restart_at = None
-        generation = child.generation
+        child.probe_failures = 0
         proc = child.proc
         self.emit(Kind.STARTED, spec.name, pid=proc.pid)
         assert proc.stdout is not None
@@ -123,7 +163,7 @@ class Supervisor:
             target=self._read_output, args=(spec.name, proc.pid, proc.stdout), daemon=True
         ).start()
         threading.Thread(target=self._wait_exit, args=(spec.name, proc), daemon=True).start()
-        threading.Thread(target=self._wait_ready, args=(child, proc, generation), daemon=True).start()
+        threading.Thread(target=self._wait_ready, args=(spec, proc), daemon=True).start()
 
     def _read_output(self, name: str, pid: int, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
@@ -134,33 +174,51 @@ class Supervisor:
         code = proc.wait()
         self.emit(Kind.EXITED, name, pid=proc.pid, code=code)
 
-    def _wait_ready(self, child: Child, proc: subprocess.Popen[bytes], generation: int) -> None:
+    def _wait_ready(self, spec: ProcessSpec, proc: subprocess.Popen[bytes]) -> None:
         deadline = self.clock() + self.ready_timeout
         delay = 0.05
-        while self.clock() < deadline and proc.poll() is None and child.generation == generation:
-            if http_status(child.spec.probe, timeout=1.0) is not None:
-                self.emit(Kind.READY, child.spec.name, pid=proc.pid)
+        while self.clock() < deadline and proc.poll() is None and not self._done.is_set():
+            if http_status(spec.probe, timeout=1.0) is not None:
+                self.emit(Kind.READY, spec.name, pid=proc.pid)
                 return
-            # Polling, not sleeping blind: the wait is bounded by the deadline and ends at the first answer.
-            time.sleep(delay)
+            # A bounded poll: ends at the first answer, the child's exit, or the deadline.
+            self._done.wait(delay)
             delay = min(delay * 1.5, 0.5)
-        if proc.poll() is None and child.generation == generation:
-            self.emit(Kind.NOT_READY, child.spec.name, pid=proc.pid)
+        if proc.poll() is None and not self._done.is_set():
+            self.emit(Kind.NOT_READY, spec.name, pid=proc.pid)
+
+    def _monitor(self) -> None:
+        """Liveness: probe every ready process; a run of failed probes reports it unresponsive."""
+        while not self._done.wait(self.liveness.interval):
+            for child in list(self.children):
+                if child.state != "ready" or not child.running:
+                    continue
+                spec = child.instance()
+                if alive(spec.probe, timeout=self.liveness.timeout):
+                    child.probe_failures = 0
+                    continue
+                child.probe_failures += 1
+                if child.probe_failures == self.liveness.failures:
+                    self.emit(Kind.UNRESPONSIVE, child.name, pid=child.pid)
 
     # --- the loop ---------------------------------------------------------------------------------------
 
     def run(self) -> int:
         """Start everything, serve until told to stop. Returns 0 on a requested stop; raises on failure."""
-        previous = {sig: signal.signal(sig, self._signal_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        previous = {sig: signal.signal(sig, self._signal_handler) for sig in handled}
+        monitor = threading.Thread(target=self._monitor, daemon=True)
         try:
             for child in self.children:
                 self._start(child)
+            monitor.start()
             while not (self.stopping and not any(c.running for c in self.children)):
                 self._tick()
                 with contextlib.suppress(queue.Empty):
                     self._dispatch(self.events.get(timeout=0.1))
             self._drain()
         finally:
+            self._done.set()
             self._kill_all()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -184,8 +242,9 @@ class Supervisor:
     def _tick(self) -> None:
         now = self.clock()
         if self.stopping:
+            self._stop_next_stage()
             if now >= self.stop_deadline and not self.force:
-                self.say(f"graceful stop took longer than {self.stop_timeout:.0f} s: killing")
+                self.say(f"graceful stop took longer than {self.stop_timeout:.0f} s: killing what is left")
                 self.force = True
                 self._kill_all()
             return
@@ -194,46 +253,67 @@ class Supervisor:
                 child.restarts += 1
                 self._start(child)
 
-    def child(self, name: str) -> Child | None:
-        return next((c for c in self.children if c.spec.name == name), None)
+    def find(self, pid: int) -> Child | None:
+        return next((c for c in self.children if c.pid == pid), None)
 
     # --- handlers ---------------------------------------------------------------------------------------
 
     def handle_line(self, event: Event) -> None:
-        child = self.child(event.name)
+        child = self.find(event.pid)
         if child is not None:
             child.last_lines.append(event.line)
 
     def handle_ready(self, event: Event) -> None:
-        child = self.child(event.name)
-        if child is None or child.pid != event.pid or self.stopping:
+        child = self.find(event.pid)
+        if child is None or self.stopping or child.state != "starting":
             return
         child.state = "ready"
         child.ready_at = event.at
+        if child.replaces is not None:
+            self._retire(child.replaces)
+            child.replaces = None
         if not self.booted and all(c.state == "ready" for c in self.children):
             self.booted = True
             if self.on_ready:
                 self.on_ready(self.plan)
 
     def handle_not_ready(self, event: Event) -> None:
-        child = self.child(event.name)
-        if child is None or child.pid != event.pid or self.stopping:
+        child = self.find(event.pid)
+        if child is None or self.stopping:
             return
-        self._halt(
-            BootError(
-                f"{event.name} did not answer within {self.ready_timeout:.0f} s of starting",
-                hint="see its output above",
-                output=tuple(child.last_lines),
-            )
+        failure = BootError(
+            f"{event.name} did not answer within {self.ready_timeout:.0f} s of starting",
+            hint="see its output above",
+            output=tuple(child.last_lines),
         )
+        if not self.booted:
+            self._halt(failure)
+        else:
+            self._kill_group(child)  # the exit that follows goes through the restart policy
+
+    def handle_unresponsive(self, event: Event) -> None:
+        child = self.find(event.pid)
+        if child is None or self.stopping or child.state != "ready":
+            return
+        self.say(
+            f"{event.name} (pid {event.pid}) did not answer {self.liveness.failures} probes in a row: killing it"
+        )
+        self._kill_group(child)
 
     def handle_exited(self, event: Event) -> None:
-        child = self.child(event.name)
-        if child is None or child.pid != event.pid:
+        child = self.find(event.pid)
+        if child is None:
             return
+        previous_state = child.state
         child.state = "exited"
         if self.stopping:
             return
+        if previous_state == "retiring":
+            self.children.remove(child)
+            self.say(f"{event.name} (pid {event.pid}) retired")
+            self._reload_next()
+            return
+        self._kill_group(child)  # leftovers: nginx or Gunicorn workers whose master died
         now = event.at
         child.exits.append(now)
         code = event.code if event.code is not None else -1
@@ -242,7 +322,7 @@ class Supervisor:
             self._halt(
                 BootError(
                     f"{event.name} {how} while starting",
-                    hint=f"its last output is above; fix it and run again (exit code {code})",
+                    hint="its last output is above; fix it and run again",
                     output=tuple(child.last_lines),
                 )
             )
@@ -263,14 +343,100 @@ class Supervisor:
 
     def handle_signal(self, event: Event) -> None:
         signum = event.code or 0
+        if signum == signal.SIGHUP:
+            self.reload()
+            return
         if self.stopping:
             if signum == signal.SIGINT and not self.force:
                 self.say("second interrupt: stopping at once")
                 self.force = True
                 self._kill_all()
             return
-        self.say(f"received {signal.Signals(signum).name}: stopping")
+        self.say(f"received {signal.Signals(signum).name}: stopping gracefully")
         self.stop()
+
+    def handle_control(self, event: Event) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                command, reply = self.control_requests.get_nowait()
+                reply(self.control(command))
+
+    def control(self, command: str) -> dict[str, Any]:
+        if command == "status":
+            return {"ok": True, "status": self.status()}
+        if command == "reload":
+            started = self.reload()
+            return {
+                "ok": started,
+                "message": "reloading" if started else "not reloading now (starting or stopping)",
+            }
+        if command == "stop":
+            if not self.stopping:
+                self.say("stop requested: stopping gracefully")
+                self.stop()
+            return {"ok": True, "message": "stopping"}
+        return {"ok": False, "message": f"unknown command {command!r}"}
+
+    def status(self) -> dict[str, Any]:
+        from tandem.status import process_figures
+
+        now = self.clock()
+        processes = []
+        for child in self.children:
+            processes.append(
+                {
+                    "name": child.name,
+                    "role": child.spec.role,
+                    "pid": child.pid,
+                    "state": child.state,
+                    "uptime": round(now - child.started_at, 1) if child.running else 0.0,
+                    "restarts": child.restarts,
+                    **process_figures(child.pid if child.running else 0),
+                }
+            )
+        return {
+            "mode": self.plan.mode,
+            "url": self.plan.public_url,
+            "uptime": round(now - self.started, 1),
+            "reloads": self.reloads,
+            "state": "stopping" if self.stopping else ("ready" if self.booted else "starting"),
+            "processes": processes,
+        }
+
+    # --- reload -----------------------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """New code without refusing a request: Gunicorn replaces its workers itself (HUP); Daphne processes
+        are replaced one at a time on the shared socket, each old one retired (1012) once its successor
+        answers."""
+        if self.stopping or not self.booted or self.reload_queue:
+            self.say("reload ignored: tandem is starting, stopping or already reloading")
+            return False
+        self.reloads += 1
+        self.say("reloading")
+        for child in self.children:
+            if child.spec.role == "gunicorn" and child.running:
+                os.kill(child.pid, signal.SIGHUP)
+        self.reload_queue = [c for c in self.children if c.spec.role == "daphne" and c.state == "ready"]
+        self._reload_next()
+        return True
+
+    def _reload_next(self) -> None:
+        while self.reload_queue:
+            old = self.reload_queue.pop(0)
+            if old not in self.children or old.state != "ready":
+                continue
+            # _start moves the successor to the next generation, so its private socket differs from the old one's.
+            successor = Child(old.spec, generation=old.generation, restarts=old.restarts, replaces=old)
+            self.children.append(successor)
+            self._start(successor)
+            return
+        self.say("reload complete")
+
+    def _retire(self, old: Child) -> None:
+        old.state = "retiring"
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old.pid, RETIRE_SIGNAL)
 
     # --- stopping ---------------------------------------------------------------------------------------
 
@@ -279,23 +445,38 @@ class Supervisor:
         self.stop()
 
     def stop(self) -> None:
-        """Graceful stop: each child's own graceful signal, then KILL after ``stop_timeout``."""
+        """Graceful stop in stages: nginx stops accepting and Daphne drains its WebSockets (1001) first,
+        then Gunicorn once nginx has passed on every request in flight; KILL after ``stop_timeout``."""
         self.stopping = True
+        self.reload_queue = []
         self.stop_deadline = self.clock() + self.stop_timeout
-        # nginx first, so no new request reaches an app server that is going away.
-        for child in sorted(self.children, key=lambda c: c.spec.role != "nginx"):
+        for child in self.children:
             child.restart_at = None
-            if child.running and child.proc is not None:
-                child.state = "stopping"
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.proc.pid, STOP_SIGNALS.get(child.spec.role, signal.SIGTERM))
+            if child.state in ("backoff", "new"):
+                child.state = "exited"
+        self._stop_next_stage()
+
+    def _stop_next_stage(self) -> None:
+        nginx_running = any(c.running for c in self.children if c.spec.role == "nginx")
+        for child in self.children:
+            if not child.running or child.state == "stopping":
+                continue
+            if child.spec.role == "gunicorn" and nginx_running:
+                continue
+            child.state = "stopping"
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, STOP_SIGNALS.get(child.spec.role, signal.SIGTERM))
+
+    def _kill_group(self, child: Child) -> None:
+        if child.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.proc.pid, signal.SIGKILL)
 
     def _kill_all(self) -> None:
         """KILL every process group we started that is still alive, and reap the leaders."""
         for child in self.children:
             if child.proc is None:
                 continue
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.proc.pid, signal.SIGKILL)
+            self._kill_group(child)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.proc.wait(timeout=5)

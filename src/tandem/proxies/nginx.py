@@ -22,12 +22,30 @@ _UNQUOTABLE = re.compile(r"[$\x00-\x1f\x7f]")
 
 def nginx_quote(value: str) -> str:
     """Quote a value as one nginx token: spaces, quotes, ``;``, ``{``, ``#`` cannot break out."""
-    if _UNQUOTABLE.search(value):
-        raise ConfigError(
-            f"cannot put {value!r} in an nginx config: it contains '$' or a control character",
-            hint="choose a path without them",
+    bad = _UNQUOTABLE.search(value)
+    if bad:
+        what = (
+            "'$' (nginx reads it as a variable and has no escape for it)"
+            if bad.group() == "$"
+            else (f"the control character {bad.group()!r}")
         )
+        raise ConfigError(f"cannot put {value!r} in an nginx config: it contains {what}")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def nginx_comment(text: str) -> str:
+    """Text for a ``#`` comment line: a newline in it (say, from a route pattern) would end the comment
+    and make the rest of the text a directive."""
+    return _CONTROL.sub("?", text)
+
+
+def nginx_name(text: str) -> str:
+    """An nginx identifier (upstream name, variable name) derived from ``text``."""
+    return _NOT_IDENTIFIER.sub("_", text).strip("_").lower() or "tandem"
 
 
 @cache
@@ -41,6 +59,8 @@ def _environment() -> jinja2.Environment:
         autoescape=False,  # nginx config, not HTML; values are quoted with nginx_quote
     )
     env.globals["q"] = nginx_quote
+    env.filters["q"] = nginx_quote
+    env.globals["comment"] = nginx_comment
     env.globals["version"] = __version__
     return env
 

@@ -26,13 +26,19 @@ class ProbeASGI:
         self.token = token.encode()
 
     def is_probe(self, scope: Scope) -> bool:
-        if scope["type"] != "http" or scope.get("path") != PROBE_PATH:
+        if scope["type"] not in ("http", "websocket") or scope.get("path") != PROBE_PATH:
             return False
         return any(k == PROBE_HEADER.encode() and v == self.token for k, v in scope.get("headers", ()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.is_probe(scope):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            # The liveness probe for Daphne: a completed handshake proves its event loop runs.
+            await receive()
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.close", "code": 1000})
             return
         body = f'{{"status":"ok","pid":{os.getpid()}}}'.encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -1,16 +1,31 @@
-"""Entry point for a Daphne child: ``python -m tandem.runtime.daphne [--shared-fd N] <daphne arguments>``.
+"""Entry point for a Daphne child: ``python -m tandem.runtime.daphne [tandem options] <daphne arguments>``.
 
-Daphne's own ``--fd`` adopts only IPv4 sockets (Twisted's ``fd:`` endpoint takes the address family as
-text and compares it with an int), so the shared listening socket, which may be IPv6 or a unix socket,
-is adopted here through Daphne's documented ``server_class`` hook.
+Daphne is run through its documented ``server_class`` hook with a server that adds what Daphne lacks:
+
+- adopting a shared listening socket of any family (Daphne's ``--fd`` takes IPv4 only: Twisted's ``fd:``
+  endpoint reads the address family as text and compares it with an int);
+- draining: on SIGTERM it stops accepting, closes every WebSocket with 1001 (going away), lets HTTP
+  requests in flight finish within the drain timeout, then stops; on SIGUSR1 (tandem retiring it during
+  a reload) the same with 1012 (service restart), the closes spread over a short window so clients do
+  not all reconnect in the same instant;
+- a shutdown that survives a connection whose application never started (Daphne 4.2's
+  ``kill_all_applications`` raises KeyError on such an entry and then skips every consumer's cleanup).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
+import random
+import signal
 import socket
 import sys
+import time
 from typing import Any
+
+GOING_AWAY = 1001
+SERVICE_RESTART = 1012
 
 
 def _family(fd: int) -> int:
@@ -21,38 +36,131 @@ def _family(fd: int) -> int:
         probe.detach()  # the descriptor stays open for Twisted to adopt
 
 
-def make_server_class(shared_fd: int | None) -> type[Any]:
+def make_server_class(shared_fd: int | None, drain_timeout: float, spread: float) -> type[Any]:
     from daphne.server import Server
-    from twisted.internet import reactor
+    from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import defer
+    from twisted.internet import reactor as installed_reactor
+
+    reactor: Any = installed_reactor  # Daphne installs the asyncio reactor; Twisted's stubs type the default
 
     class TandemServer(Server):  # type: ignore[misc]
         shared_port: Any = None
+        draining = False
+        close_code = GOING_AWAY
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.ports: list[Any] = []
+
+        def run(self) -> None:
+            signal.signal(signal.SIGUSR1, lambda *_: reactor.callFromThread(self.retire))
+            super().run()
 
         def listen_success(self, port: Any) -> None:
             # Daphne calls this once its own endpoints listen, when its HTTP factory exists: adopt the
             # shared socket right there, in the same reactor state as Daphne's own listeners.
             super().listen_success(port)
+            self.ports.append(port)
             if shared_fd is not None and self.shared_port is None:
                 # Twisted accepts in a loop until EAGAIN: a blocking socket would hang the reactor.
                 os.set_blocking(shared_fd, False)
                 self.shared_port = reactor.adoptStreamPort(shared_fd, _family(shared_fd), self.http_factory)
                 os.close(shared_fd)  # Twisted listens on its own duplicate
 
+        # --- draining -----------------------------------------------------------------------------------
+
+        def retire(self) -> None:
+            """Reload: drain with 1012 so clients reconnect to the new processes, then exit."""
+            self.close_code = SERVICE_RESTART
+            reactor.stop()
+
+        def _stop_accepting(self) -> None:
+            if self.shared_port is not None:
+                # Only stop reading: closing would unlink a shared unix socket's path (Twisted's unix Port
+                # does on close) and the other processes still accept on it.
+                self.shared_port.stopReading()
+            for port in self.ports:
+                port.stopReading()
+
+        def _open_connections(self) -> list[Any]:
+            return [p for p, details in self.connections.items() if "disconnected" not in details]
+
+        def _close_websockets(self, code: int, window: float) -> int:
+            sockets = [p for p in self._open_connections() if isinstance(p, WebSocketProtocol)]
+            for protocol in sockets:
+                delay = random.uniform(0, window) if window > 0 else 0
+                reactor.callLater(delay, self._close_one, protocol, code)
+            return len(sockets)
+
+        @staticmethod
+        def _close_one(protocol: Any, code: int) -> None:
+            try:
+                if protocol.state == protocol.STATE_OPEN:
+                    # autobahn's sendClose() (what Daphne's serverClose uses) accepts only 1000 and 3000-4999
+                    # from applications; 1001 and 1012 are server codes, sent as a close frame directly.
+                    protocol.sendCloseFrame(code=code, isReply=False)
+                elif protocol.state == protocol.STATE_CONNECTING:
+                    protocol.dropConnection(abort=True)
+            except Exception as exc:
+                print(f"closing a WebSocket failed ({exc!r}): dropping it", flush=True)
+                protocol.dropConnection(abort=True)
+
+        def _finish_http(self) -> None:
+            # Keep-alive connections: close after the response in flight instead of waiting for more.
+            for protocol in self._open_connections():
+                channel = getattr(protocol, "channel", None)
+                if channel is not None:
+                    channel.persistent = False
+
+        async def _drain(self) -> None:
+            self.draining = True
+            self._stop_accepting()
+            window = spread if self.close_code == SERVICE_RESTART else 0.0
+            closing = self._close_websockets(self.close_code, window)
+            self._finish_http()
+            deadline = time.monotonic() + drain_timeout
+            while self._open_connections() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # polling the connection table until empty or the deadline
+            left = len(self._open_connections())
+            print(
+                f"drained: closed {closing} WebSocket(s) with {self.close_code}, {left} connection(s) cut",
+                flush=True,
+            )
+
+        def kill_all_applications(self) -> Any:
+            return defer.Deferred.fromFuture(asyncio.ensure_future(self._drain_then_cancel()))
+
+        async def _drain_then_cancel(self) -> None:
+            try:
+                await self._drain()
+            finally:
+                pending = []
+                for details in self.connections.values():
+                    instance = details.get("application_instance")
+                    if instance is not None and not instance.done():
+                        instance.cancel()
+                        pending.append(instance)
+                if pending:
+                    await asyncio.wait(pending, timeout=10)
+
     return TandemServer
 
 
-def split_args(argv: list[str]) -> tuple[int | None, list[str]]:
-    if len(argv) >= 2 and argv[0] == "--shared-fd":
-        return int(argv[1]), argv[2:]
-    return None, argv
+def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--shared-fd", type=int)
+    parser.add_argument("--drain-timeout", type=float, default=30.0)
+    parser.add_argument("--close-spread", type=float, default=2.0)
+    return parser.parse_known_args(argv)
 
 
 def main(argv: list[str]) -> None:
-    shared_fd, daphne_argv = split_args(argv)
+    options, daphne_argv = parse(argv)
     from daphne.cli import CommandLineInterface
 
     cli = CommandLineInterface()
-    cli.server_class = make_server_class(shared_fd)
+    cli.server_class = make_server_class(options.shared_fd, options.drain_timeout, options.close_spread)
     cli.run(daphne_argv)
 
 

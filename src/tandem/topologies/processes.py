@@ -7,6 +7,8 @@ import os
 from tandem.plan import Address, Context, Probe, ProcessSpec
 from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
 
+GENERATION = "{generation}"
+
 
 def child_env(ctx: Context, spec: RuntimeSpec) -> dict[str, str]:
     env = dict(ctx.environ)
@@ -39,12 +41,13 @@ def runtime_spec(ctx: Context, app: str, *, serve_static: bool, trust_proxy: boo
     )
 
 
-def probe(ctx: Context, address: Address) -> Probe:
+def probe(ctx: Context, address: Address, *, websocket: bool = False) -> Probe:
     return Probe(
         address=address,
         path=PROBE_PATH,
         host_header=ctx.project.probe_host,
         headers={PROBE_HEADER: ctx.probe_token},
+        websocket=websocket,
     )
 
 
@@ -66,8 +69,9 @@ def daphne_processes(
     bound = ctx.sockets[shared]
     processes = []
     for index in range(1, count + 1):
-        private = Address(path=str(ctx.runtime_dir / f"daphne-{index}.sock"))
-        argv = [ctx.python, "-m", "tandem.runtime.daphne"]
+        # {generation} is filled in per start: during a reload the old and new process both run.
+        private = Address(path=str(ctx.runtime_dir / f"daphne-{index}.{GENERATION}.sock"))
+        argv = [ctx.python, "-m", "tandem.runtime.daphne", "--drain-timeout", str(config.graceful_timeout)]
         if bound.fd is not None:
             argv += ["--shared-fd", str(bound.fd)]
         elif bound.address.path:
@@ -94,7 +98,7 @@ def daphne_processes(
                 role="daphne",
                 argv=tuple(argv),
                 env=env,
-                probe=probe(ctx, private),
+                probe=probe(ctx, private, websocket=True),
                 inherited_fds=(bound.fd,) if bound.fd is not None else (),
                 cwd=str(ctx.project.root),
             )

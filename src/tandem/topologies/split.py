@@ -4,11 +4,14 @@ routes between them and serves static and media files itself."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from tandem.config import Config
+from tandem.errors import ConfigError, UsageError
 from tandem.plan import (
     Address,
+    BoundSocket,
     Context,
     File,
     Plan,
@@ -19,7 +22,7 @@ from tandem.plan import (
     gunicorn_workers,
     host_for_url,
 )
-from tandem.proxies.nginx import render_nginx
+from tandem.proxies.nginx import nginx_name, render_nginx
 from tandem.routes import RouteTable
 from tandem.topologies.processes import daphne_processes, gunicorn_process, probe
 
@@ -37,24 +40,79 @@ def sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
     return {"public": Address(host=config.bind, port=config.port), **internal}
 
 
+# ``tandem export`` with --internal tcp: the classic layout, Gunicorn on 8000 and Daphne on 8001 (a
+# managed run binds port 0 and reads the real port back; an export names ports the host will bind).
+EXPORT_TCP_PORTS = {"wsgi": 8000, "asgi": 8001}
+
+
 def _is_local_url(url: str | None) -> bool:
     return bool(url) and not str(url).startswith(("http://", "https://", "//"))
+
+
+def _directory(setting: str, path: Path, root: Path) -> str:
+    """An absolute directory for nginx's ``alias``, ending with "/".
+
+    A relative path is relative to the project root, where tandem runs the app servers. "$" is refused
+    here, naming the setting: nginx would read it as the start of a variable and has no escape for it.
+    """
+    full = path if path.is_absolute() else root / path
+    text = str(full).rstrip("/") + "/"
+    if "$" in text:
+        raise ConfigError(
+            f"{setting} {str(path)!r} contains '$', which nginx cannot take literally in a path "
+            "(it starts a variable there, with no escape)",
+            hint=f"move {setting} to a directory whose path has no '$'",
+        )
+    return text
+
+
+def _url_prefix(url: str) -> str:
+    # Django requires STATIC_URL/MEDIA_URL to end with "/"; without it "location /static" + alias would
+    # also answer /static../secret from the parent directory.
+    return url if url.endswith("/") else url + "/"
 
 
 def static_locations(ctx: Context) -> tuple[StaticLocation, ...]:
     project = ctx.project
     locations = []
-    if project.static_root and _is_local_url(project.static_url):
-        locations.append(
-            StaticLocation(url=str(project.static_url), root=f"{project.static_root}/", expires="1h")
-        )
-    if project.media_root and _is_local_url(project.media_url):
+    if project.static_root and project.static_url and _is_local_url(project.static_url):
         locations.append(
             StaticLocation(
-                url=str(project.media_url), root=f"{project.media_root}/", media=True, expires="off"
+                url=_url_prefix(project.static_url),
+                root=_directory("STATIC_ROOT", project.static_root, project.root),
+                expires="1h",
+            )
+        )
+    if project.media_root and project.media_url and _is_local_url(project.media_url):
+        locations.append(
+            StaticLocation(
+                url=_url_prefix(project.media_url),
+                root=_directory("MEDIA_ROOT", project.media_root, project.root),
+                media=True,
+                expires="off",
             )
         )
     return tuple(locations)
+
+
+def asgi_prefixes(
+    requested: tuple[str, ...], ws_prefixes: tuple[str, ...], static: tuple[StaticLocation, ...]
+) -> tuple[str, ...]:
+    """--asgi-prefix values as nginx locations: each once, none that a WebSocket prefix already sends
+    to Daphne (nginx refuses a duplicate location), none that is a static or media URL."""
+    kept: list[str] = []
+    for prefix in requested:
+        for location in static:
+            if prefix.rstrip("/") == location.url.rstrip("/"):
+                kind = "MEDIA_URL" if location.media else "STATIC_URL"
+                raise UsageError(
+                    f"--asgi-prefix {prefix} is the {kind} {location.url}, which nginx serves from disk",
+                    hint="choose another prefix",
+                )
+        if prefix in kept or prefix in ws_prefixes:
+            continue
+        kept.append(prefix)
+    return tuple(kept)
 
 
 def route_summary(routes: RouteTable | None, asgi_prefixes: tuple[str, ...]) -> str:
@@ -85,22 +143,28 @@ def proxy_spec(ctx: Context, *, managed: bool) -> ProxySpec:
     config, routes = ctx.config, ctx.routes
     public = ctx.sockets["public"].address
     listen = f"{host_for_url(public.host or '127.0.0.1')}:{public.port}" if managed else str(public.port)
+    ws_prefixes = () if routes is None or routes.route_by_upgrade else routes.websocket_prefixes
+    static = static_locations(ctx)
     return ProxySpec(
         project=ctx.project.settings_module,
         listen=listen,
         server_names=("_",) if managed else server_names(ctx.project.allowed_hosts),
         wsgi_upstream=ctx.sockets["wsgi"].address.nginx(),
         asgi_upstream=ctx.sockets["asgi"].address.nginx(),
-        ws_prefixes=() if routes is None or routes.route_by_upgrade else routes.websocket_prefixes,
+        ws_prefixes=ws_prefixes,
         route_by_upgrade=routes is not None and routes.route_by_upgrade,
-        asgi_prefixes=config.asgi_prefixes,
-        static_locations=static_locations(ctx),
+        asgi_prefixes=asgi_prefixes(config.asgi_prefixes, ws_prefixes, static),
+        static_locations=static,
         ws_read_timeout=config.proxy_read_timeout,
         ping_interval=config.ping_interval,
         max_body_size=config.max_body_size,
         route_summary=route_summary(routes, config.asgi_prefixes),
         managed=managed,
         prefix=str(ctx.runtime_dir / NGINX_DIR),
+        # Per project, so two exported projects can share one nginx (upstream and map names are global).
+        name=nginx_name(f"tandem_{ctx.project.package}"),
+        wsgi_app=ctx.project.wsgi_app,
+        asgi_app=ctx.project.asgi_app,
         access_log="/dev/stdout" if config.access_log else "off",
         run_as_root=managed and os.geteuid() == 0,
     )
@@ -129,7 +193,20 @@ def nginx_file(spec: ProxySpec) -> File:
     return render_nginx(spec, f"{NGINX_DIR}/nginx.conf" if spec.managed else f"{NGINX_DIR}/tandem.conf")
 
 
+def export_sockets(ctx: Context) -> Context:
+    """An exported plan names fixed TCP ports for the app servers (nothing is bound to resolve port 0)."""
+    if ctx.managed:
+        return ctx
+    sockets = dict(ctx.sockets)
+    for name, port in EXPORT_TCP_PORTS.items():
+        address = sockets[name].address
+        if not address.is_unix and address.port == 0:
+            sockets[name] = BoundSocket(Address(host=address.host, port=port))
+    return replace(ctx, sockets=sockets)
+
+
 def build(ctx: Context) -> Plan:
+    ctx = export_sockets(ctx)
     config, project = ctx.config, ctx.project
     warnings: list[str] = []
     if not project.static_root:

@@ -1,0 +1,164 @@
+"""Broadcast fan-out, run inside the worker process: K clients in one chat room, one logged-in client
+posts, every client timestamps the broadcast on arrival.
+
+Speaks the example project's chat protocol (``{"type": "message", "text", "client_id"}`` in, the stored
+message with the same ``client_id`` broadcast to the room's group). All clients live in one event loop,
+so send and receipt times come from one clock; the figure therefore includes the time this process needs
+to read K frames, which is reported as measured at the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import time
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from tandem.bench.figures import percentile
+from tandem.bench.ws_load import close_all, open_many, open_one
+
+JOIN_CONCURRENCY = 50
+QUIET_SECONDS = 0.5  # no frame for this long after the joins: the presence broadcasts have settled
+WARMUP_MESSAGES = 2
+
+
+class Room:
+    """Receipts per posted message, and an event set when every listener has one."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.expected = 0
+        self.receipts: dict[str, list[float]] = {}
+        self.complete: dict[str, asyncio.Event] = {}
+        self.refused = asyncio.Event()
+        self.refusal = ""
+        self.last_frame = time.monotonic()
+
+    def expect(self, client_id: str) -> asyncio.Event:
+        self.receipts[client_id] = []
+        self.complete[client_id] = asyncio.Event()
+        return self.complete[client_id]
+
+    def frame(self, raw: str | bytes, *, poster: bool) -> None:
+        now = time.monotonic()
+        self.last_frame = now
+        if isinstance(raw, bytes) or (self.prefix not in raw and not poster):
+            return  # presence counts and other traffic: only our own messages are timed
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(data, dict):
+            return
+        if poster:
+            if data.get("type") == "error":
+                self.refusal = str(data.get("error"))
+                self.refused.set()
+            return
+        client_id = data.get("client_id")
+        if data.get("type") == "message" and client_id in self.receipts:
+            got = self.receipts[client_id]
+            got.append(now)
+            if len(got) >= self.expected:
+                self.complete[client_id].set()
+
+
+async def _read(conn: ClientConnection, room: Room, *, poster: bool) -> None:
+    with contextlib.suppress(ConnectionClosed, OSError):
+        async for raw in conn:
+            room.frame(raw, poster=poster)
+
+
+async def _wait_quiet(room: Room, bound: float) -> None:
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline and time.monotonic() - room.last_frame < QUIET_SECONDS:
+        await asyncio.sleep(0.05)  # wait-ok: polling interval of a bounded wait
+
+
+async def _post(poster: ClientConnection, room: Room, client_id: str, timeout: float) -> float | None:
+    """Post one message; the send time, or None when the server refused it."""
+    done = room.expect(client_id)
+    started = time.monotonic()
+    await poster.send(json.dumps({"type": "message", "text": f"bench {client_id}", "client_id": client_id}))
+    waiters = {asyncio.ensure_future(done.wait()), asyncio.ensure_future(room.refused.wait())}
+    _, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return None if room.refused.is_set() else started
+
+
+async def fanout_load(
+    url: str,
+    origin: str,
+    cookie: str,
+    *,
+    clients: int,
+    messages: int,
+    time_bound: float,
+    message_timeout: float,
+) -> dict[str, object]:
+    room = Room(f"tb{secrets.token_hex(4)}")
+    readers: list[asyncio.Task[None]] = []
+    conns: list[ClientConnection] = []
+    started = time.monotonic()
+    try:
+        # The poster joins first: the room then exists before the crowd arrives.
+        poster = await open_one(url, origin, {"Cookie": cookie})
+        conns.append(poster)
+        readers.append(asyncio.ensure_future(_read(poster, room, poster=True)))
+        opened = await open_many(
+            url,
+            origin,
+            clients,
+            concurrency=JOIN_CONCURRENCY,
+            time_bound=time_bound,
+            max_failures=max(10, clients // 20),
+        )
+        conns.extend(opened.conns)
+        connect_s = time.monotonic() - started
+        if not opened.conns:
+            raise RuntimeError(f"no listener joined {url}: {opened.first_error}")
+        room.expected = len(opened.conns)
+        readers.extend(asyncio.ensure_future(_read(c, room, poster=False)) for c in opened.conns)
+        await _wait_quiet(room, time_bound)
+        send_times: dict[str, float] = {}
+        for index in range(WARMUP_MESSAGES + messages):
+            client_id = f"{room.prefix}-{index}"
+            sent = await _post(poster, room, client_id, message_timeout)
+            if sent is None:
+                raise RuntimeError(f"the server refused the post: {room.refusal}")
+            if index >= WARMUP_MESSAGES:
+                send_times[client_id] = sent
+    finally:
+        await close_all(conns)
+        for task in readers:
+            task.cancel()
+    last: list[float] = []
+    each: list[float] = []
+    missing = 0
+    for client_id, sent in send_times.items():
+        got = room.receipts[client_id]
+        each.extend(t - sent for t in got)
+        missing += room.expected - len(got)
+        if len(got) >= room.expected:
+            last.append(max(got) - sent)
+
+    def ms(value: float | None) -> float | None:
+        return value * 1000 if value is not None else None
+
+    return {
+        "connected": room.expected,
+        "messages": len(send_times),
+        "complete": len(last),
+        "missing": missing,
+        "last_p50_ms": ms(percentile(last, 50)),
+        "last_p99_ms": ms(percentile(last, 99)),
+        "each_p50_ms": ms(percentile(each, 50)),
+        "each_p99_ms": ms(percentile(each, 99)),
+        "connect_s": connect_s,
+        "first_error": opened.first_error,
+    }

@@ -1,0 +1,167 @@
+"""HTTP load: ``wrk`` when it is installed, else a labelled Python fallback (keep-alive GETs over raw
+asyncio streams, run in the worker process). The fallback's figures are far lower than wrk's on the same
+server: the client, not the server, is then the bottleneck, so the two are never compared."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from tandem.bench.figures import HttpFigure, percentile
+
+WRK = "wrk"
+PYTHON = "python"
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+_PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.M)
+_RATE = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
+_TOTAL = re.compile(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h)", re.M)
+_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+
+
+@dataclass(frozen=True)
+class WrkOutput:
+    requests_per_s: float
+    p50_ms: float | None
+    p99_ms: float | None
+    requests: int
+    duration_s: float
+    errors: int
+
+
+def parse_wrk(text: str) -> WrkOutput:
+    """The figures in wrk's ``--latency`` output. Raises ValueError when it holds no rate."""
+    rate = _RATE.search(text)
+    if rate is None:
+        raise ValueError("no 'Requests/sec:' line in wrk's output")
+    latencies = {q: float(value) * _UNITS_MS[unit] for q, value, unit in _PERCENTILE.findall(text)}
+    total = _TOTAL.search(text)
+    requests = int(total.group(1)) if total else 0
+    duration = float(total.group(2)) * _UNITS_MS[total.group(3)] / 1000.0 if total else 0.0
+    socket_errors = _SOCKET_ERRORS.search(text)
+    errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    non_2xx = _NON_2XX.search(text)
+    if non_2xx:
+        errors += int(non_2xx.group(1))
+    return WrkOutput(
+        float(rate.group(1)), latencies.get("50"), latencies.get("99"), requests, duration, errors
+    )
+
+
+def wrk_path() -> str | None:
+    return shutil.which(WRK)
+
+
+def wrk_version(path: str) -> str:
+    try:
+        result = subprocess.run([path, "-v"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    first = (result.stdout or result.stderr).strip().splitlines()
+    return first[0] if first else "unknown"
+
+
+def run_wrk(path: str, url: str, *, duration: float, connections: int, threads: int = 2) -> WrkOutput:
+    """One wrk run; bounded by its own duration plus a margin."""
+    seconds = max(1, round(duration))
+    argv = [path, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    if result.returncode != 0:
+        message = " ".join((result.stderr or result.stdout).split())[:300]
+        raise RuntimeError(f"wrk exited with code {result.returncode}: {message}")
+    return parse_wrk(result.stdout)
+
+
+def wrk_figure(
+    path: str, target: str, url: str, *, duration: float, warmup: float, connections: int
+) -> HttpFigure:
+    try:
+        if warmup >= 1:
+            run_wrk(path, url, duration=warmup, connections=connections)
+        out = run_wrk(path, url, duration=duration, connections=connections)
+    except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as exc:
+        return HttpFigure(target, url, WRK, 0.0, None, None, 0, 0, 0.0, connections, error=str(exc))
+    return HttpFigure(
+        target, url, WRK, out.requests_per_s, out.p50_ms, out.p99_ms, out.requests, out.errors,
+        out.duration_s, connections,
+    )  # fmt: skip
+
+
+# --- the Python fallback (runs inside the worker process) -----------------------------------------------
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Reads one response; returns (status, server keeps the connection open)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip().lower()
+    if "chunked" in headers.get("transfer-encoding", ""):
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    elif "content-length" in headers:
+        await reader.readexactly(int(headers["content-length"]))
+    else:
+        await reader.read()  # delimited by close
+        return status, False
+    return status, headers.get("connection") != "close"
+
+
+async def _client(url: str, until: float, record: bool, latencies: list[float], counts: list[int]) -> None:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: tandem-bench\r\n\r\n".encode()
+    writer: asyncio.StreamWriter | None = None
+    try:
+        while time.monotonic() < until:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            started = time.monotonic()
+            writer.write(request)
+            status, keep = await _read_response(reader)
+            if record:
+                latencies.append(time.monotonic() - started)
+                counts[0 if 200 <= status < 400 else 1] += 1
+            if not keep:
+                writer.close()
+                writer = None
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+        if record:
+            counts[1] += 1
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+async def python_load(url: str, *, duration: float, warmup: float, connections: int) -> dict[str, object]:
+    """Keep-alive GETs from ``connections`` clients; a client that fails stops (counted as an error)."""
+    if warmup > 0:
+        until = time.monotonic() + warmup
+        await asyncio.gather(*(_client(url, until, False, [], [0, 0]) for _ in range(connections)))
+    latencies: list[float] = []
+    counts = [0, 0]
+    started = time.monotonic()
+    until = started + duration
+    await asyncio.gather(*(_client(url, until, True, latencies, counts) for _ in range(connections)))
+    elapsed = time.monotonic() - started
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    return {
+        "requests_per_s": counts[0] / elapsed if elapsed > 0 else 0.0,
+        "p50_ms": p50 * 1000 if p50 is not None else None,
+        "p99_ms": p99 * 1000 if p99 is not None else None,
+        "requests": counts[0],
+        "errors": counts[1],
+        "duration_s": elapsed,
+    }
