@@ -127,8 +127,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.room, user, text, client_id
         )
         payload = message.to_payload()
-        if created:
-            await self.channel_layer.group_send(self.room_group, services.chat_message_event(payload))
+        # A resend is broadcast again too: if the first attempt's process died between saving and
+        # broadcasting, this is the room's only copy. Clients drop duplicates by id.
+        await self.channel_layer.group_send(self.room_group, services.chat_message_event(payload))
         await self.send_json(
             {
                 "type": "ack",

@@ -67,6 +67,11 @@ class Config:
     max_body_size: str = "10m"
     access_log: bool = True
     nginx: str = "nginx"
+    probe_interval: float = 2.0  # seconds between liveness probes of each ready process
+    probe_timeout: float = 2.0  # a probe unanswered for this long failed
+    probe_failures: int = 3  # failed probes in a row before a hung process is killed and restarted
+    public_url: str | None = None  # the address users reach (https://chat.example.com): for checks
+    diagnostic_token: str | None = None  # enables GET /.tandem/diagnose for tandem verify; off when None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -164,6 +169,11 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "max_body_size": _parse_str,
     "access_log": _parse_bool,
     "nginx": _parse_str,
+    "probe_interval": _parse_float,
+    "probe_timeout": _parse_float,
+    "probe_failures": _parse_int,
+    "public_url": _parse_optional_str,
+    "diagnostic_token": _parse_optional_str,
 }
 
 
@@ -202,8 +212,20 @@ def _validate(config: Config) -> None:
     for prefix in config.asgi_prefixes:
         if not prefix.startswith("/"):
             raise bad("asgi_prefixes", f"entries must start with '/', not {prefix!r}")
+    for name in ("probe_interval", "probe_timeout"):
+        if getattr(config, name) <= 0:
+            raise bad(name, f"must be a positive number of seconds, not {getattr(config, name)}")
+    if config.probe_failures < 1:
+        raise bad("probe_failures", f"must be at least 1, not {config.probe_failures}")
     if not config.bind:
         raise bad("bind", "must not be empty")
+    if config.public_url is not None and not config.public_url.startswith(("http://", "https://")):
+        raise bad("public_url", f"must start with http:// or https://, not {config.public_url!r}")
+    if config.diagnostic_token is not None and len(config.diagnostic_token) < 16:
+        raise bad(
+            "diagnostic_token",
+            "must be at least 16 characters: it guards an endpoint showing request headers",
+        )
 
 
 def resolve_config(
@@ -216,6 +238,11 @@ def resolve_config(
     ``cli`` holds only options the user actually gave (None means not given). ``settings_tandem`` is the
     project's ``settings.TANDEM`` dict, whose keys are the option names in upper or lower case.
     """
+    if settings_tandem is not None and not isinstance(settings_tandem, Mapping):
+        raise ConfigError(
+            f"settings.TANDEM must be a dict, not {type(settings_tandem).__name__}",
+            hint="e.g. TANDEM = {'PROCS': 2}",
+        )
     settings_values = {str(k).lower(): v for k, v in (settings_tandem or {}).items()}
     unknown = sorted(set(settings_values) - set(_PARSERS))
     if unknown:

@@ -23,8 +23,9 @@ from tandem.project import Project, discover, find_root, load_settings, resolve_
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
 from tandem.sockets import bind, close_all
 from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
-from tandem.supervisor import Supervisor
+from tandem.supervisor import Liveness, Supervisor
 from tandem.topologies import topology
+from tandem.tracebacks import exception_line, where_in
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,7 @@ def load(
     return Loaded(config, project, settings)
 
 
-def _exception_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[-1]}" if lines else type(exc).__name__
+_exception_line = exception_line
 
 
 def setup_django() -> None:
@@ -86,8 +85,9 @@ def discover_project_routes(project: Project, settings: Any) -> RouteTable:
         application = import_app(project.asgi_app)
     except Exception as exc:
         raise ProjectError(
-            f"importing the ASGI application {project.asgi_app} failed: {_exception_line(exc)}",
-            hint=f"fix the error in {project.asgi_app.partition(':')[0]}",
+            f"importing the ASGI application {project.asgi_app} failed: {_exception_line(exc)}"
+            f"{where_in(exc, project.root)}",
+            hint=f"fix that error in {project.asgi_app.partition(':')[0]} or what it imports",
         ) from None
     table = discover_routes(application)
     urlconf_name = getattr(settings, "ROOT_URLCONF", None)
@@ -256,6 +256,9 @@ def serve(
         listeners=(printer,),
         ready_timeout=ready_timeout,
         stop_timeout=loaded.config.graceful_timeout + 5,
+        liveness=Liveness(
+            loaded.config.probe_interval, loaded.config.probe_timeout, loaded.config.probe_failures
+        ),
         on_ready=ready,
     )
     control = ControlServer(serving.runtime_dir / CONTROL_SOCKET, supervisor.request)

@@ -310,7 +310,7 @@ class Supervisor:
             return
         if previous_state == "retiring":
             self.children.remove(child)
-            self.say(f"{event.name} (pid {event.pid}) retired")
+            self.say(f"{event.name} (pid {event.pid}) retired (exit code {event.code})")
             self._reload_next()
             return
         self._kill_group(child)  # leftovers: nginx or Gunicorn workers whose master died

@@ -9,6 +9,7 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from tandem.diagnostics import wrap_asgi
 from tandem.runtime.overrides import apply_overrides, import_app
 from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
 
@@ -67,6 +68,9 @@ def build(spec: RuntimeSpec) -> ASGIApp:
     app: ASGIApp = import_app(spec.app)
     if spec.serve_static:
         app = _with_static(app, spec)
+    app = wrap_asgi(
+        app, spec.diagnostic_token
+    )  # outside the static files: it marks what the app server answers
     return ProbeASGI(app, spec.probe_token)
 
 

@@ -22,10 +22,13 @@ import signal
 import socket
 import sys
 import time
+import weakref
 from typing import Any
 
 GOING_AWAY = 1001
 SERVICE_RESTART = 1012
+IDLE_CLOSE = 1.0  # seconds a keep-alive connection may sit idle once draining has begun (a busy one
+# sends a request within this and gets "Connection: close" on its response, a race-free close)
 
 
 def _family(fd: int) -> int:
@@ -37,6 +40,7 @@ def _family(fd: int) -> int:
 
 
 def make_server_class(shared_fd: int | None, drain_timeout: float, spread: float) -> type[Any]:
+    from daphne.http_protocol import WebRequest
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import defer
@@ -52,6 +56,19 @@ def make_server_class(shared_fd: int | None, drain_timeout: float, spread: float
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.ports: list[Any] = []
+            self.channels: weakref.WeakSet[Any] = weakref.WeakSet()  # HTTP connections, idle ones included
+
+        def _track_channels(self) -> None:
+            build = self.http_factory.buildProtocol
+
+            def build_and_track(address: Any) -> Any:
+                protocol = build(address)
+                if protocol is not None:
+                    # Twisted wraps the HTTPChannel in a protocol-negotiating proxy; track the channel itself.
+                    self.channels.add(getattr(protocol, "_channel", protocol))
+                return protocol
+
+            self.http_factory.buildProtocol = build_and_track
 
         def run(self) -> None:
             signal.signal(signal.SIGUSR1, lambda *_: reactor.callFromThread(self.retire))
@@ -61,6 +78,8 @@ def make_server_class(shared_fd: int | None, drain_timeout: float, spread: float
             # Daphne calls this once its own endpoints listen, when its HTTP factory exists: adopt the
             # shared socket right there, in the same reactor state as Daphne's own listeners.
             super().listen_success(port)
+            if not self.ports:
+                self._track_channels()
             self.ports.append(port)
             if shared_fd is not None and self.shared_port is None:
                 # Twisted accepts in a loop until EAGAIN: a blocking socket would hang the reactor.
@@ -106,12 +125,36 @@ def make_server_class(shared_fd: int | None, drain_timeout: float, spread: float
                 print(f"closing a WebSocket failed ({exc!r}): dropping it", flush=True)
                 protocol.dropConnection(abort=True)
 
+        @staticmethod
+        def _close_after_response(request: Any) -> None:
+            """The client learns from the response that this connection ends, and opens a new one (to a
+            process that is not draining) for its next request: no request is cut."""
+            if request.channel is not None:
+                request.channel.persistent = False
+            if not request.startedWriting:
+                request.responseHeaders.setRawHeaders(b"connection", [b"close"])
+
+        def create_application(self, protocol: Any, scope: Any) -> Any:
+            if self.draining and isinstance(protocol, WebRequest):
+                self._close_after_response(protocol)
+            return super().create_application(protocol, scope)
+
+        def _live_channels(self) -> list[Any]:
+            return [c for c in self.channels if c.transport is not None and c.transport.connected]
+
         def _finish_http(self) -> None:
-            # Keep-alive connections: close after the response in flight instead of waiting for more.
             for protocol in self._open_connections():
-                channel = getattr(protocol, "channel", None)
-                if channel is not None:
-                    channel.persistent = False
+                if isinstance(protocol, WebRequest):
+                    self._close_after_response(protocol)
+            # Idle keep-alive connections (nothing in flight) are closed after a short quiet spell; one
+            # still in use gets "Connection: close" on its next response instead (create_application).
+            for channel in list(self.channels):
+                if channel.transport is None or channel.transport.disconnecting:
+                    continue
+                if channel.requests:
+                    channel._savedTimeOut = IDLE_CLOSE
+                else:
+                    channel.setTimeout(IDLE_CLOSE)
 
         async def _drain(self) -> None:
             self.draining = True
@@ -120,9 +163,9 @@ def make_server_class(shared_fd: int | None, drain_timeout: float, spread: float
             closing = self._close_websockets(self.close_code, window)
             self._finish_http()
             deadline = time.monotonic() + drain_timeout
-            while self._open_connections() and time.monotonic() < deadline:
+            while (self._open_connections() or self._live_channels()) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)  # polling the connection table until empty or the deadline
-            left = len(self._open_connections())
+            left = len(self._open_connections()) + len(self._live_channels())
             print(
                 f"drained: closed {closing} WebSocket(s) with {self.close_code}, {left} connection(s) cut",
                 flush=True,

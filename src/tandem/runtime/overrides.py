@@ -7,9 +7,16 @@ from typing import Any
 
 from tandem.runtime.spec import RuntimeSpec
 
+# channels-redis waits for messages in a blocking BZPOPMIN of up to 5 s (its brpop_timeout), while
+# redis-py 8 gives every connection a 5 s socket read timeout by default: an idle consumer's read then
+# times out and the consumer dies (WebSocket closed with 1011) after 5 quiet seconds. The read timeout
+# must outlast the blocking pop.
+REDIS_SOCKET_TIMEOUT = 30.0
+
 
 def redis_channel_layers(url: str) -> dict[str, Any]:
-    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}}
+    host = {"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT}
+    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host]}}}
 
 
 def apply_overrides(spec: RuntimeSpec) -> None:

@@ -23,6 +23,7 @@ class RuntimeSpec:
     media_url: str | None = None
     media_root: str | None = None
     trust_proxy: bool = False  # behind tandem's nginx: client address and scheme from its headers
+    diagnostic_token: str | None = None  # enables tandem.diagnostics' endpoint for tandem verify
 
     def to_env(self) -> dict[str, str]:
         return {ENV_VAR: json.dumps(dataclasses.asdict(self), sort_keys=True)}

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tandem.diagnostics import wrap_wsgi
 from tandem.runtime.overrides import apply_overrides, import_app
 from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
 
@@ -44,7 +45,8 @@ class TandemWSGI:
 
 def build(spec: RuntimeSpec) -> WSGIApp:
     apply_overrides(spec)
-    return TandemWSGI(import_app(spec.app), spec)
+    # Inside TandemWSGI: the diagnostic endpoint reports the client address after the proxy headers are applied.
+    return TandemWSGI(wrap_wsgi(import_app(spec.app), spec.diagnostic_token), spec)
 
 
 _application: WSGIApp | None = None

@@ -1,0 +1,137 @@
+"""A bounded mixed load against the example chat: HTTP requests plus chat clients that reconnect and
+resend unacknowledged messages, as a real client would. Used by the fault tests to prove that nothing
+acknowledged is lost while processes are killed, hung and reloaded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+import websockets
+
+
+def login(base: str, username: str, password: str) -> str:
+    """Logs in through the real login form; returns the session cookie value."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        client.get("/login/")
+        token = client.cookies["csrftoken"]
+        response = client.post(
+            "/login/",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+            headers={"Referer": base},
+        )
+        assert response.status_code in (200, 302), response.status_code
+        return str(client.cookies["sessionid"])
+
+
+@dataclass
+class ChatClient:
+    base: str
+    room: str
+    session: str
+    name: str
+    acked: dict[str, int] = field(default_factory=dict)  # client_id -> saved id
+    received: set[int] = field(default_factory=set)  # message ids seen (broadcast or history)
+    pending: dict[str, str] = field(default_factory=dict)  # client_id -> text, not yet acked
+    reconnects: int = 0
+    close_codes: list[int | None] = field(default_factory=list)
+
+    @property
+    def ws_url(self) -> str:
+        return self.base.replace("http://", "ws://", 1) + f"ws/chat/{self.room}/"
+
+    async def catch_up(self) -> None:
+        """After a reconnect: the room's recent history fills what was missed while away."""
+        async with httpx.AsyncClient(base_url=self.base, timeout=5) as client:
+            response = await client.get(f"/api/rooms/{self.room}/messages/")
+            if response.status_code == 200:
+                data = response.json()
+                items = data["messages"] if isinstance(data, dict) else data
+                self.received.update(int(m["id"]) for m in items)
+
+    async def run(self, messages: int, interval: float, deadline: float) -> None:
+        sent = 0
+        next_send = time.monotonic()
+        while time.monotonic() < deadline and (sent < messages or self.pending):
+            try:
+                async with websockets.connect(
+                    self.ws_url,
+                    origin=self.base.rstrip("/"),
+                    additional_headers={"Cookie": f"sessionid={self.session}"},
+                    open_timeout=3,
+                    close_timeout=2,
+                ) as ws:
+                    await self.catch_up()
+                    for client_id, text in list(self.pending.items()):  # resend what was never acked
+                        await ws.send(json.dumps({"type": "message", "text": text, "client_id": client_id}))
+                    while time.monotonic() < deadline and (sent < messages or self.pending):
+                        if sent < messages and time.monotonic() >= next_send:
+                            client_id = f"{self.name}-{sent}-{uuid.uuid4().hex[:8]}"
+                            text = f"{self.name} says {sent}"
+                            self.pending[client_id] = text  # resent after a reconnect until acked
+                            sent += 1
+                            next_send = time.monotonic() + interval
+                            await ws.send(
+                                json.dumps({"type": "message", "text": text, "client_id": client_id})
+                            )
+                        try:
+                            raw = await asyncio.wait_for(ws.recv(), timeout=interval)
+                        except TimeoutError:
+                            continue
+                        self._handle(json.loads(raw))
+                    # Stay a moment for the broadcasts of our last messages.
+                    end = time.monotonic() + 1.0
+                    while time.monotonic() < end:
+                        try:
+                            self._handle(json.loads(await asyncio.wait_for(ws.recv(), timeout=0.2)))
+                        except TimeoutError:
+                            continue
+                    return
+            except websockets.ConnectionClosed as exc:
+                self.close_codes.append(exc.rcvd.code if exc.rcvd else None)
+            except (OSError, TimeoutError, websockets.InvalidHandshake, httpx.HTTPError):
+                pass
+            self.reconnects += 1
+            await asyncio.sleep(0.2)  # reconnect pacing inside the bounded loop
+
+    def _handle(self, message: dict[str, object]) -> None:
+        kind = message.get("type")
+        if kind == "ack":
+            client_id = str(message["client_id"])
+            self.acked[client_id] = int(message["id"])  # type: ignore[call-overload]
+            self.pending.pop(client_id, None)
+            self.received.add(int(message["id"]))  # type: ignore[call-overload]
+        elif kind == "message":
+            self.received.add(int(message["id"]))  # type: ignore[call-overload]
+
+
+@dataclass
+class HttpLoad:
+    base: str
+    ok: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    async def run(self, deadline: float, path: str = "healthz", concurrency: int = 2) -> None:
+        async def worker() -> None:
+            async with httpx.AsyncClient(base_url=self.base, timeout=5) as client:
+                while time.monotonic() < deadline:
+                    try:
+                        response = await client.get(path)
+                    except httpx.HTTPError as exc:
+                        self.failed += 1
+                        self.errors.append(repr(exc))
+                        await asyncio.sleep(0.05)  # pacing after an error, inside the bounded loop
+                        continue
+                    if response.status_code == 200:
+                        self.ok += 1
+                    else:
+                        self.failed += 1
+                        self.errors.append(str(response.status_code))
+                    await asyncio.sleep(0.01)  # a modest, bounded request rate
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
