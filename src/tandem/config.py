@@ -19,6 +19,8 @@ MODES = ("unified", "split")
 INTERNAL = ("unix", "tcp")
 CHANNEL_LAYER_SCHEMES = ("redis://", "rediss://", "unix://")
 
+DAPHNE_PING_GRANULARITY = 2  # seconds between Daphne's timeout_checker runs, which send due pings
+
 SOURCE_CLI = "cli"
 SOURCE_DEFAULT = "default"
 SOURCE_SETTINGS = "settings.TANDEM"
@@ -203,11 +205,13 @@ def _validate(config: Config) -> None:
         raise bad("ping_interval", f"must be at least 1 second, not {config.ping_interval}")
     if config.ping_timeout < 1:
         raise bad("ping_timeout", f"must be at least 1 second, not {config.ping_timeout}")
-    if config.proxy_read_timeout <= config.ping_interval:
+    # Daphne checks for due pings every 2 s, so two pings can be ping_interval + 2 s apart.
+    if config.proxy_read_timeout <= config.ping_interval + DAPHNE_PING_GRANULARITY:
         raise bad(
             "ws_read_timeout",
-            f"is {config.proxy_read_timeout} s, which must be longer than the ping interval "
-            f"({config.ping_interval} s), or the proxy cuts idle WebSockets between two pings",
+            f"is {config.proxy_read_timeout} s, which must be longer than the ping interval plus "
+            f"{DAPHNE_PING_GRANULARITY} s ({config.ping_interval} + {DAPHNE_PING_GRANULARITY} s), or the proxy "
+            "cuts idle WebSockets between two pings",
         )
     for prefix in config.asgi_prefixes:
         if not prefix.startswith("/"):

@@ -179,8 +179,6 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
     chosen = topology(config.mode)
     nginx = require_nginx(config) if config.mode == "split" else None
     routes = routes_with_prefixes(loaded) if chosen.needs_routes else None
-    if config.mode == "split":
-        _collect_static_if_stale(loaded, environ, say)
     runtime_dir, created = make_runtime_dir(config)
     bound_sockets: list[socket.socket] = []
     try:
@@ -200,6 +198,8 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             environ=child_environ(environ),
         )
         plan = chosen.build(ctx)
+        if plan.proxy is not None:  # the proxy serves STATIC_ROOT itself: it must be complete
+            _collect_static_if_stale(loaded, environ, say)
         write_files(plan.files, runtime_dir)
         if nginx is not None:
             nginx_test(nginx, runtime_dir / "nginx" / "nginx.conf")

@@ -416,7 +416,7 @@ class Supervisor:
         self.say("reloading")
         for child in self.children:
             if child.spec.role == "gunicorn" and child.running:
-                os.kill(child.pid, signal.SIGHUP)
+                self._signal(child, signal.SIGHUP)
         self.reload_queue = [c for c in self.children if c.spec.role == "daphne" and c.state == "ready"]
         self._reload_next()
         return True
@@ -435,8 +435,7 @@ class Supervisor:
 
     def _retire(self, old: Child) -> None:
         old.state = "retiring"
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(old.pid, RETIRE_SIGNAL)
+        self._signal(old, RETIRE_SIGNAL)
 
     # --- stopping ---------------------------------------------------------------------------------------
 
@@ -464,8 +463,13 @@ class Supervisor:
             if child.spec.role == "gunicorn" and nginx_running:
                 continue
             child.state = "stopping"
+            self._signal(child, STOP_SIGNALS.get(child.spec.role, signal.SIGTERM))
+
+    def _signal(self, child: Child, signum: int) -> None:
+        """Signals go only to processes this supervisor started, by their pid."""
+        if child.proc is not None and child.running:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(child.pid, STOP_SIGNALS.get(child.spec.role, signal.SIGTERM))
+                os.kill(child.proc.pid, signum)
 
     def _kill_group(self, child: Child) -> None:
         if child.proc is not None:

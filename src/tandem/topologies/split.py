@@ -4,6 +4,7 @@ routes between them and serves static and media files itself."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -70,6 +71,32 @@ def _url_prefix(url: str) -> str:
     # Django requires STATIC_URL/MEDIA_URL to end with "/"; without it "location /static" + alias would
     # also answer /static../secret from the parent directory.
     return url if url.endswith("/") else url + "/"
+
+
+_SIZE = re.compile(r"(\d+)([kKmMgG]?)")
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def body_size_bytes(size: str) -> int:
+    """nginx's size syntax (``10m``, ``512k``, ``0`` = unlimited) in bytes; anything else is refused, as
+    the value goes into the config unquoted."""
+    match = _SIZE.fullmatch(size)
+    if match is None:
+        raise ConfigError(
+            f"max_body_size {size!r} is not an nginx size",
+            hint="use a number of bytes with an optional k, m or g suffix, e.g. 10m",
+        )
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+
+
+def body_size_warning(size: str, project_limit: int | None) -> str | None:
+    limit = body_size_bytes(size)
+    if limit == 0 or project_limit is None or project_limit <= limit:
+        return None
+    return (
+        f"nginx's client_max_body_size {size} is below DATA_UPLOAD_MAX_MEMORY_SIZE ({project_limit} bytes): "
+        "requests Django would accept get 413 from nginx (raise TANDEM_MAX_BODY_SIZE)"
+    )
 
 
 def static_locations(ctx: Context) -> tuple[StaticLocation, ...]:
@@ -211,9 +238,13 @@ def build(ctx: Context) -> Plan:
     warnings: list[str] = []
     if not project.static_root:
         warnings.append(
-            "STATIC_ROOT is not set: nginx cannot serve static files, so they are left to Django "
-            "(set STATIC_ROOT and run collectstatic)"
+            "STATIC_ROOT is not set: nginx serves no static files, so static URLs are left to Django, "
+            "which serves them only if the project's urls.py does (set STATIC_ROOT and tandem collects "
+            "them and nginx serves them)"
         )
+    too_small = body_size_warning(config.max_body_size, project.data_upload_max_memory_size)
+    if too_small:
+        warnings.append(too_small)
     if ctx.routes is not None:
         warnings.extend(ctx.routes.warnings)
     proxy = proxy_spec(ctx, managed=ctx.managed)

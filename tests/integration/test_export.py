@@ -1,0 +1,258 @@
+"""`tandem export nginx` and `tandem routes` as a user runs them: the real CLI in a subprocess, on the
+example project and on small projects with other routing shapes. Exported configs are checked by the
+real `nginx -t`, and one is run by a real nginx in front of the app servers `tandem serve` started."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.conftest import TandemRunner, wait_for
+from tests.integration.small_projects import (
+    ASGI_CATCH_ALL,
+    ASGI_PLAIN,
+    ASGI_WS_PREFIX,
+    SETTINGS,
+    URLS,
+    write_project,
+)
+from tests.integration.test_split import SPLIT, answered_by, served_from_disk, wait_answered, websocket
+
+MIME_TYPES = "/etc/nginx/mime.types"
+
+
+def harness(directory: Path, conf: Path, *, extra: str = "") -> Path:
+    """A minimal nginx.conf that includes an exported server block from its http {} context, as Debian's
+    nginx.conf includes conf.d/*.conf, next to a default_server on port 80 like Debian's stock site."""
+    directory.mkdir(parents=True, exist_ok=True)
+    temp = "\n".join(
+        f'    {kind}_temp_path "{directory}/{kind}";'
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    text = f"""\
+{extra}
+pid "{directory}/nginx.pid";
+error_log stderr;
+events {{}}
+http {{
+    include "{MIME_TYPES}";
+    access_log off;
+{temp}
+    server {{ listen 80 default_server; server_name _; return 444; }}
+    include "{conf}";
+}}
+"""
+    path = directory / "nginx.conf"
+    path.write_text(text)
+    return path
+
+
+def nginx_t(nginx: str, conf: Path) -> None:
+    result = subprocess.run(
+        [nginx, "-t", "-p", f"{conf.parent}/", "-c", str(conf), "-e", "stderr"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def export(tandem: TandemRunner, project: Path, out: Path, *args: str) -> str:
+    code, output = tandem.run("export", "nginx", "--out", str(out), *args, cwd=project)
+    assert code == 0, output
+    return output
+
+
+# --- export ----------------------------------------------------------------------------------------------------
+
+
+def test_export_nginx_on_the_example(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
+) -> None:
+    out = tmp_path / "deploy"
+    output = export(tandem, example_project, out)
+    assert f"wrote {out / 'tandem.conf'}" in output and f"wrote {out / 'README.txt'}" in output
+    conf = (out / "tandem.conf").read_text()
+    assert "server unix:/run/tandem/gunicorn.sock;" in conf and "server unix:/run/tandem/daphne.sock;" in conf
+    assert 'location ^~ "/ws/chat/"' in conf and 'location ^~ "/ws/echo/"' in conf
+    assert "listen 80;" in conf and 'server_name "127.0.0.1" "localhost" "[::1]";' in conf
+    assert f'alias "{example_project / "staticfiles"}/";' in conf
+    readme = (out / "README.txt").read_text()
+    assert "sudo cp tandem.conf /etc/nginx/conf.d/chatsite.conf" in readme
+    assert "gunicorn --bind unix:/run/tandem/gunicorn.sock chatsite.wsgi:application" in readme
+    assert (
+        "daphne -u /run/tandem/daphne.sock --proxy-headers --ping-interval 20 chatsite.asgi:application"
+        in readme
+    )
+    nginx_t(nginx_bin, harness(tmp_path / "harness", out / "tandem.conf"))
+
+
+def test_export_with_tcp_and_asgi_prefix(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
+) -> None:
+    out = tmp_path / "deploy"
+    export(tandem, example_project, out, "--internal", "tcp", "--asgi-prefix", "/sse/", "--port", "8080")
+    conf = (out / "tandem.conf").read_text()
+    assert "server 127.0.0.1:8000;" in conf and "server 127.0.0.1:8001;" in conf
+    assert 'location ^~ "/sse/"' in conf and "listen 8080;" in conf
+    assert "daphne -b 127.0.0.1 -p 8001 --proxy-headers" in (out / "README.txt").read_text()
+    nginx_t(nginx_bin, harness(tmp_path / "harness", out / "tandem.conf"))
+
+
+def test_export_of_a_catch_all_websocket_route(tmp_path: Path, tandem: TandemRunner, nginx_bin: str) -> None:
+    project = write_project(tmp_path / "proj", asgi=ASGI_CATCH_ALL)
+    out = tmp_path / "deploy"
+    export(tandem, project, out)
+    conf = (out / "tandem.conf").read_text()
+    assert (
+        "proxy_pass http://$tandem_mysite_upstream;" in conf and '"~*websocket"  tandem_mysite_asgi;' in conf
+    )
+    nginx_t(nginx_bin, harness(tmp_path / "harness", out / "tandem.conf"))
+
+
+def test_export_prints_the_plans_warnings(tmp_path: Path, tandem: TandemRunner) -> None:
+    settings_without_static = "\n".join(line for line in SETTINGS.splitlines() if "STATIC_ROOT" not in line)
+    project = write_project(tmp_path / "proj", settings=settings_without_static)
+    output = export(tandem, project, tmp_path / "deploy")
+    assert "warning: STATIC_ROOT is not set" in output
+
+
+@contextlib.contextmanager
+def running_nginx(nginx: str, conf: Path, listener: socket.socket) -> Iterator[subprocess.Popen[str]]:
+    """A real nginx on ``conf``, serving the already bound ``listener`` (adopted through $NGINX, as tandem
+    does), stopped by its pid, with its workers, whatever happens."""
+    env = {**os.environ, "NGINX": f"{listener.fileno()};"}
+    proc = subprocess.Popen(
+        [nginx, "-p", f"{conf.parent}/", "-c", str(conf), "-e", "stderr", "-g", "daemon off;"],
+        env=env,
+        pass_fds=(listener.fileno(),),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    children: set[int] = set()
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            children = {child.pid for child in psutil.Process(proc.pid).children(recursive=True)}
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_exported_config_serves_the_project(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
+) -> None:
+    """What is exported is what is served: a second, separately run nginx with the exported server block
+    (only its listen line moved to a loopback port) in front of the app servers of a `tandem serve` run
+    whose sockets are where the export says."""
+    runtime = tmp_path / "run"
+    run = tandem.serve(example_project, *SPLIT, "--runtime-dir", str(runtime))
+    out = tmp_path / "deploy"
+    export(tandem, example_project, out, "--runtime-dir", str(runtime))
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        conf = out / "tandem.conf"
+        conf.write_text(conf.read_text().replace("listen 80;", f"listen 127.0.0.1:{port};", 1))
+        # As root, nginx's workers would otherwise run as nobody, who cannot enter the private runtime dir
+        # (the exported README tells a production host to give www-data that access).
+        extra = "user root;" if os.geteuid() == 0 else ""
+        with running_nginx(nginx_bin, harness(tmp_path / "harness", conf, extra=extra), listener) as proc:
+            url = f"http://127.0.0.1:{port}/"
+
+            def answers() -> httpx.Response | None:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                with contextlib.suppress(httpx.TransportError):
+                    return httpx.get(url + "whoami?via=export", timeout=5)
+                return None
+
+            whoami = wait_for(answers, timeout=20, message="the exported nginx to answer")
+            assert whoami.json()["server"] == "wsgi"
+            wait_answered(run, "gunicorn", "whoami?via=export")
+            served_from_disk(
+                httpx.get(url + "static/chat/chat.css", timeout=15),
+                example_project / "staticfiles" / "chat" / "chat.css",
+            )
+            with websocket(url, "/ws/echo/") as ws:
+                ws.send("through the export")
+                assert ws.recv(timeout=15) == "through the export"
+    assert "gunicorn" in answered_by(run, "whoami?via=export")
+
+
+# --- routes ----------------------------------------------------------------------------------------------------
+
+
+def routes(tandem: TandemRunner, project: Path, *args: str) -> tuple[int, str]:
+    return tandem.run("routes", *args, cwd=project)
+
+
+def test_routes_on_the_example(example_project: Path, tandem: TandemRunner) -> None:
+    code, output = routes(tandem, example_project)
+    assert code == 0, output
+    assert re.search(
+        r"^/ws/chat/\s+websocket\s+daphne\s+ws/chat/<str:room>/\s+chat\.consumers\.ChatConsumer$",
+        output,
+        re.M,
+    )
+    assert "WebSockets are routed by path prefix: /ws/chat/, /ws/echo/" in output
+    assert "warning:" not in output
+
+
+def test_routes_of_a_catch_all_websocket_route(tmp_path: Path, tandem: TandemRunner) -> None:
+    project = write_project(tmp_path / "proj", asgi=ASGI_CATCH_ALL)
+    code, output = routes(tandem, project)
+    assert code == 0, output
+    assert "WebSockets are routed by Upgrade header" in output
+    code, output = routes(tandem, project, "--json")
+    assert json.loads(output)["route_by"] == "Upgrade header"
+
+
+def test_routes_of_plain_django(tmp_path: Path, tandem: TandemRunner) -> None:
+    project = write_project(tmp_path / "proj", asgi=ASGI_PLAIN)
+    code, output = routes(tandem, project, "--json")
+    assert code == 0, output
+    table = json.loads(output)
+    assert table["websocket_prefixes"] == [] and table["route_by"] == "none"
+    assert [row["protocol"] for row in table["routes"]] == ["http"]  # only the catch-all "/" to Gunicorn
+    code, output = routes(tandem, project)
+    assert "No WebSocket routes" in output
+
+
+def test_routes_warns_about_an_http_url_under_a_websocket_prefix(
+    tmp_path: Path, tandem: TandemRunner
+) -> None:
+    asgi = ASGI_WS_PREFIX.replace('path("ws/echo/"', 'path("ws/<str:channel>/"')
+    urls = URLS.replace('path("status/"', 'path("ws/status/"')
+    project = write_project(tmp_path / "proj", asgi=asgi, urls=urls)
+    code, output = routes(tandem, project)
+    assert code == 0, output
+    assert re.search(
+        r"^warning: Django URL 'ws/status/' \(/ws/status/\) is under the websocket prefix /ws/", output, re.M
+    )
+
+
+def test_routes_with_asgi_prefix(example_project: Path, tandem: TandemRunner) -> None:
+    code, output = routes(tandem, example_project, "--asgi-prefix", "/sse/")
+    assert code == 0, output
+    assert re.search(r"^/sse/\s+http\s+daphne\s+\(--asgi-prefix\)", output, re.M)

@@ -1,0 +1,183 @@
+"""Restart, flapping and boot-failure policy, by replaying event histories through the supervisor's
+handlers with an injected clock and process start (no real process: the policy is under test here; the
+integration tests drive real ones)."""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tandem.errors import BootError, RuntimeFailure
+from tandem.events import Event, Kind
+from tandem.plan import Address, Plan, ProcessSpec, Probe
+from tandem.policy import RestartPolicy
+from tandem.supervisor import Child, Supervisor
+
+POLICY = RestartPolicy(initial_delay=0.5, max_delay=10.0, window=60.0, flap_limit=5)
+
+
+@pytest.mark.parametrize(
+    ("exits", "now", "delay", "flapping"),
+    [
+        ([100.0], 100.0, 0.5, False),
+        ([100.0, 101.0], 101.0, 1.0, False),
+        ([100.0, 101.0, 102.0], 102.0, 2.0, False),
+        ([100.0, 101.0, 102.0, 103.0], 103.0, 4.0, False),
+        ([100.0, 101.0, 102.0, 103.0, 104.0], 104.0, 8.0, True),
+        ([0.0, 10.0, 20.0, 30.0, 100.0], 100.0, 0.5, False),  # old exits are forgiven after the window
+        ([95.0, 96.0, 97.0, 98.0, 99.0, 100.0], 100.0, 10.0, True),  # delay capped
+    ],
+)
+def test_backoff_and_flapping_from_exit_history(exits: list[float], now: float, delay: float, flapping: bool) -> None:
+    assert POLICY.delay(exits, now) == delay
+    assert POLICY.is_flapping(exits, now) is flapping
+
+
+@dataclass
+class Clock:
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class FakeProcess:
+    """Stands in for the OS process only: the supervisor's decisions are what these tests check."""
+
+    pid: int
+    signals: list[int] = field(default_factory=list)
+
+    def poll(self) -> int | None:
+        return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+
+class ReplaySupervisor(Supervisor):
+    """The real supervisor, with process start replaced by a recorder."""
+
+    def __init__(self, plan: Plan, clock: Clock) -> None:
+        super().__init__(plan, clock=clock, policy=POLICY)
+        self.starts: list[str] = []
+        self.next_pid = 100
+
+    def _start(self, child: Child) -> None:
+        child.generation += 1
+        self.next_pid += 1
+        child.proc = FakeProcess(self.next_pid)  # type: ignore[assignment]
+        child.state = "starting"
+        child.started_at = self.clock()
+        self.starts.append(child.name)
+
+    def _kill_group(self, child: Child) -> None:
+        assert isinstance(child.proc, FakeProcess)
+
+    def _signal(self, child: Child, signum: int) -> None:
+        assert isinstance(child.proc, FakeProcess)
+        child.proc.signals.append(signum)
+
+
+def spec(name: str, role: str) -> ProcessSpec:
+    probe = Probe(Address(path=f"/nonexistent/{name}.sock"), "/", "localhost")
+    return ProcessSpec(name=name, role=role, argv=("true",), env={}, probe=probe)
+
+
+def replay(kinds: list[tuple[float, Kind, str]], clock: Clock, supervisor: ReplaySupervisor) -> None:
+    for at, kind, name in kinds:
+        clock.now = at
+        child = next(c for c in supervisor.children if c.name == name)
+        code = -signal.SIGKILL if kind is Kind.EXITED else None
+        supervisor._dispatch(Event(kind=kind, name=name, pid=child.pid, code=code, at=at))
+        supervisor._tick()
+
+
+@pytest.fixture
+def setup() -> tuple[Clock, ReplaySupervisor]:
+    clock = Clock()
+    plan = Plan(
+        mode="unified",
+        public=Address(host="127.0.0.1", port=8000),
+        runtime_dir=Path("/nonexistent"),
+        processes=(spec("daphne.1", "daphne"), spec("daphne.2", "daphne")),
+    )
+    supervisor = ReplaySupervisor(plan, clock)
+    for child in supervisor.children:
+        supervisor._start(child)
+    return clock, supervisor
+
+
+def test_exit_before_ready_halts_with_boot_error_and_no_respawn(setup: tuple[Clock, ReplaySupervisor]) -> None:
+    clock, supervisor = setup
+    child = supervisor.children[0]
+    child.last_lines.append("ImportError: boom")
+    replay([(1000.5, Kind.EXITED, "daphne.1")], clock, supervisor)
+    assert isinstance(supervisor.failure, BootError)
+    assert supervisor.failure.output == ("ImportError: boom",)
+    assert supervisor.stopping
+    clock.now = 2000.0
+    supervisor._tick()
+    assert supervisor.starts == ["daphne.1", "daphne.2"]  # never started again
+
+
+def test_not_ready_at_start_halts(setup: tuple[Clock, ReplaySupervisor]) -> None:
+    clock, supervisor = setup
+    replay([(1060.0, Kind.NOT_READY, "daphne.2")], clock, supervisor)
+    assert isinstance(supervisor.failure, BootError)
+    assert "did not answer" in str(supervisor.failure)
+
+
+def test_exit_after_boot_restarts_with_doubling_backoff_then_flapping(setup: tuple[Clock, ReplaySupervisor]) -> None:
+    clock, supervisor = setup
+    replay([(1001.0, Kind.READY, "daphne.1"), (1001.0, Kind.READY, "daphne.2")], clock, supervisor)
+    assert supervisor.booted
+    child = supervisor.children[0]
+    delays = []
+    for i in range(4):
+        at = 1010.0 + i * 3
+        replay([(at, Kind.EXITED, "daphne.1")], clock, supervisor)
+        assert child.state == "backoff"
+        assert child.restart_at is not None
+        delays.append(child.restart_at - at)
+        clock.now = child.restart_at
+        supervisor._tick()  # the restart happens on the tick after the delay
+        assert child.state == "starting"
+        replay([(clock.now + 0.5, Kind.READY, "daphne.1")], clock, supervisor)
+    assert delays == [0.5, 1.0, 2.0, 4.0]
+    assert supervisor.failure is None
+    replay([(1025.0, Kind.EXITED, "daphne.1")], clock, supervisor)
+    assert isinstance(supervisor.failure, RuntimeFailure)
+    assert "5 times in 60 s" in str(supervisor.failure)
+
+
+def test_unresponsive_process_is_killed_then_restarted(setup: tuple[Clock, ReplaySupervisor]) -> None:
+    clock, supervisor = setup
+    replay([(1001.0, Kind.READY, "daphne.1"), (1001.0, Kind.READY, "daphne.2")], clock, supervisor)
+    killed: list[str] = []
+    supervisor._kill_group = lambda child: killed.append(child.name)  # type: ignore[method-assign]
+    replay([(1010.0, Kind.UNRESPONSIVE, "daphne.2")], clock, supervisor)
+    assert killed == ["daphne.2"]
+    replay([(1010.1, Kind.EXITED, "daphne.2")], clock, supervisor)
+    assert supervisor.children[1].state == "backoff"
+    assert supervisor.failure is None
+
+
+def test_exit_of_a_retiring_process_during_reload_is_not_a_crash(setup: tuple[Clock, ReplaySupervisor]) -> None:
+    clock, supervisor = setup
+    replay([(1001.0, Kind.READY, "daphne.1"), (1001.0, Kind.READY, "daphne.2")], clock, supervisor)
+    old = supervisor.children[0]
+    supervisor._retire = lambda child: setattr(child, "state", "retiring")  # type: ignore[method-assign]
+    assert supervisor.reload()
+    successor = supervisor.children[-1]
+    assert successor.replaces is old
+    clock.now = 1002.0
+    supervisor._dispatch(Event(kind=Kind.READY, name="daphne.1", pid=successor.pid, at=1002.0))
+    assert old.state == "retiring"
+    supervisor._dispatch(Event(kind=Kind.EXITED, name="daphne.1", pid=old.pid, code=0, at=1003.0))
+    assert old not in supervisor.children
+    assert old.exits == []  # not counted towards flapping
+    assert supervisor.starts[-1] == "daphne.2"  # the next Daphne is replaced only now
