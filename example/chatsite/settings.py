@@ -106,7 +106,9 @@ if ENV_REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [ENV_REDIS_URL]},
+            # redis-py 8 times out reads after 5 s, as long as channels-redis blocks waiting for a
+            # message: an idle consumer would be killed. A longer socket timeout keeps it alive.
+            "CONFIG": {"hosts": [{"address": ENV_REDIS_URL, "socket_timeout": 30}]},
         }
     }
 else:

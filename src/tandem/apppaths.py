@@ -12,14 +12,16 @@ from tandem.errors import ProjectError
 from tandem.tracebacks import exception_line, where_in
 
 
-def normalize_app_path(value: str) -> str:
+def normalize_app_path(value: str, source: str = "") -> str:
     """``pkg.asgi.application`` (Django setting style) or ``pkg.asgi:application`` -> ``pkg.asgi:application``."""
-    if ":" in value:
-        return value
-    module, _, attr = value.rpartition(".")
-    if not module:
+    module, colon, attr = value.partition(":")
+    if not colon:
+        module, _, attr = value.rpartition(".")
+    if not module or not attr:
+        origin = f" (from {source})" if source else ""
         raise ProjectError(
-            f"{value!r} is not an application path", hint="use module:attribute, e.g. mysite.asgi:application"
+            f"{value!r}{origin} is not an application path",
+            hint="use module:attribute, e.g. mysite.asgi:application",
         )
     return f"{module}:{attr}"
 
@@ -68,7 +70,7 @@ def _app_fix(what: str, source: str, module: str) -> str:
             f"or pass --{what.lower()} module:attribute"
         )
     if source == f"settings.{setting}":
-        return f"fix {setting} in your settings (module.attribute, e.g. mysite.asgi.application)"
+        return f"fix {setting} in your settings (module.attribute, e.g. mysite.{what.lower()}.application)"
     if source.startswith("--"):
         return f"fix {source} (module:attribute, e.g. mysite.{what.lower()}:application)"
     if source == "settings.TANDEM":
@@ -82,15 +84,13 @@ def check_app_path(app_path: str, what: str, source: str, root: Path) -> None:
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError) as exc:
+        if isinstance(exc, ImportError) and not _about(exc, module):
+            raise _package_failed(what, module, source, exc, root) from None
         spec = None
         detail = f" ({exception_line(exc)})"
     except Exception as exc:
         # find_spec imports the parent package: its __init__ may raise.
-        raise ProjectError(
-            f"{what} module {module!r} (from {source}): importing its package failed: "
-            f"{exception_line(exc)}{where_in(exc, root)}",
-            hint="fix that error in the package's __init__.py",
-        ) from None
+        raise _package_failed(what, module, source, exc, root) from None
     else:
         detail = ""
     if spec is None:
@@ -113,6 +113,21 @@ def check_app_path(app_path: str, what: str, source: str, root: Path) -> None:
             f"{attr.split('.')[0]!r}{suggestion}",
             hint=_app_fix(what, source, module),
         )
+
+
+def _about(exc: ImportError, module: str) -> bool:
+    """Whether an ImportError says ``module`` (or a package above it) is missing, rather than something
+    that package imports."""
+    name = getattr(exc, "name", None)
+    return name is None or module == name or module.startswith(name + ".")
+
+
+def _package_failed(what: str, module: str, source: str, exc: BaseException, root: Path) -> ProjectError:
+    return ProjectError(
+        f"{what} module {module!r} (from {source}): importing its package failed: "
+        f"{exception_line(exc)}{where_in(exc, root)}",
+        hint="fix that error in the package's __init__.py or what it imports",
+    )
 
 
 def _display(path: str, root: Path) -> str:

@@ -149,7 +149,7 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _load(options: dict[str, Any]) -> Any:
+def _load(options: dict[str, Any], *, require_wsgi: bool = False) -> Any:
     from tandem.launcher import load
 
     return load(
@@ -157,6 +157,7 @@ def _load(options: dict[str, Any]) -> Any:
         os.environ,
         project_dir=options.get("project"),
         settings_module=options.get("settings"),
+        require_wsgi=require_wsgi,
     )
 
 
@@ -283,7 +284,13 @@ def routes(as_json: bool, **options: Any) -> None:
             "target": loaded.project.wsgi_app,
         }
     )
-    routing = "Upgrade header" if table.route_by_upgrade else "path prefix"
+    routing = (
+        "Upgrade header"
+        if table.route_by_upgrade
+        else "path prefix"
+        if table.for_protocol("websocket")
+        else "none"
+    )
     if as_json:
         click.echo(
             json.dumps(
@@ -304,14 +311,14 @@ def routes(as_json: bool, **options: Any) -> None:
     click.echo("  ".join(k.upper().ljust(widths[k]) for k in widths) + "  TARGET")
     for row in rows:
         click.echo("  ".join(str(row[k]).ljust(widths[k]) for k in widths) + f"  {row['target']}")
-    click.echo(
-        f"WebSockets are routed by {routing}"
-        + (
-            f": {', '.join(table.websocket_prefixes)}"
-            if not table.route_by_upgrade and table.websocket_prefixes
-            else "."
+    if not table.for_protocol("websocket"):
+        click.echo(
+            "No WebSocket routes: in split mode every request goes to Gunicorn (Daphne gets --asgi-prefix paths)."
         )
-    )
+    elif table.route_by_upgrade:
+        click.echo("WebSockets are routed by Upgrade header: a WebSocket route has no literal path prefix.")
+    else:
+        click.echo(f"WebSockets are routed by path prefix: {', '.join(table.websocket_prefixes)}")
     for warning in table.warnings:
         click.echo(f"warning: {warning}", err=True)
 
@@ -349,9 +356,11 @@ def export(target: str, out_dir: Path, port: int, **options: Any) -> None:
 
     runtime_dir = Path(options["runtime_dir"])
     options["runtime_dir"] = None
-    loaded = _load(options)
+    loaded = _load(options, require_wsgi=True)
     plan = export_plan(loaded, runtime_dir, port=port)
     files = export_files(target, plan)
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in write_files(files, out_dir):
         click.echo(f"wrote {path}")
@@ -433,3 +442,171 @@ def stop(pid: int | None, project: Path | None) -> None:
 
     reply = send(_instance(pid, project), "stop")
     click.echo(reply.get("message", "stopping"))
+
+
+@main.command()
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Django project root (where manage.py is). Default: the current directory.",
+)
+@click.option(
+    "--settings", help="Settings module. Default: DJANGO_SETTINGS_MODULE, else read from manage.py."
+)
+@click.option("--modes", default="unified,split", show_default=True, help="Topologies to measure.")
+@click.option(
+    "--variants",
+    help="Only these variants (comma-separated): unified-1, unified-n, unified-1-redis, split-unix, "
+    "split-tcp, split-redis. Default: every variant of --modes.",
+)
+@click.option(
+    "--duration", type=float, default=10.0, show_default=True, help="Seconds per HTTP/echo measurement."
+)
+@click.option(
+    "--warmup", type=float, default=2.0, show_default=True, help="Seconds of unrecorded load before each."
+)
+@click.option("--http-path", default="/healthz", show_default=True, help="HTTP path to load.")
+@click.option("--ws-path", default="/ws/echo/", show_default=True, help="WebSocket echo route.")
+@click.option(
+    "--fanout-path",
+    default="/ws/chat/{room}/",
+    show_default=True,
+    help="Chat-protocol route for the broadcast fan-out; {room} is replaced.",
+)
+@click.option("--connections", type=int, default=32, show_default=True, help="HTTP connections (wrk -c).")
+@click.option("--clients", type=int, default=32, show_default=True, help="WebSocket echo clients.")
+@click.option("--fanout", default="100,1000", show_default=True, help="Clients in the room, per fan-out run.")
+@click.option(
+    "--fanout-messages", type=int, default=20, show_default=True, help="Messages posted per fan-out run."
+)
+@click.option(
+    "--max-conns", type=int, default=8000, show_default=True, help="Idle WebSockets to open (0: skip)."
+)
+@click.option(
+    "--conns-timeout", type=float, default=60.0, show_default=True, help="Seconds allowed to open them."
+)
+@click.option(
+    "--http-tool",
+    type=click.Choice(["auto", "wrk", "python"]),
+    default="auto",
+    show_default=True,
+    help="auto: wrk when installed, else the (labelled) Python fallback.",
+)
+@click.option(
+    "--ready-timeout",
+    type=float,
+    default=90.0,
+    show_default=True,
+    help="Seconds each topology gets to start.",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write every figure here."
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a self-contained HTML report here.",
+)
+@handle_errors
+def bench(**options: Any) -> None:
+    """Start each topology for real on this project, measure it, and recommend one."""
+    from tandem.bench.main import bench as run_bench
+
+    sys.exit(run_bench(options, os.environ, ["tandem", *sys.argv[1:]]))
+
+
+@main.command("check")
+@project_options
+@click.option(
+    "--mode", type=click.Choice(["unified", "split"]), help="The topology to check for. Default: unified."
+)
+@click.option("--procs", help="Daphne processes you will run, or 'auto'.")
+@click.option("--allow-inmemory", is_flag=True, default=None, help="You assert no consumer uses groups.")
+@click.option("--ping-interval", type=int, help="Daphne's WebSocket ping interval in seconds. Default: 20.")
+@click.option(
+    "--asgi-prefix", "asgi_prefixes", multiple=True, help="HTTP prefixes you send to Daphne (repeatable)."
+)
+@click.option(
+    "--public-url", help="The address users reach, e.g. https://chat.example.com (TLS, CSRF, origins)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def check(as_json: bool, **options: Any) -> None:
+    """Deployment checks (tandem.E001..., tandem.W001...); exits 1 when any error is found."""
+    from tandem.checks.runner import check_project
+
+    report = check_project(
+        cli_values(options),
+        os.environ,
+        project_dir=options.get("project"),
+        settings_module=options.get("settings"),
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    sys.exit(1 if report.errors else 0)
+
+
+@main.command("verify")
+@click.argument("url")
+@click.option(
+    "--ws",
+    "ws_paths",
+    multiple=True,
+    help="WebSocket path to probe (repeatable). Default: the project's routes.",
+)
+@click.option("--static-path", help="A static file's URL path. Default: one from the project's STATIC_ROOT.")
+@click.option(
+    "--token",
+    help="The diagnostic token the site is configured with. Default: TANDEM_DIAGNOSTIC_TOKEN, settings.",
+)
+@click.option(
+    "--idle",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds an idle WebSocket must survive (0: skip).",
+)
+@click.option(
+    "--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait for each answer."
+)
+@click.option("--cacert", help="CA certificate file to trust for https.")
+@click.option("--insecure", is_flag=True, help="Do not verify the TLS certificate.")
+@click.option(
+    "--project", type=click.Path(file_okay=False, path_type=Path), help="Project to read routes from."
+)
+@click.option("--settings", help="Settings module of that project.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def verify(url: str, as_json: bool, **options: Any) -> None:
+    """Probe a running deployment at URL from outside; exits 1 when any probe FAILs."""
+    from tandem.verify import VerifyOptions
+    from tandem.verify import verify as run_verify
+
+    report = run_verify(
+        VerifyOptions(
+            url=url,
+            ws_paths=tuple(options["ws_paths"]),
+            static_path=options["static_path"],
+            token=options["token"],
+            idle=options["idle"],
+            timeout=options["timeout"],
+            cacert=options["cacert"],
+            insecure=options["insecure"],
+            project_dir=options["project"],
+            settings_module=options["settings"],
+        ),
+        os.environ,
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        from rich.console import Console
+
+        from tandem.verify.report import render
+
+        render(report, Console(width=None if sys.stdout.isatty() else 120))
+    sys.exit(1 if report.failed else 0)

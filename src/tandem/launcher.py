@@ -42,6 +42,7 @@ def load(
     project_dir: Path | None = None,
     settings_module: str | None = None,
     cwd: Path | None = None,
+    require_wsgi: bool = False,
 ) -> Loaded:
     """Find the project, import its settings, resolve the Config, discover the project's facts."""
     root = find_root(project_dir, cwd or Path.cwd())
@@ -58,11 +59,10 @@ def load(
         wsgi=config.wsgi,
         wsgi_source=config.sources.get("wsgi", "--wsgi").replace("cli", "--wsgi"),
         channel_layer_override=config.channel_layer,
+        # Unified mode never runs the WSGI app: a Channels-only project without wsgi.py is fine there.
+        check_wsgi=require_wsgi or config.mode == "split",
     )
     return Loaded(config, project, settings)
-
-
-_exception_line = exception_line
 
 
 def setup_django() -> None:
@@ -72,7 +72,7 @@ def setup_django() -> None:
         django.setup()
     except Exception as exc:
         raise ProjectError(
-            f"Django failed to set up: {_exception_line(exc)}", hint="run python manage.py check"
+            f"Django failed to set up: {exception_line(exc)}", hint="run python manage.py check"
         ) from None
 
 
@@ -85,7 +85,7 @@ def discover_project_routes(project: Project, settings: Any) -> RouteTable:
         application = import_app(project.asgi_app)
     except Exception as exc:
         raise ProjectError(
-            f"importing the ASGI application {project.asgi_app} failed: {_exception_line(exc)}"
+            f"importing the ASGI application {project.asgi_app} failed: {exception_line(exc)}"
             f"{where_in(exc, project.root)}",
             hint=f"fix that error in {project.asgi_app.partition(':')[0]} or what it imports",
         ) from None
@@ -96,7 +96,7 @@ def discover_project_routes(project: Project, settings: Any) -> RouteTable:
             urlconf = __import__(urlconf_name, fromlist=["urlpatterns"])
         except Exception as exc:
             return replace(
-                table, warnings=(*table.warnings, f"could not import ROOT_URLCONF: {_exception_line(exc)}")
+                table, warnings=(*table.warnings, f"could not import ROOT_URLCONF: {exception_line(exc)}")
             )
         overlaps = overlapping_http_urls(table, urlconf)
         if overlaps:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tandem.config import Config, cpu_count
+from tandem.config import Config, cpu_count, describe_source
 from tandem.errors import UsageError
 from tandem.project import Project
 from tandem.routes import RouteTable
@@ -173,8 +173,9 @@ def daphne_procs(config: Config, project: Project) -> int:
         and not layer.cross_process
         and not config.allow_inmemory
     ):
+        where = describe_source("procs", config.sources.get("procs", "default"))
         raise UsageError(
-            f"--procs {config.procs} with {layer.name}: group messages sent in one Daphne process never reach "
+            f"{where} {config.procs} with {layer.name}: group messages sent in one Daphne process never reach "
             "clients connected to another",
             hint="use a Redis channel layer (--channel-layer redis://127.0.0.1:6379/0), --procs 1, "
             "or --allow-inmemory if your consumers use no groups",

@@ -180,9 +180,9 @@ def _app_path(
     cli_value: str | None, cli_source: str, setting: object, setting_name: str, default: str
 ) -> tuple[str, str]:
     if cli_value:
-        return normalize_app_path(cli_value), cli_source
+        return normalize_app_path(cli_value, cli_source), cli_source
     if isinstance(setting, str) and setting:
-        return normalize_app_path(setting), f"settings.{setting_name}"
+        return normalize_app_path(setting, f"settings.{setting_name}"), f"settings.{setting_name}"
     return default, "default"
 
 
@@ -210,6 +210,7 @@ def discover(
     wsgi: str | None,
     wsgi_source: str,
     channel_layer_override: str | None,
+    check_wsgi: bool = True,
 ) -> Project:
     """Reads what tandem needs from loaded settings and checks the app paths exist."""
     package = settings_module.split(".", 1)[0]
@@ -228,7 +229,8 @@ def discover(
         f"{package}.wsgi:application",
     )
     check_app_path(asgi_app, "ASGI", asgi_from, root)
-    check_app_path(wsgi_app, "WSGI", wsgi_from, root)
+    if check_wsgi:
+        check_app_path(wsgi_app, "WSGI", wsgi_from, root)
     tandem_settings = getattr(settings, "TANDEM", None) or {}
     if not isinstance(tandem_settings, dict):
         raise ProjectError("settings.TANDEM must be a dict", hint="e.g. TANDEM = {'PROCS': 2}")

@@ -96,7 +96,7 @@ def excerpt(lines: Sequence[str], library_dirs: Sequence[str] | None = None) -> 
     """What to show of a failed child's output: its traceback cut down to the user's frames, else its tail."""
     crash = parse_crash(lines, library_dirs)
     if crash is None:
-        return [line for line in lines[-PLAIN_TAIL:]]
+        return list(lines[-PLAIN_TAIL:])
     shown: list[str] = []
     for frame in crash.frames:
         shown.append(f'File "{frame.file}", line {frame.line}')

@@ -204,7 +204,27 @@ def main(argv: list[str]) -> None:
 
     cli = CommandLineInterface()
     cli.server_class = make_server_class(options.shared_fd, options.drain_timeout, options.close_spread)
-    cli.run(daphne_argv)
+    try:
+        cli.run(daphne_argv)
+    except Exception as exc:
+        if cli.server is not None:
+            raise
+        # The application failed to import: show the user's own frames, not a wall of runpy, Daphne and
+        # importlib frames (the format stays a standard traceback, which tandem's parent summarises).
+        print_short_traceback(exc)
+        raise SystemExit(1) from None
+
+
+def print_short_traceback(exc: BaseException) -> None:
+    import traceback
+
+    from tandem.tracebacks import is_library_file
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not is_library_file(f.filename)]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    sys.stderr.write("".join(lines))
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

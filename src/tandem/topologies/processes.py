@@ -38,6 +38,7 @@ def runtime_spec(ctx: Context, app: str, *, serve_static: bool, trust_proxy: boo
         media_url=project.media_url,
         media_root=str(project.media_root) if project.media_root else None,
         trust_proxy=trust_proxy,
+        diagnostic_token=ctx.config.diagnostic_token,
     )
 
 

@@ -1,0 +1,120 @@
+"""An image uploaded through the room page's form shows up, loaded, in another user's page.
+
+The upload is an ordinary HTTP POST (Gunicorn in split mode) and reaches the other page as a broadcast
+over its WebSocket (Daphne). In split mode those are different processes, so the broadcast crosses a
+real Redis channel layer, and the image itself must be served by nginx from MEDIA_ROOT.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.browser.conftest import (
+    WAIT_MS,
+    create_users,
+    log_in,
+    message_item,
+    require_playwright,
+    two_sessions,
+)
+from tests.conftest import TandemRunner
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Response
+
+pytestmark = pytest.mark.browser
+expect = require_playwright().expect
+
+ROOM = "gallery"
+ROOM_PATH = f"/rooms/{ROOM}/"
+WIDTH, HEIGHT = 7, 5
+
+
+def png_bytes(width: int, height: int) -> bytes:
+    """A valid RGB PNG of the given size (a gradient), built by hand: the example project has no Pillow."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 30 % 256, y * 50 % 256, 200)) for x in range(width))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("mode", ["unified", "split"])
+def test_uploaded_image_appears_in_the_other_page(
+    mode: str, example_project: Path, tandem: TandemRunner, browser: Browser, request: pytest.FixtureRequest
+) -> None:
+    if mode == "split":
+        request.getfixturevalue("nginx_bin")
+        redis = request.getfixturevalue("redis_server")
+        # The POST is handled by Gunicorn, the other page's socket by Daphne: only a cross-process
+        # channel layer carries the broadcast between them.
+        args: tuple[str, ...] = ("--mode", "split", "--workers", "2", "--procs", "1")
+        args += ("--channel-layer", redis.url)
+    else:
+        args = ("--mode", "unified")
+    create_users(example_project, "alice", "bob")
+    run = tandem.serve(example_project, *args)
+    image = png_bytes(WIDTH, HEIGHT)
+
+    media_responses: list[Response] = []
+    with two_sessions(browser, run) as (alice, bob):
+        bob.page.on("response", lambda r: media_responses.append(r) if "/media/" in r.url else None)
+        log_in(alice, "alice", ROOM_PATH)
+        log_in(bob, "bob", ROOM_PATH)
+        for chat in (alice, bob):
+            expect(chat.page.locator("#status")).to_have_text("connected", timeout=WAIT_MS)
+
+        caption = f"a tiny picture {uuid.uuid4().hex[:12]}"
+        alice.page.set_input_files(
+            "#upload-input", files=[{"name": "tiny.png", "mimeType": "image/png", "buffer": image}]
+        )
+        alice.page.fill("#upload-caption", caption)
+        alice.page.click("#upload-button")
+        # The form posts and redirects back to the room.
+        expect(alice.page).to_have_url(run.url.rstrip("/") + ROOM_PATH, timeout=WAIT_MS)
+
+        item = message_item(bob, caption)
+        expect(item).to_have_count(1, timeout=WAIT_MS)
+        expect(item.locator(".user")).to_have_text("alice")
+        img = item.locator("img")
+        expect(img).to_have_count(1)
+        # Decoded by the browser at its real size: the file arrived whole and as an image.
+        expect(img).to_have_js_property("naturalWidth", WIDTH, timeout=WAIT_MS)
+        expect(img).to_have_js_property("naturalHeight", HEIGHT)
+
+        src = img.get_attribute("src")
+        assert src is not None and src.startswith("/media/"), src
+        served = bob.page.request.get(src)
+        assert served.status == 200, served.status
+        assert served.body() == image
+        assert served.headers["content-type"] == "image/png"
+        loaded = [r for r in media_responses if r.url.endswith(src)]
+        assert loaded and loaded[0].status == 200, [(r.url, r.status) for r in media_responses]
+        if mode == "split":
+            # nginx answered, not Django: Django's middleware puts X-Frame-Options on every response it
+            # makes (Gunicorn's own Server header would be replaced by nginx's, so that alone proves nothing).
+            headers = served.headers
+            assert "x-frame-options" not in headers, headers
+            assert headers.get("server") == "nginx", headers
+            assert headers.get("x-content-type-options") == "nosniff", headers
+
+        # The uploader's page shows it too, from the room's server-rendered history after the redirect.
+        own = message_item(alice, caption).locator("img")
+        expect(own).to_have_js_property("naturalWidth", WIDTH, timeout=WAIT_MS)
+        assert alice.errors == [] and bob.errors == [], alice.diagnostics() + "\n" + bob.diagnostics()
