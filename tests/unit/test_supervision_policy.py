@@ -12,7 +12,7 @@ import pytest
 
 from tandem.errors import BootError, RuntimeFailure
 from tandem.events import Event, Kind
-from tandem.plan import Address, Plan, ProcessSpec, Probe
+from tandem.plan import Address, Plan, Probe, ProcessSpec
 from tandem.policy import RestartPolicy
 from tandem.supervisor import Child, Supervisor
 
@@ -31,7 +31,9 @@ POLICY = RestartPolicy(initial_delay=0.5, max_delay=10.0, window=60.0, flap_limi
         ([95.0, 96.0, 97.0, 98.0, 99.0, 100.0], 100.0, 10.0, True),  # delay capped
     ],
 )
-def test_backoff_and_flapping_from_exit_history(exits: list[float], now: float, delay: float, flapping: bool) -> None:
+def test_backoff_and_flapping_from_exit_history(
+    exits: list[float], now: float, delay: float, flapping: bool
+) -> None:
     assert POLICY.delay(exits, now) == delay
     assert POLICY.is_flapping(exits, now) is flapping
 
@@ -111,7 +113,9 @@ def setup() -> tuple[Clock, ReplaySupervisor]:
     return clock, supervisor
 
 
-def test_exit_before_ready_halts_with_boot_error_and_no_respawn(setup: tuple[Clock, ReplaySupervisor]) -> None:
+def test_exit_before_ready_halts_with_boot_error_and_no_respawn(
+    setup: tuple[Clock, ReplaySupervisor],
+) -> None:
     clock, supervisor = setup
     child = supervisor.children[0]
     child.last_lines.append("ImportError: boom")
@@ -131,7 +135,9 @@ def test_not_ready_at_start_halts(setup: tuple[Clock, ReplaySupervisor]) -> None
     assert "did not answer" in str(supervisor.failure)
 
 
-def test_exit_after_boot_restarts_with_doubling_backoff_then_flapping(setup: tuple[Clock, ReplaySupervisor]) -> None:
+def test_exit_after_boot_restarts_with_doubling_backoff_then_flapping(
+    setup: tuple[Clock, ReplaySupervisor],
+) -> None:
     clock, supervisor = setup
     replay([(1001.0, Kind.READY, "daphne.1"), (1001.0, Kind.READY, "daphne.2")], clock, supervisor)
     assert supervisor.booted
@@ -166,7 +172,9 @@ def test_unresponsive_process_is_killed_then_restarted(setup: tuple[Clock, Repla
     assert supervisor.failure is None
 
 
-def test_exit_of_a_retiring_process_during_reload_is_not_a_crash(setup: tuple[Clock, ReplaySupervisor]) -> None:
+def test_exit_of_a_retiring_process_during_reload_is_not_a_crash(
+    setup: tuple[Clock, ReplaySupervisor],
+) -> None:
     clock, supervisor = setup
     replay([(1001.0, Kind.READY, "daphne.1"), (1001.0, Kind.READY, "daphne.2")], clock, supervisor)
     old = supervisor.children[0]
