@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from tandem.config import Config, resolve_config
-from tandem.errors import DependencyError, ProjectError, UsageError
+from tandem.errors import DependencyError, ProjectError, TandemError, UsageError
 from tandem.plan import BoundSocket, Context, File, Plan
 from tandem.printer import Printer
 from tandem.project import Project, discover, find_root, load_settings, resolve_settings_module
+from tandem.rediscover import discover_in_subprocess
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
 from tandem.sockets import bind, close_all
 from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
@@ -166,6 +167,32 @@ class Serving:
     sockets: list[socket.socket]
     runtime_dir: Path
     remove_runtime_dir: bool
+    context: Context
+
+    def refresh_proxy(self) -> bool:
+        """On reload: re-read the routing in a fresh interpreter and re-render the proxy config. Returns True
+        when the config changed (then it is written, after passing ``nginx -t``)."""
+        if self.plan.proxy is None:
+            return False
+        ctx = self.context
+        daphne = next(p for p in self.plan.processes if p.role == "daphne")
+        routes = discover_in_subprocess(ctx.project.asgi_app, ctx.python, daphne.env, str(ctx.project.root))
+        plan = topology(self.plan.mode).build(replace(ctx, routes=routes))
+        changed = [
+            f for f in plan.files if (self.runtime_dir / f.path).read_text(encoding="utf-8") != f.content
+        ]
+        for file in changed:
+            target = self.runtime_dir / file.path
+            candidate = target.with_name(target.name + ".new")
+            candidate.write_text(file.content, encoding="utf-8")
+            try:
+                nginx_test(require_nginx(ctx.config), candidate)
+            except TandemError:
+                candidate.unlink(missing_ok=True)
+                raise
+            os.replace(candidate, target)
+        self.plan = plan
+        return bool(changed)
 
     def close(self) -> None:
         close_all(self.sockets)
@@ -208,7 +235,7 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
         if created:
             shutil.rmtree(runtime_dir, ignore_errors=True)
         raise
-    return Serving(plan, bound_sockets, runtime_dir, created)
+    return Serving(plan, bound_sockets, runtime_dir, created, ctx)
 
 
 def _collect_static_if_stale(loaded: Loaded, environ: Mapping[str, str], say: Callable[[str], None]) -> None:
@@ -256,6 +283,7 @@ def serve(
         listeners=(printer,),
         ready_timeout=ready_timeout,
         stop_timeout=loaded.config.graceful_timeout + 5,
+        refresh_proxy=serving.refresh_proxy,
         liveness=Liveness(
             loaded.config.probe_interval, loaded.config.probe_timeout, loaded.config.probe_failures
         ),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO, Any
 
-from tandem.errors import BootError, RuntimeFailure
+from tandem.errors import BootError, RuntimeFailure, TandemError
 from tandem.events import Event, Kind
 from tandem.plan import Plan, ProcessSpec
 from tandem.policy import RestartPolicy
@@ -96,6 +96,7 @@ class Supervisor:
         clock: Callable[[], float] = time.monotonic,
         spawn: Spawn = subprocess.Popen,
         on_ready: Callable[[Plan], None] | None = None,
+        refresh_proxy: Callable[[], bool] | None = None,
     ) -> None:
         self.plan = plan
         self.listeners = listeners
@@ -106,6 +107,7 @@ class Supervisor:
         self.clock = clock
         self.spawn = spawn
         self.on_ready = on_ready
+        self.refresh_proxy = refresh_proxy
         self.events: queue.Queue[Event] = queue.Queue()
         self.children = [Child(spec) for spec in plan.processes]
         self.booted = False
@@ -414,12 +416,29 @@ class Supervisor:
             return False
         self.reloads += 1
         self.say("reloading")
+        self._reload_proxy()
         for child in self.children:
             if child.spec.role == "gunicorn" and child.running:
                 self._signal(child, signal.SIGHUP)
         self.reload_queue = [c for c in self.children if c.spec.role == "daphne" and c.state == "ready"]
         self._reload_next()
         return True
+
+    def _reload_proxy(self) -> None:
+        """The routing may have changed with the code: re-render nginx's config and reload nginx gracefully
+        (HUP: new workers take the new config, old ones finish their connections) when it did."""
+        if self.refresh_proxy is None:
+            return
+        try:
+            changed = self.refresh_proxy()
+        except TandemError as exc:
+            self.say(f"reload: {exc}; nginx keeps its current config")
+            return
+        if changed:
+            for child in self.children:
+                if child.spec.role == "nginx":
+                    self._signal(child, signal.SIGHUP)
+            self.say("nginx config changed with the routing: nginx reloaded")
 
     def _reload_next(self) -> None:
         while self.reload_queue:

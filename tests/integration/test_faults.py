@@ -256,3 +256,32 @@ def _try(coroutine_function: object) -> object:
         return asyncio.run(coroutine_function())  # type: ignore[operator]
     except Exception:
         return None
+
+
+def test_reload_picks_up_a_new_websocket_route_in_nginx(
+    example_project: Path, tandem: TandemRunner, nginx_bin: str
+) -> None:
+    """Split mode: a route added to the code reaches nginx's config on reload, without a restart."""
+    import websockets
+
+    run = tandem.serve(example_project, "--mode", "split")
+    url = run.url.replace("http://", "ws://") + "ws/live/"
+
+    async def echo() -> str:
+        async with websockets.connect(url, origin=run.url.rstrip("/"), open_timeout=5) as ws:
+            await ws.send("live")
+            return str(await ws.recv())
+
+    with pytest.raises(websockets.InvalidStatus):  # nginx sends it to Gunicorn, which knows no such URL
+        asyncio.run(echo())
+    routing = example_project / "chat" / "routing.py"
+    source = routing.read_text()
+    anchor = 'path("ws/echo/", EchoConsumer.as_asgi()),'
+    assert anchor in source
+    routing.write_text(source.replace(anchor, anchor + '\n    path("ws/live/", EchoConsumer.as_asgi()),'))
+    run.proc.send_signal(signal.SIGHUP)
+    run.wait_for_line(r"nginx config changed with the routing: nginx reloaded", timeout=30)
+    run.wait_for_line(r"reload complete", timeout=30)
+    assert wait_for(lambda: _try(echo), timeout=15, message="echo on the new route") == "live"
+    assert run.stop() == 0
+    assert run.alive_descendants() == []
