@@ -9,7 +9,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 # Where a figure was measured: through the public address (nginx in split mode, Daphne in unified mode)
 # or at an app server reached directly, bypassing nginx (split over TCP only).
@@ -20,6 +20,14 @@ DAPHNE_DIRECT = "daphne-direct"
 OK = "ok"
 FAILED = "failed"
 SKIPPED = "skipped"
+
+
+class Summarised(Protocol):
+    def summary(self) -> str: ...
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "-"
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -45,6 +53,14 @@ class HttpFigure:
     connections: int
     error: str | None = None  # the measurement itself failed: why
 
+    def summary(self) -> str:
+        if self.error:
+            return f"HTTP at {self.target} failed: {self.error}"
+        return (
+            f"HTTP at {self.target}: {self.requests_per_s:,.0f} req/s, p50 {_ms(self.p50_ms)} ms, "
+            f"p99 {_ms(self.p99_ms)} ms ({self.tool}, {self.errors} errors)"
+        )
+
 
 @dataclass(frozen=True)
 class EchoFigure:
@@ -58,7 +74,19 @@ class EchoFigure:
     messages: int
     errors: int
     duration_s: float
+    first_failure: str | None = None  # why a client could not connect, when some could not
     error: str | None = None
+
+    def summary(self) -> str:
+        if self.error:
+            return f"WebSocket echo at {self.target} failed: {self.error}"
+        text = (
+            f"WebSocket echo at {self.target}: {self.messages_per_s:,.0f} msg/s, p50 {_ms(self.p50_ms)} ms, "
+            f"p99 {_ms(self.p99_ms)} ms ({self.connected} clients)"
+        )
+        if self.connected < self.clients:
+            text += f"; {self.clients - self.connected} could not connect (first: {self.first_failure})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -73,7 +101,20 @@ class FanoutFigure:
     each_p50_ms: float | None  # time from send to each client's receipt, over all receipts
     each_p99_ms: float | None
     connect_s: float
+    join_failures: int = 0  # listeners whose handshake failed
+    first_failure: str | None = None
     error: str | None = None
+
+    def summary(self) -> str:
+        if self.error:
+            return f"fan-out to {self.clients} failed: {self.error}"
+        text = (
+            f"fan-out to {self.connected}/{self.clients} clients: last receipt p50 {_ms(self.last_p50_ms)} ms, "
+            f"p99 {_ms(self.last_p99_ms)} ms ({self.complete}/{self.messages} complete, {self.missing} missing)"
+        )
+        if self.join_failures:
+            text += f"; {self.join_failures} could not join (first: {self.first_failure})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -89,6 +130,15 @@ class ConnsFigure:
     daphne_rss_after_kb: int | None
     kb_per_conn: float | None
     error: str | None = None
+
+    def summary(self) -> str:
+        if self.error:
+            return f"concurrent WebSockets failed: {self.error}"
+        memory = f", {self.kb_per_conn:.1f} KB each in Daphne" if self.kb_per_conn is not None else ""
+        return (
+            f"{self.reached:,} of {self.asked:,} concurrent WebSockets in {self.seconds:.1f} s{memory} "
+            f"({self.stopped_because})"
+        )
 
 
 @dataclass

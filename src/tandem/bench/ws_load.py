@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -66,6 +66,7 @@ async def open_many(
     time_bound: float,
     max_failures: int,
     headers: Mapping[str, str] | None = None,
+    on_open: Callable[[ClientConnection], None] | None = None,
 ) -> Opened:
     """Open up to ``count`` connections, ``concurrency`` handshakes at a time, until ``count`` are open,
     ``time_bound`` seconds pass, or ``max_failures`` handshakes failed."""
@@ -96,6 +97,8 @@ async def open_many(
                     stop.set()
                 return
             opened.conns.append(conn)
+            if on_open is not None:
+                on_open(conn)
 
     await asyncio.gather(*(one() for _ in range(count)))
     opened.seconds = time.monotonic() - started
@@ -181,4 +184,5 @@ async def echo_load(
         "messages": len(latencies),
         "errors": errors[0],
         "duration_s": elapsed,
+        "first_failure": opened.first_error,
     }

@@ -1,0 +1,109 @@
+"""``tandem bench`` options, validated once into a frozen dataclass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tandem.bench.variants import MODES, parse_counts, split_list, variant_table
+from tandem.errors import UsageError
+
+HTTP_TOOLS = ("auto", "wrk", "python")
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    project_dir: Path | None = None
+    settings: str | None = None
+    modes: tuple[str, ...] = ("unified", "split")
+    variants: tuple[str, ...] = ()
+    duration: float = 10.0
+    warmup: float = 2.0
+    http_path: str = "/healthz"
+    ws_path: str = "/ws/echo/"
+    fanout_path: str = "/ws/chat/{room}/"
+    connections: int = 32
+    clients: int = 32
+    fanout: tuple[int, ...] = (100, 1000)
+    fanout_messages: int = 20
+    max_conns: int = 8000
+    conns_timeout: float = 60.0
+    http_tool: str = "auto"
+    ready_timeout: float = 90.0
+    json_path: Path | None = None
+    report_path: Path | None = None
+
+
+def _path(value: str, option: str) -> str:
+    if not value.startswith("/"):
+        raise UsageError(f"{option}: {value!r} must start with '/'", hint=f"e.g. {option} /{value}")
+    return value
+
+
+def parse_options(raw: Mapping[str, Any]) -> BenchOptions:
+    """Validates what the CLI parsed; every problem is one UsageError naming the option."""
+    duration = float(raw.get("duration", 10.0))
+    if not 0 < duration <= 3600:
+        raise UsageError(
+            f"--duration: {duration:g} must be between 0 and 3600 seconds", hint="e.g. --duration 10"
+        )
+    warmup = float(raw.get("warmup", 2.0))
+    if not 0 <= warmup <= 600:
+        raise UsageError(f"--warmup: {warmup:g} must be between 0 and 600 seconds", hint="e.g. --warmup 2")
+    for name in ("connections", "clients", "fanout_messages"):
+        value = int(raw.get(name, 1))
+        if not 1 <= value <= 10_000:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option}: {value} must be between 1 and 10000", hint=f"e.g. {option} 32")
+    max_conns = int(raw.get("max_conns", 8000))
+    if not 0 <= max_conns <= 100_000:
+        raise UsageError(f"--max-conns: {max_conns} must be between 0 and 100000", hint="0 skips the figure")
+    fanout_path = _path(str(raw.get("fanout_path") or "/ws/chat/{room}/"), "--fanout-path")
+    if "{room}" not in fanout_path:
+        raise UsageError(
+            f"--fanout-path: {fanout_path!r} has no {{room}} placeholder", hint="e.g. /ws/chat/{room}/"
+        )
+    modes = split_list(raw.get("modes") or "unified,split")
+    names = split_list(raw.get("variants"))
+    # Checked here, before the project is loaded, so a typo costs nothing; the table's names do not
+    # depend on the core count.
+    select_check = variant_table(1)
+    bad_mode = next((m for m in modes if m not in MODES), None)
+    if bad_mode is not None:
+        raise UsageError(f"--modes: unknown mode {bad_mode!r}", hint=f"choose from {', '.join(MODES)}")
+    bad_name = next((n for n in names if n not in {v.name for v in select_check}), None)
+    if bad_name is not None:
+        raise UsageError(
+            f"--variants: unknown variant {bad_name!r}",
+            hint=f"choose from {', '.join(v.name for v in select_check)}",
+        )
+    http_tool = str(raw.get("http_tool") or "auto")
+    if http_tool not in HTTP_TOOLS:
+        raise UsageError(
+            f"--http-tool: unknown tool {http_tool!r}", hint=f"choose from {', '.join(HTTP_TOOLS)}"
+        )
+    return BenchOptions(
+        project_dir=raw.get("project"),
+        settings=raw.get("settings"),
+        modes=modes,
+        variants=names,
+        duration=duration,
+        warmup=warmup,
+        http_path=_path(str(raw.get("http_path") or "/healthz"), "--http-path"),
+        ws_path=_path(str(raw.get("ws_path") or "/ws/echo/"), "--ws-path"),
+        fanout_path=fanout_path,
+        connections=int(raw.get("connections", 32)),
+        clients=int(raw.get("clients", 32)),
+        fanout=parse_counts(
+            str(raw.get("fanout") if raw.get("fanout") is not None else "100,1000"), "--fanout"
+        ),
+        fanout_messages=int(raw.get("fanout_messages", 20)),
+        max_conns=max_conns,
+        conns_timeout=float(raw.get("conns_timeout", 60.0)),
+        http_tool=http_tool,
+        ready_timeout=float(raw.get("ready_timeout", 90.0)),
+        json_path=raw.get("json_path"),
+        report_path=raw.get("report_path"),
+    )

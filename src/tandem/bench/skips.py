@@ -1,0 +1,45 @@
+"""Which figures cannot be measured on this project or machine, and why (pure).
+
+Keys: a figure (``echo``, ``fanout``, ``conns``) or a requirement (``split`` needs nginx, ``redis`` needs
+redis-server). The reasons end up in the table, the JSON and the report, so each says how to fix it.
+"""
+
+from __future__ import annotations
+
+from tandem.bench.facts import matching_websocket_route
+from tandem.bench.options import BenchOptions
+from tandem.bench.variants import CONNS, ECHO, FANOUT
+from tandem.routes import WEBSOCKET, RouteTable
+
+
+def route_list(table: RouteTable) -> str:
+    return ", ".join(f"/{r.pattern}" for r in table.for_protocol(WEBSOCKET)) or "none"
+
+
+def skip_reasons(
+    table: RouteTable, options: BenchOptions, *, nginx_found: bool, redis_found: bool
+) -> dict[str, str]:
+    skip: dict[str, str] = {}
+    if not table.for_protocol(WEBSOCKET):
+        skip[ECHO] = skip[FANOUT] = "the project has no WebSocket routes"
+    elif not matching_websocket_route(table, options.ws_path):
+        skip[ECHO] = (
+            f"no WebSocket route serves {options.ws_path} (routes: {route_list(table)}); "
+            "pass --ws-path with the path of an echo consumer"
+        )
+    if FANOUT not in skip and not options.fanout:
+        skip[FANOUT] = "--fanout is empty"
+    if FANOUT not in skip and not matching_websocket_route(table, options.fanout_path.format(room="bench")):
+        skip[FANOUT] = (
+            f"no WebSocket route serves {options.fanout_path} (routes: {route_list(table)}); "
+            "pass --fanout-path with a chat-protocol route"
+        )
+    if ECHO in skip:
+        skip[CONNS] = "needs the echo route (see the WebSocket echo figure)"
+    elif options.max_conns == 0:
+        skip[CONNS] = "--max-conns 0"
+    if not nginx_found:
+        skip["split"] = "nginx is not installed (apt-get install nginx-light)"
+    if not redis_found:
+        skip["redis"] = "redis-server is not installed (apt-get install redis-server)"
+    return skip

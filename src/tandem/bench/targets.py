@@ -1,0 +1,183 @@
+"""The targets issue 6 sets for tandem's defaults, checked against one run's figures (pure).
+
+Every ratio compares two figures from the same run on the same machine; a target whose figures were not
+measured is reported as such (``met`` None), never as met.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tandem.bench.figures import DAPHNE_DIRECT, GUNICORN_DIRECT, PUBLIC, VariantResult, find
+
+SPLIT_OVER_UNIFIED = 7.0
+PROXY_HOP = 0.95
+TWO_PROCS = 1.8
+WS_PROXY_HOP = 0.95
+CONCURRENT_WS = 8000
+FANOUT_CLIENTS = 1000
+FANOUT_P99_MS = 100.0
+
+SPLIT_PREFERENCE = ("split-unix", "split-tcp", "split-redis")
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    title: str
+    wanted: str  # ">= 7.00x"
+    measured: float | None
+    shown: str  # the measured value as displayed: "7.85x" or "not measured"
+    met: bool | None  # None: not measured
+    basis: str  # the numbers behind it, or why it was not measured
+
+
+def _ratio_target(
+    key: str,
+    title: str,
+    threshold: float,
+    top: tuple[str, float] | None,
+    bottom: tuple[str, float] | None,
+    unit: str,
+    missing: str,
+) -> Target:
+    wanted = f">= {threshold:.2f}x"
+    if top is None or bottom is None or bottom[1] <= 0:
+        return Target(key, title, wanted, None, "not measured", None, missing)
+    ratio = top[1] / bottom[1]
+    basis = f"{top[0]} {top[1]:,.0f} {unit} / {bottom[0]} {bottom[1]:,.0f} {unit}"
+    return Target(key, title, wanted, ratio, f"{ratio:.2f}x", ratio >= threshold, basis)
+
+
+def _http(results: Sequence[VariantResult], name: str, target: str = PUBLIC) -> tuple[str, float] | None:
+    variant = find(results, name)
+    figure = variant.http_at(target) if variant else None
+    if figure is None or figure.requests_per_s <= 0:
+        return None
+    label = name if target == PUBLIC else f"{name} {target}"
+    return label, figure.requests_per_s
+
+
+def _echo(results: Sequence[VariantResult], name: str, target: str = PUBLIC) -> tuple[str, float] | None:
+    variant = find(results, name)
+    figure = variant.echo_at(target) if variant else None
+    if figure is None or figure.messages_per_s <= 0:
+        return None
+    label = name if target == PUBLIC else f"{name} {target}"
+    return label, figure.messages_per_s
+
+
+def check_targets(
+    results: Sequence[VariantResult], *, max_conns: int, fanout_counts: Sequence[int]
+) -> list[Target]:
+    split = next((s for s in (_http(results, n) for n in SPLIT_PREFERENCE) if s is not None), None)
+    many = find(results, "unified-n")
+    many_label = f"unified with {many.procs} Daphne" if many else "unified with 2 Daphne"
+    targets = [
+        _ratio_target(
+            "split_over_unified",
+            "split HTTP req/s vs unified with 1 Daphne",
+            SPLIT_OVER_UNIFIED,
+            split,
+            _http(results, "unified-1"),
+            "req/s",
+            "needs unified-1 and a split variant with HTTP figures",
+        ),
+        _ratio_target(
+            "proxy_hop_http",
+            "split through nginx vs Gunicorn reached directly",
+            PROXY_HOP,
+            _http(results, "split-tcp"),
+            _http(results, "split-tcp", GUNICORN_DIRECT),
+            "req/s",
+            "needs split-tcp (Gunicorn is reachable directly only over TCP)",
+        ),
+        _ratio_target(
+            "unified_two_procs",
+            f"{many_label} vs 1",
+            TWO_PROCS,
+            _http(results, "unified-n"),
+            _http(results, "unified-1"),
+            "req/s",
+            "needs unified-1 and unified-n (unified-n needs redis-server)",
+        ),
+        _ratio_target(
+            "proxy_hop_ws",
+            "WebSocket echo through nginx vs Daphne reached directly",
+            WS_PROXY_HOP,
+            _echo(results, "split-tcp"),
+            _echo(results, "split-tcp", DAPHNE_DIRECT),
+            "msg/s",
+            "needs split-tcp with WebSocket figures",
+        ),
+        _conns_target(results, max_conns),
+        _fanout_target(results, fanout_counts),
+    ]
+    return targets
+
+
+def _conns_target(results: Sequence[VariantResult], max_conns: int) -> Target:
+    title = "concurrent WebSockets through nginx"
+    wanted = f">= {CONCURRENT_WS:,}"
+    best = None
+    for variant in results:
+        conns = variant.conns if variant.status == "ok" and variant.mode == "split" else None
+        if conns is not None and conns.error is None and (best is None or conns.reached > best[1]):
+            best = (variant.name, conns.reached, conns.stopped_because)
+    if best is None:
+        return Target(
+            "concurrent_ws",
+            title,
+            wanted,
+            None,
+            "not measured",
+            None,
+            "needs split-unix with WebSocket figures",
+        )
+    name, reached, why = best
+    if max_conns < CONCURRENT_WS and reached >= max_conns:
+        return Target(
+            "concurrent_ws", title, wanted, float(reached), f"{reached:,}", None,
+            f"{name}: reached all {max_conns:,} asked for; --max-conns is below the target",
+        )  # fmt: skip
+    return Target(
+        "concurrent_ws", title, wanted, float(reached), f"{reached:,}", reached >= CONCURRENT_WS,
+        f"{name}: {reached:,} of {max_conns:,} asked for ({why})",
+    )  # fmt: skip
+
+
+def _fanout_target(results: Sequence[VariantResult], fanout_counts: Sequence[int]) -> Target:
+    title = f"fan-out to {FANOUT_CLIENTS:,} clients, p99 (in-memory layer, 1 process)"
+    wanted = f"< {FANOUT_P99_MS:.0f} ms"
+    if FANOUT_CLIENTS not in fanout_counts:
+        return Target(
+            "fanout_1000",
+            title,
+            wanted,
+            None,
+            "not measured",
+            None,
+            f"--fanout does not include {FANOUT_CLIENTS}",
+        )
+    variant = find(results, "unified-1")
+    if variant is None or variant.cross_process_layer:
+        return Target(
+            "fanout_1000", title, wanted, None, "not measured", None,
+            "needs unified-1 running with the in-memory channel layer",
+        )  # fmt: skip
+    figure = variant.fanout_for(FANOUT_CLIENTS)
+    if figure is None or figure.last_p99_ms is None:
+        return Target(
+            "fanout_1000", title, wanted, None, "not measured", None, "the fan-out to 1,000 clients failed"
+        )
+    basis = (
+        f"unified-1: last receipt p50 {figure.last_p50_ms or 0:.1f} ms, p99 {figure.last_p99_ms:.1f} ms over "
+        f"{figure.complete} messages to {figure.connected:,} clients"
+    )
+    if figure.missing:
+        basis += f"; {figure.missing} receipts missing"
+    met = figure.last_p99_ms < FANOUT_P99_MS and figure.connected >= FANOUT_CLIENTS and figure.missing == 0
+    return Target(
+        "fanout_1000", title, wanted, figure.last_p99_ms, f"{figure.last_p99_ms:.1f} ms", met, basis
+    )
