@@ -205,8 +205,13 @@ def show_config(as_json: bool, **options: Any) -> None:
     loaded = _load(options)
     config: Config = loaded.config
     project = loaded.project
+    secret = {"diagnostic_token"}  # shown as set or not, never printed
     rows = [
-        (name, _format_value(value), config.sources.get(name, "default"))
+        (
+            name,
+            ("(set)" if value else "-") if name in secret else _format_value(value),
+            config.sources.get(name, "default"),
+        )
         for name, value in config.values().items()
     ]
     facts = [

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "django-tandem: serve, routes, config, export (run 'manage.py tandem --help')."
+    help = "django-tandem: serve, routes, config, export, check, verify, bench, status, reload, stop (see 'manage.py tandem --help')."
 
     def run_from_argv(self, argv: list[str]) -> None:
         # tandem has its own parser (click): hand it everything after "manage.py tandem".
