@@ -395,3 +395,22 @@ def test_body_size_below_the_projects_upload_limit_is_a_warning(tmp_path: Path) 
     plan = split.build(make_context(tmp_path, case, project))
     assert any("client_max_body_size 1m is below DATA_UPLOAD_MAX_MEMORY_SIZE" in w for w in plan.warnings)
     assert not any("client_max_body_size" in w for w in build(tmp_path, CASES[0]).warnings)
+
+
+def test_http_consumers_routed_by_the_asgi_app_go_to_daphne(tmp_path: Path, nginx: str) -> None:
+    """A URLRouter under "http" (server-sent events, long polling) can only be served by Daphne."""
+    from channels.generic.http import AsyncHttpConsumer
+
+    class Events(AsyncHttpConsumer):  # type: ignore[misc]
+        pass
+
+    def routes() -> RouteTable:
+        http = URLRouter([path("events/stream/", Events.as_asgi()), re_path(r"", _django_http())])
+        websocket = URLRouter([path("ws/echo/", EchoConsumer.as_asgi())])
+        return discover_routes(ProtocolTypeRouter({"http": http, "websocket": websocket}))
+
+    plan = build(tmp_path, Case("sse", routes))
+    assert plan.proxy is not None
+    assert plan.proxy.asgi_prefixes == ("/events/stream/",)
+    assert 'location ^~ "/events/stream/"' in rendered(plan)
+    check_with_nginx(nginx, plan, tmp_path)

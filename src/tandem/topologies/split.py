@@ -142,6 +142,14 @@ def asgi_prefixes(
     return tuple(kept)
 
 
+def routed_http_prefixes(routes: RouteTable | None) -> tuple[str, ...]:
+    """HTTP routes the ASGI app itself routes to consumers (a URLRouter under "http", e.g. server-sent
+    events): only Daphne can serve them. Django's own views stay with Gunicorn."""
+    if routes is None:
+        return ()
+    return tuple(sorted({r.prefix for r in routes.for_protocol("http") if r.prefix != "/"}))
+
+
 def route_summary(routes: RouteTable | None, asgi_prefixes: tuple[str, ...]) -> str:
     if routes is None:
         return "not discovered"
@@ -180,7 +188,7 @@ def proxy_spec(ctx: Context, *, managed: bool) -> ProxySpec:
         asgi_upstream=ctx.sockets["asgi"].address.nginx(),
         ws_prefixes=ws_prefixes,
         route_by_upgrade=routes is not None and routes.route_by_upgrade,
-        asgi_prefixes=asgi_prefixes(config.asgi_prefixes, ws_prefixes, static),
+        asgi_prefixes=asgi_prefixes(config.asgi_prefixes + routed_http_prefixes(routes), ws_prefixes, static),
         static_locations=static,
         ws_read_timeout=config.proxy_read_timeout,
         ping_interval=config.ping_interval,
