@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tandem.children import Liveness
 from tandem.config import Config, resolve_config
 from tandem.errors import DependencyError, ProjectError, TandemError, UsageError
 from tandem.plan import BoundSocket, Context, File, Plan
@@ -24,7 +25,7 @@ from tandem.rediscover import discover_in_subprocess
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
 from tandem.sockets import bind, close_all
 from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
-from tandem.supervisor import Liveness, Supervisor
+from tandem.supervisor import Supervisor
 from tandem.topologies import topology
 from tandem.tracebacks import exception_line, where_in
 

@@ -16,7 +16,9 @@ from typing import Any
 
 import psutil
 
+from tandem.children import Child
 from tandem.errors import TandemError
+from tandem.plan import Plan
 
 CONTROL_SOCKET = "control.sock"
 
@@ -176,3 +178,29 @@ def process_figures(pid: int) -> dict[str, Any]:
             paths = [c.laddr for c in proc.net_connections(kind="unix") if c.laddr]
             connections += len(paths) - len(set(paths))
     return {"rss_mb": round(rss / 2**20, 1), "connections": connections}
+
+
+def snapshot(
+    plan: Plan, children: list[Child], *, now: float, started: float, reloads: int, state: str
+) -> dict[str, Any]:
+    """What ``tandem status`` shows: the instance, then each process with its live figures."""
+    processes = [
+        {
+            "name": child.name,
+            "role": child.spec.role,
+            "pid": child.pid,
+            "state": child.state,
+            "uptime": round(now - child.started_at, 1) if child.running else 0.0,
+            "restarts": child.restarts,
+            **process_figures(child.pid if child.running else 0),
+        }
+        for child in children
+    ]
+    return {
+        "mode": plan.mode,
+        "url": plan.public_url,
+        "uptime": round(now - started, 1),
+        "reloads": reloads,
+        "state": state,
+        "processes": processes,
+    }

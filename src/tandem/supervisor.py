@@ -8,9 +8,7 @@ dying after start is declared flapping and halts everything too.
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import dataclasses
 import os
 import queue
 import signal
@@ -18,10 +16,10 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import FrameType
 from typing import IO, Any
 
+from tandem.children import Child, Liveness
 from tandem.errors import BootError, RuntimeFailure, TandemError
 from tandem.events import Event, Kind
 from tandem.plan import Plan, ProcessSpec
@@ -31,56 +29,8 @@ from tandem.probes import alive, http_status
 # How each server stops gracefully: Gunicorn and Daphne finish in-flight work on TERM; nginx on QUIT.
 STOP_SIGNALS = {"gunicorn": signal.SIGTERM, "daphne": signal.SIGTERM, "nginx": signal.SIGQUIT}
 RETIRE_SIGNAL = signal.SIGUSR1  # Daphne: drain with 1012 (service restart) during a reload
-LAST_LINES = 40
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]
-
-
-@dataclass(frozen=True)
-class Liveness:
-    interval: float = 2.0  # seconds between probes of a ready process
-    timeout: float = 2.0  # a probe without an answer in this time failed
-    failures: int = 3  # this many failed probes in a row: the process is hung, kill and restart it
-
-
-@dataclass
-class Child:
-    spec: ProcessSpec
-    proc: subprocess.Popen[bytes] | None = None
-    state: str = "new"  # new | starting | ready | backoff | retiring | stopping | exited
-    started_at: float = 0.0
-    ready_at: float = 0.0
-    restarts: int = 0
-    exits: list[float] = field(default_factory=list)
-    last_lines: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=LAST_LINES))
-    restart_at: float | None = None
-    generation: int = 0
-    probe_failures: int = 0
-    replaces: Child | None = None  # during a reload: the old process this one takes over from
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid if self.proc else 0
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def instance(self) -> ProcessSpec:
-        """The spec with this start's generation filled in (private socket paths differ per start)."""
-
-        def fill(text: str) -> str:
-            return text.replace("{generation}", str(self.generation))
-
-        address = self.spec.probe.address
-        probe = self.spec.probe
-        if address.path:
-            probe = dataclasses.replace(probe, address=dataclasses.replace(address, path=fill(address.path)))
-        return dataclasses.replace(self.spec, argv=tuple(fill(a) for a in self.spec.argv), probe=probe)
 
 
 class Supervisor:
@@ -380,30 +330,17 @@ class Supervisor:
         return {"ok": False, "message": f"unknown command {command!r}"}
 
     def status(self) -> dict[str, Any]:
-        from tandem.status import process_figures
+        from tandem.status import snapshot
 
-        now = self.clock()
-        processes = []
-        for child in self.children:
-            processes.append(
-                {
-                    "name": child.name,
-                    "role": child.spec.role,
-                    "pid": child.pid,
-                    "state": child.state,
-                    "uptime": round(now - child.started_at, 1) if child.running else 0.0,
-                    "restarts": child.restarts,
-                    **process_figures(child.pid if child.running else 0),
-                }
-            )
-        return {
-            "mode": self.plan.mode,
-            "url": self.plan.public_url,
-            "uptime": round(now - self.started, 1),
-            "reloads": self.reloads,
-            "state": "stopping" if self.stopping else ("ready" if self.booted else "starting"),
-            "processes": processes,
-        }
+        state = "stopping" if self.stopping else ("ready" if self.booted else "starting")
+        return snapshot(
+            self.plan,
+            self.children,
+            now=self.clock(),
+            started=self.started,
+            reloads=self.reloads,
+            state=state,
+        )
 
     # --- reload -----------------------------------------------------------------------------------------
 

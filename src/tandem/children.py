@@ -1,0 +1,59 @@
+"""The state the supervisor keeps per process, and its liveness settings."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import subprocess
+from dataclasses import dataclass, field
+
+from tandem.plan import ProcessSpec
+
+LAST_LINES = 40
+
+
+@dataclass(frozen=True)
+class Liveness:
+    interval: float = 2.0  # seconds between probes of a ready process
+    timeout: float = 2.0  # a probe without an answer in this time failed
+    failures: int = 3  # this many failed probes in a row: the process is hung, kill and restart it
+
+
+@dataclass
+class Child:
+    spec: ProcessSpec
+    proc: subprocess.Popen[bytes] | None = None
+    state: str = "new"  # new | starting | ready | backoff | retiring | stopping | exited
+    started_at: float = 0.0
+    ready_at: float = 0.0
+    restarts: int = 0
+    exits: list[float] = field(default_factory=list)
+    last_lines: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=LAST_LINES))
+    restart_at: float | None = None
+    generation: int = 0
+    probe_failures: int = 0
+    replaces: Child | None = None  # during a reload: the old process this one takes over from
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc else 0
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def instance(self) -> ProcessSpec:
+        """The spec with this start's generation filled in (private socket paths differ per start)."""
+
+        def fill(text: str) -> str:
+            return text.replace("{generation}", str(self.generation))
+
+        address = self.spec.probe.address
+        probe = self.spec.probe
+        if address.path:
+            probe = dataclasses.replace(probe, address=dataclasses.replace(address, path=fill(address.path)))
+        return dataclasses.replace(self.spec, argv=tuple(fill(a) for a in self.spec.argv), probe=probe)
