@@ -113,7 +113,9 @@ class ProxySpec:
     keepalive_timeout: int = 30  # seconds; below Daphne's (Twisted's) 60 s idle timeout
     backlog: int | None = None
     worker_processes: str = "auto"
-    worker_connections: int = 4096
+    # A proxied WebSocket holds two connections (client and upstream): room for ~8,000 sockets per worker.
+    worker_connections: int = 16384
+    worker_rlimit_nofile: int = 20000
     access_log: str = "off"
     error_log_level: str = "warn"
     run_as_root: bool = False

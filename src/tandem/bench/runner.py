@@ -273,7 +273,7 @@ class Runner:
 class NothingMeasured(TandemError):
     """Every variant failed or was skipped."""
 
-    exit_code = 6
+    exit_code = 7  # 6 is `tandem status`: no running instance
 
     def __init__(self, report: BenchReport) -> None:
         reasons = "; ".join(f"{v.name}: {v.reason}" for v in report.variants)

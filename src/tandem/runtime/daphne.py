@@ -25,6 +25,7 @@ import time
 import weakref
 from typing import Any
 
+BACKLOG = 2048  # as tandem.sockets binds it
 GOING_AWAY = 1001
 SERVICE_RESTART = 1012
 IDLE_CLOSE = 1.0  # seconds a keep-alive connection may sit idle once draining has begun (a busy one
@@ -85,6 +86,9 @@ def make_server_class(shared_fd: int | None, drain_timeout: float, spread: float
                 # Twisted accepts in a loop until EAGAIN: a blocking socket would hang the reactor.
                 os.set_blocking(shared_fd, False)
                 self.shared_port = reactor.adoptStreamPort(shared_fd, _family(shared_fd), self.http_factory)
+                # Twisted re-listens an adopted unix socket with its default backlog of 50: restore ours
+                # (the socket is shared, so this is the backlog every process accepts from).
+                self.shared_port.socket.listen(BACKLOG)
                 os.close(shared_fd)  # Twisted listens on its own duplicate
 
         # --- draining -----------------------------------------------------------------------------------

@@ -86,8 +86,8 @@ def daphne_processes(
             "--application-close-timeout", "10",
             "--no-server-name",
         ]  # fmt: skip
-        if config.access_log:
-            argv += ["--access-log", "-"]
+        # Without --access-log Daphne still logs every request to stdout at its default verbosity.
+        argv += ["--access-log", "-" if config.access_log else os.devnull]
         if behind_proxy:
             # nginx overwrites X-Forwarded-For with the peer address, so its left-most value is trusted.
             argv += ["--proxy-headers"]

@@ -1,0 +1,281 @@
+"""The targets and the recommendation, as pure functions over tables of figures built by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from tandem.bench.figures import (
+    DAPHNE_DIRECT,
+    FAILED,
+    GUNICORN_DIRECT,
+    PUBLIC,
+    ConnsFigure,
+    EchoFigure,
+    FanoutFigure,
+    HttpFigure,
+    VariantResult,
+)
+from tandem.bench.recommend import ProjectFacts, recommend
+from tandem.bench.targets import check_targets
+
+INMEMORY = "InMemoryChannelLayer"
+REDIS = "RedisChannelLayer (private)"
+
+
+def http(rps: float, target: str = PUBLIC, tool: str = "wrk") -> HttpFigure:
+    return HttpFigure(target, "http://x/healthz", tool, rps, 5.0, 20.0, int(rps * 10), 0, 10.0, 32)
+
+
+def echo(rate: float, target: str = PUBLIC) -> EchoFigure:
+    return EchoFigure(target, "ws://x/ws/echo/", 32, 32, rate, 6.0, 25.0, int(rate * 10), 0, 10.0)
+
+
+def fan(clients: int, p99: float, missing: int = 0) -> FanoutFigure:
+    return FanoutFigure(
+        clients, clients, 20, 20 if not missing else 19, missing, p99 / 2, p99, p99 / 3, p99 * 0.8, 3.0
+    )
+
+
+def conns(reached: int, asked: int = 8000, why: str = "reached the number asked for") -> ConnsFigure:
+    return ConnsFigure(PUBLIC, "ws://x/ws/echo/", asked, reached, 0, 20.0, why, 80_000, 380_000, 37.5)
+
+
+def variant(name: str, **figures: object) -> VariantResult:
+    mode = name.split("-")[0]
+    redis = "redis" in name or name == "unified-n"
+    result = VariantResult(
+        name=name,
+        mode=mode,
+        description=name,
+        layer=REDIS if redis else INMEMORY,
+        cross_process_layer=redis,
+        procs=2 if name == "unified-n" else (1 if mode == "unified" else None),
+    )
+    for key, value in figures.items():
+        setattr(result, key, value)
+    return result
+
+
+def reference_run() -> list[VariantResult]:
+    """Roughly the issue's reference figures for a 2-core machine."""
+    return [
+        variant(
+            "unified-1",
+            http=[http(510)],
+            echo=[echo(4600)],
+            fanout=[fan(100, 12), fan(1000, 80)],
+            conns=conns(5000),
+        ),
+        variant("unified-n", http=[http(900)], echo=[echo(6000)], fanout=[fan(100, 20), fan(1000, 150)]),
+        variant("unified-1-redis", fanout=[fan(100, 25), fan(1000, 190)]),
+        variant("split-unix", http=[http(4000)], echo=[echo(4050)], fanout=[fan(100, 14)], conns=conns(8000)),
+        variant(
+            "split-tcp",
+            http=[http(3900), http(4600, GUNICORN_DIRECT)],
+            echo=[echo(4050), echo(4600, DAPHNE_DIRECT)],
+        ),
+    ]
+
+
+EXAMPLE_FACTS = ProjectFacts(websocket_routes=2, http_routes=9, layer=INMEMORY, cross_process_layer=False)
+
+
+# --- targets --------------------------------------------------------------------------------------------
+
+
+def by_key(results: list[VariantResult], **kwargs: object) -> dict[str, object]:
+    targets = check_targets(
+        results, max_conns=int(kwargs.get("max_conns", 8000)), fanout_counts=kwargs.get("fanout", (100, 1000))
+    )  # type: ignore[arg-type]
+    return {t.key: t for t in targets}
+
+
+def test_targets_from_the_reference_run() -> None:
+    t = by_key(reference_run())
+    assert t["split_over_unified"].measured == pytest.approx(4000 / 510)
+    assert t["split_over_unified"].met is True
+    assert t["split_over_unified"].basis == "split-unix 4,000 req/s / unified-1 510 req/s"
+    assert t["proxy_hop_http"].measured == pytest.approx(3900 / 4600)
+    assert t["proxy_hop_http"].met is False
+    assert t["unified_two_procs"].measured == pytest.approx(900 / 510)
+    assert t["unified_two_procs"].met is False  # 1.76x < 1.8x
+    assert t["unified_two_procs"].title.startswith("unified with 2 Daphne")
+    assert t["proxy_hop_ws"].measured == pytest.approx(4050 / 4600)
+    assert t["proxy_hop_ws"].met is False
+    assert t["concurrent_ws"].measured == 8000
+    assert t["concurrent_ws"].met is True
+    assert t["fanout_1000"].measured == 80
+    assert t["fanout_1000"].met is True
+
+
+@pytest.mark.parametrize(
+    ("split_rps", "unified_rps", "met"),
+    [(3570, 510, True), (3569, 510, False), (7000, 1000, True), (100, 100, False)],
+)
+def test_split_over_unified_threshold(split_rps: float, unified_rps: float, met: bool) -> None:
+    results = [variant("unified-1", http=[http(unified_rps)]), variant("split-unix", http=[http(split_rps)])]
+    assert by_key(results)["split_over_unified"].met is met
+
+
+def test_split_target_falls_back_to_another_split_variant() -> None:
+    results = [variant("unified-1", http=[http(500)]), variant("split-tcp", http=[http(4000)])]
+    assert by_key(results)["split_over_unified"].basis.startswith("split-tcp 4,000")
+
+
+def test_unmeasured_targets_are_never_met() -> None:
+    t = by_key([variant("unified-1", http=[http(500)])], fanout=(10,), max_conns=50)
+    for key in (
+        "split_over_unified",
+        "proxy_hop_http",
+        "unified_two_procs",
+        "proxy_hop_ws",
+        "concurrent_ws",
+        "fanout_1000",
+    ):
+        assert t[key].met is None, key
+        assert t[key].shown == "not measured"
+    assert "--fanout does not include 1000" in t["fanout_1000"].basis
+
+
+def test_failed_variants_do_not_count() -> None:
+    broken = variant("split-unix", http=[http(9000)])
+    broken.status = FAILED
+    assert by_key([variant("unified-1", http=[http(500)]), broken])["split_over_unified"].met is None
+
+
+def test_failed_measurement_does_not_count() -> None:
+    failed = HttpFigure(PUBLIC, "u", "wrk", 0.0, None, None, 0, 0, 0.0, 32, error="wrk exited with code 1")
+    results = [variant("unified-1", http=[http(500)]), variant("split-unix", http=[failed])]
+    assert by_key(results)["split_over_unified"].met is None
+
+
+@pytest.mark.parametrize(
+    ("reached", "asked", "met"),
+    [(8000, 8000, True), (7999, 8000, False), (4090, 8000, False), (50, 50, None), (40, 50, False)],
+)
+def test_concurrent_connections(reached: int, asked: int, met: bool | None) -> None:
+    why = "reached the number asked for" if reached == asked else "30 failed handshakes (first: timed out)"
+    t = by_key([variant("split-unix", conns=conns(reached, asked, why))], max_conns=asked)
+    assert t["concurrent_ws"].met is met
+    if met is None:
+        assert "below the target" in t["concurrent_ws"].basis
+
+
+def test_concurrent_connections_through_unified_do_not_count() -> None:
+    assert (
+        by_key([variant("unified-1", conns=conns(9000, 9000))], max_conns=9000)["concurrent_ws"].met is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("p99", "missing", "layer_redis", "met"),
+    [(99.9, 0, False, True), (100.0, 0, False, False), (50.0, 3, False, False), (50.0, 0, True, None)],
+)
+def test_fanout_target(p99: float, missing: int, layer_redis: bool, met: bool | None) -> None:
+    one = variant("unified-1", fanout=[fan(1000, p99, missing)])
+    one.cross_process_layer = layer_redis
+    assert by_key([one])["fanout_1000"].met is met
+
+
+# --- recommendation -------------------------------------------------------------------------------------
+
+
+def test_reference_run_recommends_split_with_redis() -> None:
+    rec = recommend(reference_run(), EXAMPLE_FACTS)
+    assert rec.mode == "split"
+    assert rec.command == "tandem serve --mode split --channel-layer redis://127.0.0.1:6379/0"
+    # Compared with the best unified variant (2 processes), not with one process.
+    assert "4.4x" in rec.headline
+    assert (
+        "split-unix served 4,000 req/s, 4.44x the best unified variant (unified-n: 900 req/s)" in rec.reasons
+    )
+    assert any("2 WebSocket route(s) and 9 HTTP URL pattern(s) (18% WebSocket)" in r for r in rec.reasons)
+    layer = next(c for c in rec.caveats if "InMemoryChannelLayer" in c)
+    assert "p99 80.0 ms in-memory, 190.0 ms with Redis" in layer
+    assert any("nginx hop costs 15%" in c for c in rec.caveats)
+    assert any(c.startswith("unified-n: fan-out to 1,000 clients took p99 150 ms") for c in rec.caveats)
+
+
+@pytest.mark.parametrize(
+    ("split_rps", "many_rps", "facts", "mode", "command"),
+    [
+        # split clearly faster, HTTP routes present: split
+        (
+            4000,
+            900,
+            EXAMPLE_FACTS,
+            "split",
+            "tandem serve --mode split --channel-layer redis://127.0.0.1:6379/0",
+        ),
+        # the project already has a cross-process layer: no --channel-layer
+        (4000, 900, ProjectFacts(2, 9, "RedisChannelLayer", True), "split", "tandem serve --mode split"),
+        # split only 1.2x the best unified (2 procs at 900): unified, and 2 processes paid off (1.76x)
+        (
+            1080,
+            900,
+            EXAMPLE_FACTS,
+            "unified",
+            "tandem serve --procs 2 --channel-layer redis://127.0.0.1:6379/0",
+        ),
+        # 2 processes no better than one: unified with one
+        (600, 520, EXAMPLE_FACTS, "unified", "tandem serve --procs 1"),
+        # a WebSocket-only project: unified whatever the HTTP ratio
+        (
+            4000,
+            900,
+            ProjectFacts(3, 0, INMEMORY, False),
+            "unified",
+            "tandem serve --procs 2 --channel-layer redis://127.0.0.1:6379/0",
+        ),
+        # no WebSocket routes at all: Gunicorn does everything
+        (
+            4000,
+            900,
+            ProjectFacts(0, 9, INMEMORY, False),
+            "split",
+            "tandem serve --mode split --channel-layer redis://127.0.0.1:6379/0",
+        ),
+    ],
+)
+def test_recommendation_table(
+    split_rps: float, many_rps: float, facts: ProjectFacts, mode: str, command: str
+) -> None:
+    results = [
+        variant("unified-1", http=[http(510)]),
+        variant("unified-n", http=[http(many_rps)]),
+        variant("split-unix", http=[http(split_rps)]),
+    ]
+    rec = recommend(results, facts)
+    assert (rec.mode, rec.command) == (mode, command)
+
+
+def test_no_websocket_routes_has_no_layer_caveat() -> None:
+    rec = recommend([variant("split-unix", http=[http(4000)])], ProjectFacts(0, 9, INMEMORY, False))
+    assert rec.headline.startswith("no WebSocket routes")
+    assert not any("channel layer" in c for c in rec.caveats)
+
+
+def test_only_one_mode_measured() -> None:
+    rec = recommend([variant("unified-1", http=[http(510)])], EXAMPLE_FACTS)
+    assert rec.mode == "unified"
+    assert "only unified was measured" in rec.headline
+
+
+def test_nothing_measured_is_undecided() -> None:
+    broken = variant("split-unix")
+    broken.status = FAILED
+    rec = recommend([broken], EXAMPLE_FACTS)
+    assert rec.mode == "undecided"
+
+
+def test_caveats_for_connections_and_fallback() -> None:
+    results = [
+        variant("unified-1", http=[http(300, tool="python")]),
+        variant("split-unix", http=[http(900, tool="python")], conns=conns(4090, 8000, "time bound (60 s)")),
+    ]
+    rec = recommend(results, EXAMPLE_FACTS)
+    assert any(
+        c == "split-unix: 4,090 of 8,000 concurrent WebSockets opened (time bound (60 s))"
+        for c in rec.caveats
+    )
+    assert any("Python fallback" in c for c in rec.caveats)

@@ -1,0 +1,123 @@
+"""Charts, HTML and JSON from a hand-built report: self-contained, escaped, complete."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tandem.bench.charts import LABEL_WIDTH, PLOT_WIDTH, grouped_bars, number
+from tandem.bench.figures import FAILED, GUNICORN_DIRECT
+from tandem.bench.recommend import recommend
+from tandem.bench.report import build_charts, print_summary, render_html, write_json
+from tandem.bench.runner import BenchReport
+from tandem.bench.targets import check_targets
+from tests.unit.test_bench_decisions import EXAMPLE_FACTS, http, reference_run, variant
+
+
+def make_report() -> BenchReport:
+    variants = reference_run()
+    broken = variant("split-redis")
+    broken.status, broken.reason = FAILED, "nginx rejected the generated config: <script>alert(1)</script>"
+    variants.append(broken)
+    report = BenchReport(
+        started="2026-01-01T00:00:00+00:00",
+        command=["tandem", "bench", "--report", "r.html"],
+        options={"duration": 10.0},
+        machine={"cores": 2, "cpu": "Test CPU"},
+        versions={"Django": "5.2", "nginx": "nginx version: nginx/1.22.1", "wrk": None},
+        project={"root": "/p", "settings": "chatsite.settings", "channel_layer": "InMemoryChannelLayer"},
+        http_tool="wrk",
+        skipped={"conns": "--max-conns 0"},
+        variants=variants,
+    )
+    report.targets = check_targets(variants, max_conns=8000, fanout_counts=(100, 1000))
+    report.recommendation = recommend(variants, EXAMPLE_FACTS)
+    return report
+
+
+def test_bars_share_one_scale_from_zero() -> None:
+    chart = grouped_bars("t", [("a", [100.0]), ("b", [50.0]), ("c", [None])], ["req/s"], number)
+    assert [r.width for r in chart.rects] == [PLOT_WIDTH, PLOT_WIDTH / 2]
+    assert all(r.x == LABEL_WIDTH for r in chart.rects)
+    assert chart.rects[0].y < chart.rects[1].y
+    assert chart.legend == ()  # one series: no legend
+    assert [label.text for label in chart.labels if label.anchor == "end"] == ["a", "b", "c"]
+
+
+def test_grouped_bars_and_legend() -> None:
+    chart = grouped_bars("lat", [("a", [1.0, 4.0]), ("b", [2.0, 8.0])], ["p50", "p99"], number)
+    assert len(chart.rects) == 4
+    assert [name for *_, name in chart.legend] == ["p50", "p99"]
+    assert chart.rects[0].colour != chart.rects[1].colour
+    assert [r.width for r in chart.rects] == [PLOT_WIDTH / 8, PLOT_WIDTH / 2, PLOT_WIDTH / 4, PLOT_WIDTH]
+
+
+def test_legend_wraps_instead_of_overflowing() -> None:
+    names = [f"variant-{i}" for i in range(7)]
+    chart = grouped_bars("fan", [("100 clients", [1.0] * 7)], names, number, legend=True)
+    assert max(x for x, *_ in chart.legend) + 100 <= chart.width
+    assert len({y for _, y, *_ in chart.legend}) > 1
+
+
+def test_empty_chart() -> None:
+    assert grouped_bars("t", [], ["x"], number).empty
+
+
+def test_charts_cover_each_figure_kind() -> None:
+    titles = [c.title for c in build_charts(make_report())]
+    assert titles[0] == "HTTP requests/s per topology (wrk)"
+    assert any(t.startswith("HTTP latency") for t in titles)
+    assert any(t.startswith("WebSocket echo messages/s") for t in titles)
+    assert any(t.startswith("Fan-out: send to last receipt, p99") for t in titles)
+    assert any(t.startswith("Concurrent WebSockets") for t in titles)
+    http_chart = build_charts(make_report())[0]
+    labels = [label.text for label in http_chart.labels if label.anchor == "end"]
+    assert labels == ["unified-1", "unified-n", "split-unix", "split-tcp", f"split-tcp ({GUNICORN_DIRECT})"]
+
+
+def test_html_is_self_contained_and_escaped() -> None:
+    html = render_html(make_report())
+    assert html.count("<svg") >= 5
+    assert "<script" not in html.replace("&lt;script&gt;", "")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # Nothing fetched from elsewhere: no external scripts, stylesheets, images or fonts.
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "@import" not in html
+    assert "tandem serve --mode split --channel-layer redis://127.0.0.1:6379/0" in html
+    assert "not met" in html and ">met<" in html
+    assert "Test CPU" in html
+    assert "tandem bench --report r.html" in html
+
+
+def test_json_has_every_figure(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "bench.json"
+    write_json(make_report(), path)
+    data = json.loads(path.read_text())
+    assert {"machine", "versions", "project", "variants", "targets", "recommendation", "skipped"} <= set(data)
+    one = next(v for v in data["variants"] if v["name"] == "unified-1")
+    assert one["http"][0]["requests_per_s"] == 510
+    assert one["fanout"][1]["clients"] == 1000
+    assert one["conns"]["kb_per_conn"] == 37.5
+    assert data["recommendation"]["mode"] == "split"
+    assert {t["key"] for t in data["targets"]} >= {"split_over_unified", "fanout_1000"}
+
+
+@pytest.mark.parametrize("tool", ["wrk", "python"])
+def test_terminal_summary(tool: str) -> None:
+    report = make_report()
+    report.http_tool = tool
+    if tool == "python":
+        report.variants[0].http = [http(300, tool="python")]
+    buffer = io.StringIO()
+    print_summary(report, Console(file=buffer, width=200, color_system=None))
+    text = buffer.getvalue()
+    assert "unified-1" in text and "split-tcp" in text and "direct (no nginx)" in text
+    assert "failed: nginx rejected the generated" in text
+    assert "recommendation: split" in text
+    assert "not measured: conns: --max-conns 0" in text
+    assert ("Python fallback" in text) is (tool == "python")
