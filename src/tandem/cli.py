@@ -9,7 +9,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -309,13 +309,8 @@ def routes(as_json: bool, **options: Any) -> None:
             )
         )
         return
-    widths = {
-        key: max(len(key), *(len(str(r[key])) for r in rows))
-        for key in ("prefix", "protocol", "server", "pattern")
-    }
-    click.echo("  ".join(k.upper().ljust(widths[k]) for k in widths) + "  TARGET")
-    for row in rows:
-        click.echo("  ".join(str(row[k]).ljust(widths[k]) for k in widths) + f"  {row['target']}")
+    columns = ("prefix", "protocol", "server", "pattern", "target")
+    print_table(tuple(c.upper() for c in columns), [tuple(str(row[c]) for c in columns) for row in rows])
     if not table.for_protocol("websocket"):
         click.echo(
             "No WebSocket routes: in split mode every request goes to Gunicorn (Daphne gets --asgi-prefix paths)."
@@ -371,10 +366,18 @@ def export(target: str, out_dir: Path, port: int, **options: Any) -> None:
         click.echo(f"wrote {path}")
 
 
-def _instance(pid: int | None, project: Path | None) -> Any:
-    from tandem.status import choose
+def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 
-    return choose(project or Path.cwd(), pid)
+
+def _control(command: str, pid: int | None, project: Path | None) -> tuple[Any, dict[str, Any]]:
+    """Sends ``command`` to the running instance serving ``project`` (or ``pid``): (instance, reply)."""
+    from tandem.status import choose, send
+
+    instance = choose(project or Path.cwd(), pid)
+    return instance, send(instance, command)
 
 
 def control_options(func: F) -> F:
@@ -395,10 +398,7 @@ def control_options(func: F) -> F:
 @handle_errors
 def status(pid: int | None, project: Path | None, as_json: bool) -> None:
     """Show the processes of a running 'tandem serve': pid, role, state, uptime, restarts, connections."""
-    from tandem.status import send
-
-    instance = _instance(pid, project)
-    reply = send(instance, "status")
+    instance, reply = _control("status", pid, project)
     info = reply.get("status", {})
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -420,9 +420,7 @@ def status(pid: int | None, project: Path | None, as_json: bool) -> None:
         )
         for p in info.get("processes", [])
     ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    for row in (header, *rows):
-        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+    print_table(header, rows)
 
 
 @main.command()
@@ -430,9 +428,7 @@ def status(pid: int | None, project: Path | None, as_json: bool) -> None:
 @handle_errors
 def reload(pid: int | None, project: Path | None) -> None:
     """Reload a running 'tandem serve' with new code, without refusing a request (same as SIGHUP)."""
-    from tandem.status import send
-
-    reply = send(_instance(pid, project), "reload")
+    _, reply = _control("reload", pid, project)
     click.echo(reply.get("message", "reloading"))
     if not reply.get("ok"):
         sys.exit(1)
@@ -443,9 +439,7 @@ def reload(pid: int | None, project: Path | None) -> None:
 @handle_errors
 def stop(pid: int | None, project: Path | None) -> None:
     """Stop a running 'tandem serve' gracefully (same as SIGTERM)."""
-    from tandem.status import send
-
-    reply = send(_instance(pid, project), "stop")
+    _, reply = _control("stop", pid, project)
     click.echo(reply.get("message", "stopping"))
 
 
