@@ -16,10 +16,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example"
 TANDEM = [sys.executable, "-m", "tandem"]
 READY = re.compile(r"^Ready: (http://\S+)$")
+PASSWORD = "pw-secret-123"  # every test user's password
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):  # type: ignore[no-untyped-def]
@@ -39,6 +41,16 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05, message: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message}")
         time.sleep(interval)  # wait-ok: the polling interval of a bounded wait
+
+
+def stop_process(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """TERM, a bounded wait, then KILL: a process this test started, by its pid."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def example_env(project: Path) -> dict[str, str]:
@@ -87,9 +99,50 @@ def manage(project: Path, *args: str, env: dict[str, str] | None = None) -> subp
     )
 
 
-def create_user(project: Path, username: str, password: str = "pw-secret-123") -> None:
-    code = f"from django.contrib.auth.models import User; User.objects.create_user({username!r}, password={password!r})"
+def create_users(project: Path, *usernames: str, password: str = PASSWORD) -> None:
+    """All the test's users in one `manage.py shell` run: each Django start costs seconds on a busy box."""
+    code = "from django.contrib.auth.models import User\n" + "".join(
+        f"User.objects.create_user({name!r}, password={password!r})\n" for name in usernames
+    )
     manage(project, "shell", "-c", code)
+
+
+def create_user(project: Path, username: str, password: str = PASSWORD) -> None:
+    create_users(project, username, password=password)
+
+
+def login(client: httpx.Client, username: str, password: str = PASSWORD) -> str:
+    """Logs in through the real form: GET for the CSRF cookie, then POST. Returns the session id; the
+    client stays logged in."""
+    assert client.get("/login/").status_code == 200
+    response = client.post(
+        "/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": client.cookies["csrftoken"]},
+    )
+    assert response.status_code == 302, response.text[:500]
+    return str(client.cookies["sessionid"])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without the variables that would choose tandem's settings or Django's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "DJANGO_SETTINGS"))}
+    env.update(extra)
+    return env
+
+
+def tandem_config(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`tandem config ARGS` run to completion in ``project``, stdout and stderr apart."""
+    return subprocess.run(
+        [*TANDEM, "config", *args],
+        cwd=project,
+        env=env if env is not None else clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @dataclass
@@ -184,12 +237,7 @@ class Tandem:
         """Stop everything this run started, whatever state the test left it in."""
         self.remember_descendants()
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            stop_process(self.proc, timeout=20)
         for pid in self.alive_descendants():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
@@ -199,9 +247,12 @@ class TandemRunner:
     def __init__(self) -> None:
         self.runs: list[Tandem] = []
 
-    def start(self, *args: str, cwd: Path, env: dict[str, str] | None = None) -> Tandem:
+    def start(
+        self, *args: str, cwd: Path, env: dict[str, str] | None = None, program: Sequence[str] = TANDEM
+    ) -> Tandem:
+        """``program ARGS`` (`tandem ARGS` unless told otherwise) in ``cwd``, its output collected."""
         proc = subprocess.Popen(
-            [*TANDEM, *args],
+            [*program, *args],
             cwd=cwd,
             env=env if env is not None else example_env(cwd),
             stdin=subprocess.DEVNULL,
@@ -240,6 +291,27 @@ def tandem() -> Iterator[TandemRunner]:
             run.cleanup()
 
 
+def daphne_pids(run: Tandem) -> list[int]:
+    """The Daphne processes of a run, found in its own process tree."""
+    pids = []
+    for child in psutil.Process(run.proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "tandem.runtime.daphne" in child.cmdline():
+                pids.append(child.pid)
+    return sorted(pids)
+
+
+@pytest.fixture
+def mode(request: pytest.FixtureRequest) -> str:
+    """The topology a test runs in, from its (indirect) parametrization; split mode needs the real nginx."""
+    if request.param == "split":
+        request.getfixturevalue("nginx_bin")
+    return str(request.param)
+
+
+BOTH_MODES = pytest.mark.parametrize("mode", ["unified", "split"], indirect=True)
+
+
 @dataclass
 class Redis:
     url: str
@@ -267,12 +339,7 @@ def redis_server(tmp_path: Path) -> Iterator[Redis]:
         assert proc.poll() is None, "redis-server exited at start"
         yield Redis(url=f"unix://{sock}", socket=sock, proc=proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
 

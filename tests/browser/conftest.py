@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 import psutil
 import pytest
 
-from tests.conftest import Tandem, manage
+from tests.conftest import PASSWORD, Tandem
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page
@@ -40,7 +40,6 @@ LAUNCH_ARGS = [
 LAUNCH_TIMEOUT_MS = 30_000
 # Upper bound for any single browser wait (navigation, auto-waiting assertions).
 WAIT_MS = 15_000
-PASSWORD = "pw-secret-123"
 
 
 def _missing(reason: str, *, module_level: bool = False) -> NoReturn:
@@ -95,14 +94,6 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         with contextlib.suppress(psutil.NoSuchProcess):
             if proc.status() != psutil.STATUS_ZOMBIE:
                 proc.kill()
-
-
-def create_users(project: Path, *usernames: str) -> None:
-    """All the test's users in one `manage.py shell` run: each Django start costs seconds on a busy box."""
-    code = "from django.contrib.auth.models import User\n" + "".join(
-        f"User.objects.create_user({name!r}, password={PASSWORD!r})\n" for name in usernames
-    )
-    manage(project, "shell", "-c", code)
 
 
 @dataclass
@@ -162,6 +153,24 @@ def two_sessions(browser: Browser, run: Tandem) -> Iterator[tuple[ChatPage, Chat
     finally:
         first.context.close()
         second.context.close()
+
+
+@contextlib.contextmanager
+def alice_and_bob_in(browser: Browser, run: Tandem, room_path: str) -> Iterator[tuple[ChatPage, ChatPage]]:
+    """Alice and Bob (users the test created) logged in, each in a session of its own, on the room page at
+    ``room_path``, both pages' WebSockets connected."""
+    expect = require_playwright().expect
+    with two_sessions(browser, run) as (alice, bob):
+        log_in(alice, "alice", room_path)
+        log_in(bob, "bob", room_path)
+        for chat in (alice, bob):
+            expect(chat.page.locator("#status")).to_have_text("connected", timeout=WAIT_MS)
+        yield alice, bob
+
+
+def serve_args(mode: str) -> tuple[str, ...]:
+    """`tandem serve` arguments for the topology; split mode with two Gunicorn workers."""
+    return ("--mode", "split", "--workers", "2") if mode == "split" else ("--mode", "unified")
 
 
 def message_item(chat: ChatPage, needle: str) -> Locator:

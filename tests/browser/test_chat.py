@@ -16,13 +16,12 @@ import pytest
 from tests.browser.conftest import (
     WAIT_MS,
     ChatPage,
-    create_users,
-    log_in,
+    alice_and_bob_in,
     message_item,
     require_playwright,
-    two_sessions,
+    serve_args,
 )
-from tests.conftest import TandemRunner
+from tests.conftest import BOTH_MODES, TandemRunner, create_users
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -36,31 +35,19 @@ ROOM_PATH = f"/rooms/{ROOM}/"
 SCREENSHOT = Path("/tmp/room.png")
 
 
-def serve_args(mode: str, request: pytest.FixtureRequest) -> tuple[str, ...]:
-    if mode == "split":
-        request.getfixturevalue("nginx_bin")
-        return ("--mode", "split", "--workers", "2")
-    return ("--mode", "unified")
-
-
 def send(chat: ChatPage, text: str) -> None:
     chat.page.fill("#message-input", text)
     chat.page.click("#send-button")
 
 
-@pytest.mark.parametrize("mode", ["unified", "split"])
+@BOTH_MODES
 def test_message_typed_in_one_page_appears_in_the_other(
-    mode: str, example_project: Path, tandem: TandemRunner, browser: Browser, request: pytest.FixtureRequest
+    mode: str, example_project: Path, tandem: TandemRunner, browser: Browser
 ) -> None:
-    args = serve_args(mode, request)
     create_users(example_project, "alice", "bob")
-    run = tandem.serve(example_project, *args)
+    run = tandem.serve(example_project, *serve_args(mode))
 
-    with two_sessions(browser, run) as (alice, bob):
-        log_in(alice, "alice", ROOM_PATH)
-        log_in(bob, "bob", ROOM_PATH)
-        for chat in (alice, bob):
-            expect(chat.page.locator("#status")).to_have_text("connected", timeout=WAIT_MS)
+    with alice_and_bob_in(browser, run, ROOM_PATH) as (alice, bob):
         # The first page sees 1, then 2 when the second joins: both must settle on 2.
         for chat in (alice, bob):
             expect(chat.page.locator("#presence")).to_have_text("2", timeout=WAIT_MS)

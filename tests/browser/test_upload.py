@@ -15,15 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import (
-    WAIT_MS,
-    create_users,
-    log_in,
-    message_item,
-    require_playwright,
-    two_sessions,
-)
-from tests.conftest import TandemRunner
+from tests.browser.conftest import WAIT_MS, alice_and_bob_in, message_item, require_playwright, serve_args
+from tests.conftest import BOTH_MODES, TandemRunner, create_users
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Response
@@ -55,30 +48,24 @@ def png_bytes(width: int, height: int) -> bytes:
     )
 
 
-@pytest.mark.parametrize("mode", ["unified", "split"])
+@BOTH_MODES
 def test_uploaded_image_appears_in_the_other_page(
     mode: str, example_project: Path, tandem: TandemRunner, browser: Browser, request: pytest.FixtureRequest
 ) -> None:
+    args = serve_args(mode)
     if mode == "split":
-        request.getfixturevalue("nginx_bin")
         redis = request.getfixturevalue("redis_server")
         # The POST is handled by Gunicorn, the other page's socket by Daphne: only a cross-process
         # channel layer carries the broadcast between them.
-        args: tuple[str, ...] = ("--mode", "split", "--workers", "2", "--procs", "1")
-        args += ("--channel-layer", redis.url)
-    else:
-        args = ("--mode", "unified")
+        args += ("--procs", "1", "--channel-layer", redis.url)
     create_users(example_project, "alice", "bob")
     run = tandem.serve(example_project, *args)
     image = png_bytes(WIDTH, HEIGHT)
 
     media_responses: list[Response] = []
-    with two_sessions(browser, run) as (alice, bob):
+    with alice_and_bob_in(browser, run, ROOM_PATH) as (alice, bob):
+        # Watched from here on: no page has asked for a /media/ file before the upload below.
         bob.page.on("response", lambda r: media_responses.append(r) if "/media/" in r.url else None)
-        log_in(alice, "alice", ROOM_PATH)
-        log_in(bob, "bob", ROOM_PATH)
-        for chat in (alice, bob):
-            expect(chat.page.locator("#status")).to_have_text("connected", timeout=WAIT_MS)
 
         caption = f"a tiny picture {uuid.uuid4().hex[:12]}"
         alice.page.set_input_files(

@@ -13,19 +13,13 @@ from dataclasses import dataclass, field
 import httpx
 import websockets
 
+from tests import conftest
+
 
 def login(base: str, username: str, password: str) -> str:
     """Logs in through the real login form; returns the session cookie value."""
     with httpx.Client(base_url=base, timeout=10) as client:
-        client.get("/login/")
-        token = client.cookies["csrftoken"]
-        response = client.post(
-            "/login/",
-            data={"username": username, "password": password, "csrfmiddlewaretoken": token},
-            headers={"Referer": base},
-        )
-        assert response.status_code in (200, 302), response.status_code
-        return str(client.cookies["sessionid"])
+        return conftest.login(client, username, password)
 
 
 @dataclass

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
-from tests.conftest import TANDEM, Tandem, TandemRunner, example_env
-from tests.minimal_project import write, write_project
+from tests.conftest import TANDEM, Tandem, TandemRunner, daphne_pids, example_env
+from tests.small_projects import write, write_project
 
 USAGE = 2  # UsageError, ConfigError, ProjectError
 PORT_IN_USE = 3
@@ -75,6 +74,13 @@ def run_tandem(
     return Finished(proc.returncode, out.read_text(), err.read_text(), time.monotonic() - started, run)
 
 
+def refused(tandem: TandemRunner, project: Path, *args: str, env: dict[str, str] | None = None) -> Finished:
+    """`tandem serve --port 0 ARGS` in ``project`` to completion: it must exit as a usage error."""
+    result = run_tandem(tandem, "serve", "--port", "0", *args, cwd=project, env=env)
+    assert result.code == USAGE, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result
+
+
 @pytest.fixture
 def busy_port() -> Iterator[int]:
     """A port something else already listens on."""
@@ -87,8 +93,7 @@ def busy_port() -> Iterator[int]:
 def test_not_a_django_project(tmp_path: Path, tandem: TandemRunner) -> None:
     empty = tmp_path / "not-a-project"
     empty.mkdir()
-    result = run_tandem(tandem, "serve", "--port", "0", cwd=empty)
-    assert result.code == USAGE
+    result = refused(tandem, empty)
     result.assert_one_clear_error(
         f"not a Django project: no manage.py in {empty.resolve()} (the current directory)",
         "--project DIR",
@@ -97,8 +102,7 @@ def test_not_a_django_project(tmp_path: Path, tandem: TandemRunner) -> None:
 
 
 def test_settings_module_that_does_not_exist(example_project: Path, tandem: TandemRunner) -> None:
-    result = run_tandem(tandem, "serve", "--port", "0", "--settings", "chatsite.setings", cwd=example_project)
-    assert result.code == USAGE
+    result = refused(tandem, example_project, "--settings", "chatsite.setings")
     result.assert_one_clear_error(
         "settings module 'chatsite.setings' (from --settings) not found in",
         "fix --settings",
@@ -111,10 +115,7 @@ def test_settings_module_that_raises(example_project: Path, tandem: TandemRunner
         example_project / "chatsite" / "broken_settings.py",
         "from chatsite.settings import *  # noqa\n\nraise RuntimeError('CHAT_SECRET_KEY must be set in production')\n",
     )
-    result = run_tandem(
-        tandem, "serve", "--port", "0", "--settings", "chatsite.broken_settings", cwd=example_project
-    )
-    assert result.code == USAGE
+    result = refused(tandem, example_project, "--settings", "chatsite.broken_settings")
     result.assert_one_clear_error(
         "settings module 'chatsite.broken_settings' (from --settings) failed to import: "
         "RuntimeError: CHAT_SECRET_KEY must be set in production",
@@ -123,8 +124,7 @@ def test_settings_module_that_raises(example_project: Path, tandem: TandemRunner
 
 
 def test_asgi_pointing_at_a_missing_attribute(example_project: Path, tandem: TandemRunner) -> None:
-    result = run_tandem(tandem, "serve", "--port", "0", "--asgi", "chatsite.asgi:app", cwd=example_project)
-    assert result.code == USAGE
+    result = refused(tandem, example_project, "--asgi", "chatsite.asgi:app")
     result.assert_one_clear_error(
         "ASGI application 'chatsite.asgi:app' (from --asgi): chatsite/asgi.py defines no 'app'",
         "fix --asgi",
@@ -133,10 +133,7 @@ def test_asgi_pointing_at_a_missing_attribute(example_project: Path, tandem: Tan
 
 
 def test_asgi_pointing_at_a_missing_module(example_project: Path, tandem: TandemRunner) -> None:
-    result = run_tandem(
-        tandem, "serve", "--port", "0", "--asgi", "chatsite.routing:application", cwd=example_project
-    )
-    assert result.code == USAGE
+    result = refused(tandem, example_project, "--asgi", "chatsite.routing:application")
     result.assert_one_clear_error("ASGI module 'chatsite.routing' (from --asgi) not found in", "fix --asgi")
 
 
@@ -198,37 +195,29 @@ def test_asgi_module_that_raises_at_import(tmp_path: Path, tandem: TandemRunner)
 
 
 def test_procs_zero(example_project: Path, tandem: TandemRunner) -> None:
-    result = run_tandem(tandem, "serve", "--port", "0", "--procs", "0", cwd=example_project)
-    assert result.code == USAGE
+    result = refused(tandem, example_project, "--procs", "0")
     result.assert_one_clear_error("--procs must be at least 1 (or 'auto'), not 0")
 
 
 def test_procs_not_a_number(example_project: Path, tandem: TandemRunner) -> None:
     env = example_env(example_project) | {"TANDEM_PROCS": "four"}
-    result = run_tandem(tandem, "serve", "--port", "0", cwd=example_project, env=env)
-    assert result.code == USAGE
+    result = refused(tandem, example_project, env=env)
     result.assert_one_clear_error("TANDEM_PROCS: invalid value 'four': expected a whole number or 'auto'")
 
 
 def test_several_processes_with_the_in_memory_layer(example_project: Path, tandem: TandemRunner) -> None:
-    refused = run_tandem(tandem, "serve", "--port", "0", "--procs", "4", cwd=example_project)
-    assert refused.code == USAGE
-    refused.assert_one_clear_error(
+    result = refused(tandem, example_project, "--procs", "4")
+    result.assert_one_clear_error(
         "--procs 4 with InMemoryChannelLayer: group messages sent in one Daphne process never reach "
         "clients connected to another",
         "--channel-layer redis://",
         "--allow-inmemory",
     )
-    assert refused.stdout == ""
+    assert result.stdout == ""
 
     # Accepted when the user says their consumers use no groups: four processes, all serving.
     run = tandem.serve(example_project, "--procs", "4", "--allow-inmemory")
-    daphnes = [
-        p
-        for p in psutil.Process(run.proc.pid).children(recursive=True)
-        if "tandem.runtime.daphne" in p.cmdline()
-    ]
-    assert len(daphnes) == 4, run.output
+    assert len(daphne_pids(run)) == 4, run.output
     assert httpx.get(run.url + "healthz", timeout=10, trust_env=False).json() == {"status": "ok"}
     assert run.stop() == 0
     assert run.alive_descendants() == []

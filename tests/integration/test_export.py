@@ -17,55 +17,17 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.conftest import TandemRunner, wait_for
-from tests.integration.small_projects import (
-    ASGI_CATCH_ALL,
-    ASGI_PLAIN,
-    ASGI_WS_PREFIX,
-    SETTINGS,
-    URLS,
-    write_project,
-)
+from tests.conftest import TandemRunner, stop_process, wait_for
 from tests.integration.test_split import SPLIT, answered_by, served_from_disk, wait_answered, websocket
-
-MIME_TYPES = "/etc/nginx/mime.types"
-
-
-def harness(directory: Path, conf: Path, *, extra: str = "") -> Path:
-    """A minimal nginx.conf that includes an exported server block from its http {} context, as Debian's
-    nginx.conf includes conf.d/*.conf, next to a default_server on port 80 like Debian's stock site."""
-    directory.mkdir(parents=True, exist_ok=True)
-    temp = "\n".join(
-        f'    {kind}_temp_path "{directory}/{kind}";'
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    text = f"""\
-{extra}
-pid "{directory}/nginx.pid";
-error_log stderr;
-events {{}}
-http {{
-    include "{MIME_TYPES}";
-    access_log off;
-{temp}
-    server {{ listen 80 default_server; server_name _; return 444; }}
-    include "{conf}";
-}}
-"""
-    path = directory / "nginx.conf"
-    path.write_text(text)
-    return path
-
-
-def nginx_t(nginx: str, conf: Path) -> None:
-    result = subprocess.run(
-        [nginx, "-t", "-p", f"{conf.parent}/", "-c", str(conf), "-e", "stderr"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+from tests.nginx_check import harness, nginx_t
+from tests.small_projects import (
+    ASGI,
+    ASGI_CATCH_ALL,
+    ASGI_WS_ANY,
+    SERVED_SETTINGS,
+    STATUS_URLS_UNDER_WS,
+    write_served_project,
+)
 
 
 def export(tandem: TandemRunner, project: Path, out: Path, *args: str) -> str:
@@ -111,7 +73,7 @@ def test_export_with_tcp_and_asgi_prefix(
 
 
 def test_export_of_a_catch_all_websocket_route(tmp_path: Path, tandem: TandemRunner, nginx_bin: str) -> None:
-    project = write_project(tmp_path / "proj", asgi=ASGI_CATCH_ALL)
+    project = write_served_project(tmp_path / "proj", asgi=ASGI_CATCH_ALL)
     out = tmp_path / "deploy"
     export(tandem, project, out)
     conf = (out / "tandem.conf").read_text()
@@ -122,8 +84,10 @@ def test_export_of_a_catch_all_websocket_route(tmp_path: Path, tandem: TandemRun
 
 
 def test_export_prints_the_plans_warnings(tmp_path: Path, tandem: TandemRunner) -> None:
-    settings_without_static = "\n".join(line for line in SETTINGS.splitlines() if "STATIC_ROOT" not in line)
-    project = write_project(tmp_path / "proj", settings=settings_without_static)
+    settings_without_static = "\n".join(
+        line for line in SERVED_SETTINGS.splitlines() if "STATIC_ROOT" not in line
+    )
+    project = write_served_project(tmp_path / "proj", settings=settings_without_static)
     output = export(tandem, project, tmp_path / "deploy")
     assert "warning: STATIC_ROOT is not set" in output
 
@@ -148,12 +112,7 @@ def running_nginx(nginx: str, conf: Path, listener: socket.socket) -> Iterator[s
     finally:
         with contextlib.suppress(psutil.NoSuchProcess):
             children = {child.pid for child in psutil.Process(proc.pid).children(recursive=True)}
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, timeout=15)
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -220,7 +179,7 @@ def test_routes_on_the_example(example_project: Path, tandem: TandemRunner) -> N
 
 
 def test_routes_of_a_catch_all_websocket_route(tmp_path: Path, tandem: TandemRunner) -> None:
-    project = write_project(tmp_path / "proj", asgi=ASGI_CATCH_ALL)
+    project = write_served_project(tmp_path / "proj", asgi=ASGI_CATCH_ALL)
     code, output = routes(tandem, project)
     assert code == 0, output
     assert "WebSockets are routed by Upgrade header" in output
@@ -229,7 +188,7 @@ def test_routes_of_a_catch_all_websocket_route(tmp_path: Path, tandem: TandemRun
 
 
 def test_routes_of_plain_django(tmp_path: Path, tandem: TandemRunner) -> None:
-    project = write_project(tmp_path / "proj", asgi=ASGI_PLAIN)
+    project = write_served_project(tmp_path / "proj", asgi=ASGI.format(package="mysite"))
     code, output = routes(tandem, project, "--json")
     assert code == 0, output
     table = json.loads(output)
@@ -242,9 +201,7 @@ def test_routes_of_plain_django(tmp_path: Path, tandem: TandemRunner) -> None:
 def test_routes_warns_about_an_http_url_under_a_websocket_prefix(
     tmp_path: Path, tandem: TandemRunner
 ) -> None:
-    asgi = ASGI_WS_PREFIX.replace('path("ws/echo/"', 'path("ws/<str:channel>/"')
-    urls = URLS.replace('path("status/"', 'path("ws/status/"')
-    project = write_project(tmp_path / "proj", asgi=asgi, urls=urls)
+    project = write_served_project(tmp_path / "proj", asgi=ASGI_WS_ANY, urls=STATUS_URLS_UNDER_WS)
     code, output = routes(tandem, project)
     assert code == 0, output
     assert re.search(

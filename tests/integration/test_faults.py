@@ -11,16 +11,24 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-from tests.conftest import Redis, Tandem, TandemRunner, create_user, wait_for
+from tests.conftest import (
+    BOTH_MODES,
+    PASSWORD,
+    Redis,
+    Tandem,
+    TandemRunner,
+    create_user,
+    example_env,
+    wait_for,
+)
 from tests.integration.chatload import ChatClient, HttpLoad, login
-
-PASSWORD = "pw-secret-123"
 
 
 def children_by_role(run: Tandem) -> dict[str, list[psutil.Process]]:
@@ -97,12 +105,10 @@ VICTIMS = [
 ]
 
 
-@pytest.mark.parametrize(("mode", "victim"), VICTIMS, ids=[f"{m}-{v}" for m, v in VICTIMS])
+@pytest.mark.parametrize(("mode", "victim"), VICTIMS, ids=[f"{m}-{v}" for m, v in VICTIMS], indirect=["mode"])
 def test_kill_9_loses_nothing_acknowledged(
-    mode: str, victim: str, example_project: Path, tandem: TandemRunner, request: pytest.FixtureRequest
+    mode: str, victim: str, example_project: Path, tandem: TandemRunner
 ) -> None:
-    if mode == "split":
-        request.getfixturevalue("nginx_bin")
     create_user(example_project, "alice", PASSWORD)
     run = tandem.serve(example_project, "--mode", mode, "--workers", "2")
     target = children_by_role(run)[victim][0]
@@ -128,16 +134,10 @@ def test_kill_9_loses_nothing_acknowledged(
     assert run.alive_descendants() == []
 
 
-@pytest.mark.parametrize("mode", ["unified", "split"])
+@BOTH_MODES
 def test_sighup_reload_serves_new_code_without_failed_requests(
-    mode: str,
-    example_project: Path,
-    tandem: TandemRunner,
-    redis_server: Redis,
-    request: pytest.FixtureRequest,
+    mode: str, example_project: Path, tandem: TandemRunner, redis_server: Redis
 ) -> None:
-    if mode == "split":
-        request.getfixturevalue("nginx_bin")
     create_user(example_project, "alice", PASSWORD)
     layer = ("--channel-layer", redis_server.url)  # two Daphne processes: the room spans both
     run = tandem.serve(example_project, "--mode", mode, "--workers", "2", "--procs", "2", *layer)
@@ -176,12 +176,10 @@ def test_sighup_reload_serves_new_code_without_failed_requests(
     assert run.alive_descendants() == []
 
 
-@pytest.mark.parametrize("mode", ["unified", "split"])
+@BOTH_MODES
 def test_sigterm_closes_websockets_with_1001_and_leaves_nothing(
-    mode: str, example_project: Path, tandem: TandemRunner, request: pytest.FixtureRequest
+    mode: str, example_project: Path, tandem: TandemRunner
 ) -> None:
-    if mode == "split":
-        request.getfixturevalue("nginx_bin")
     run = tandem.serve(example_project, "--mode", mode, "--graceful-timeout", "5")
 
     async def scenario() -> list[int | None]:
@@ -209,20 +207,14 @@ def test_sigterm_closes_websockets_with_1001_and_leaves_nothing(
     assert run.alive_descendants() == []
 
 
-@pytest.mark.parametrize("mode", ["unified", "split"])
-def test_hung_daphne_is_detected_and_replaced(
-    mode: str, example_project: Path, tandem: TandemRunner, request: pytest.FixtureRequest
-) -> None:
-    if mode == "split":
-        request.getfixturevalue("nginx_bin")
+@BOTH_MODES
+def test_hung_daphne_is_detected_and_replaced(mode: str, example_project: Path, tandem: TandemRunner) -> None:
     env = {
         **os.environ,
         "TANDEM_PROBE_INTERVAL": "0.5",
         "TANDEM_PROBE_TIMEOUT": "0.5",
         "TANDEM_PROBE_FAILURES": "2",
     }
-    from tests.conftest import example_env
-
     env.update(example_env(example_project))
     run = tandem.serve(example_project, "--mode", mode, env=env)
     daphne = children_by_role(run)["daphne"][0]
@@ -235,15 +227,10 @@ def test_hung_daphne_is_detected_and_replaced(
         )
         wait_for(lambda: healthy(run.url), timeout=15, message="service back")
         # The new Daphne serves WebSockets.
-        import websockets
-
-        async def echo() -> str:
-            url = run.url.replace("http://", "ws://") + "ws/echo/"
-            async with websockets.connect(url, origin=run.url.rstrip("/"), open_timeout=5) as ws:
-                await ws.send("alive")
-                return str(await ws.recv())
-
-        assert wait_for(lambda: _try(echo), timeout=15, message="echo from the new Daphne") == "alive"
+        echoed = wait_for(
+            lambda: _try(echo(run.url, "ws/echo/", "alive")), timeout=15, message="echo from the new Daphne"
+        )
+        assert echoed == "alive"
     finally:
         if daphne.is_running():
             daphne.send_signal(signal.SIGCONT)
@@ -251,9 +238,19 @@ def test_hung_daphne_is_detected_and_replaced(
     assert run.alive_descendants() == []
 
 
-def _try(coroutine_function: object) -> object:
+async def echo(base: str, path: str, text: str) -> str:
+    """``text`` sent on a WebSocket to ``path`` of the site at ``base``, and the answer."""
+    import websockets
+
+    url = base.replace("http://", "ws://") + path
+    async with websockets.connect(url, origin=base.rstrip("/"), open_timeout=5) as ws:
+        await ws.send(text)
+        return str(await ws.recv())
+
+
+def _try(coroutine: Coroutine[object, object, str]) -> str | None:
     try:
-        return asyncio.run(coroutine_function())  # type: ignore[operator]
+        return asyncio.run(coroutine)
     except Exception:
         return None
 
@@ -265,15 +262,8 @@ def test_reload_picks_up_a_new_websocket_route_in_nginx(
     import websockets
 
     run = tandem.serve(example_project, "--mode", "split")
-    url = run.url.replace("http://", "ws://") + "ws/live/"
-
-    async def echo() -> str:
-        async with websockets.connect(url, origin=run.url.rstrip("/"), open_timeout=5) as ws:
-            await ws.send("live")
-            return str(await ws.recv())
-
     with pytest.raises(websockets.InvalidStatus):  # nginx sends it to Gunicorn, which knows no such URL
-        asyncio.run(echo())
+        asyncio.run(echo(run.url, "ws/live/", "live"))
     routing = example_project / "chat" / "routing.py"
     source = routing.read_text()
     anchor = 'path("ws/echo/", EchoConsumer.as_asgi()),'
@@ -282,6 +272,9 @@ def test_reload_picks_up_a_new_websocket_route_in_nginx(
     run.proc.send_signal(signal.SIGHUP)
     run.wait_for_line(r"nginx config changed with the routing: nginx reloaded", timeout=30)
     run.wait_for_line(r"reload complete", timeout=30)
-    assert wait_for(lambda: _try(echo), timeout=15, message="echo on the new route") == "live"
+    echoed = wait_for(
+        lambda: _try(echo(run.url, "ws/live/", "live")), timeout=15, message="echo on the new route"
+    )
+    assert echoed == "live"
     assert run.stop() == 0
     assert run.alive_descendants() == []

@@ -21,12 +21,11 @@ import psutil
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import Redis, Tandem, TandemRunner, create_user, example_env, wait_for
-from tests.integration.small_projects import ASGI_CATCH_ALL, ASGI_WS_PREFIX, URLS, WSGI, write_project
+from tests.conftest import Redis, Tandem, TandemRunner, create_user, example_env, login, wait_for
+from tests.small_projects import ASGI_CATCH_ALL, ASGI_WS_ANY, STATUS_URLS_UNDER_WS, WSGI, write_served_project
 
 pytestmark = pytest.mark.nginx
 
-PASSWORD = "pw-secret-123"  # what tests.conftest.create_user sets
 SPLIT = ("--mode", "split")
 LINE = re.compile(r"^(?P<name>[\w.]+)\s*\| (?P<text>.*)$")
 SPOOF = {
@@ -37,9 +36,6 @@ SPOOF = {
     "X-Forwarded-Protocol": "ssl",
     "X-Forwarded-Host": "evil.example",
 }
-# A project whose WebSocket routes are anything under ws/, and which also has an HTTP view there.
-WS_UNDER_WS = ASGI_WS_PREFIX.replace('path("ws/echo/"', 'path("ws/<str:channel>/"')
-URLS_WS_STATUS = URLS.replace('path("status/"', 'path("ws/status/"')
 # A path with every character nginx's config syntax gives a meaning to (except "$", which is refused).
 HOSTILE = 'we ird "q" it\'s; } {x} #c \\b'
 
@@ -81,14 +77,7 @@ def wait_answered(run: Tandem, role: str, needle: str) -> None:
 def log_in(url: str, username: str) -> Iterator[httpx.Client]:
     """An HTTP session logged in through the project's own login form (served by Gunicorn)."""
     with httpx.Client(base_url=url, timeout=15) as client:
-        page = client.get("/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-        assert token, page.text
-        response = client.post(
-            "/login/",
-            data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
-        )
-        assert response.status_code == 302, response.text
+        login(client, username)
         yield client
 
 
@@ -301,7 +290,7 @@ def test_internal_tcp(example_project: Path, tandem: TandemRunner) -> None:
 def test_catch_all_websocket_route_is_routed_by_upgrade_header(tmp_path: Path, tandem: TandemRunner) -> None:
     """A WebSocket route with no literal prefix: nginx picks Daphne by the Upgrade header, so the same
     path goes to Gunicorn as plain HTTP and to Daphne as a WebSocket."""
-    project = write_project(tmp_path / "proj", asgi=ASGI_CATCH_ALL)
+    project = write_served_project(tmp_path / "proj", asgi=ASGI_CATCH_ALL)
     run = tandem.serve(project, *SPLIT)
     assert httpx.get(run.url + "status/?m=plain", timeout=15).text == "status ok"
     with websocket(run.url, "/status/") as ws:
@@ -395,7 +384,7 @@ def test_static_root_unset_leaves_static_to_django(example_project: Path, tandem
 
 
 def test_websocket_prefix_overlapping_an_http_url_is_warned(tmp_path: Path, tandem: TandemRunner) -> None:
-    project = write_project(tmp_path / "proj", asgi=WS_UNDER_WS, urls=URLS_WS_STATUS)
+    project = write_served_project(tmp_path / "proj", asgi=ASGI_WS_ANY, urls=STATUS_URLS_UNDER_WS)
     run = tandem.serve(project, *SPLIT)
     warning = run.wait_for_line(
         r"tandem\s*\| warning: Django URL 'ws/status/' .*under the websocket prefix /ws/", 5
@@ -443,10 +432,10 @@ def test_gunicorn_failing_to_import_the_wsgi_app_halts_everything(
     tmp_path: Path, tandem: TandemRunner
 ) -> None:
     # wsgi.py defines `application` (tandem's static check passes) but raises while Gunicorn imports it.
-    broken = WSGI.replace(
+    broken = WSGI.format(package="mysite").replace(
         "application = get_wsgi_application()", 'raise RuntimeError("wsgi-import-boom")\napplication = None'
     )
-    project = write_project(tmp_path / "proj", wsgi=broken)
+    project = write_served_project(tmp_path / "proj", wsgi=broken)
     run = tandem.start("serve", "--port", "0", *SPLIT, cwd=project, env=example_env(project))
     code = run_to_exit(run)
     assert code == 4, run.output  # BootError: a child never became ready

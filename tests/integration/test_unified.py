@@ -11,7 +11,6 @@ import signal
 import socket
 import sqlite3
 import struct
-import subprocess
 import sys
 import zlib
 from collections.abc import Callable, Iterator
@@ -25,9 +24,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import Redis, Tandem, TandemRunner, example_env, manage, wait_for
+from tests.conftest import Redis, TandemRunner, create_user, daphne_pids, login, wait_for
 
-PASSWORD = "pw-secret-123"
 ROOM = "lobby"
 IDLE_SECONDS = 6.5  # longer than channels-redis's blocking pop (5 s)
 
@@ -35,26 +33,8 @@ IDLE_SECONDS = 6.5  # longer than channels-redis's blocking pop (5 s)
 # --- helpers: a browser's moves, and the witnesses ------------------------------------------------------------
 
 
-def create_users(project: Path, *names: str) -> None:
-    code = "from django.contrib.auth.models import User\n" + "".join(
-        f"User.objects.create_user({name!r}, password={PASSWORD!r})\n" for name in names
-    )
-    manage(project, "shell", "-c", code)
-
-
 def http(base: str) -> httpx.Client:
     return httpx.Client(base_url=base, timeout=10, trust_env=False)
-
-
-def login(client: httpx.Client, username: str) -> str:
-    """Logs in through the real form: GET for the CSRF cookie, then POST. Returns the session id."""
-    assert client.get("/login/").status_code == 200
-    response = client.post(
-        "/login/",
-        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": client.cookies["csrftoken"]},
-    )
-    assert response.status_code == 302, response.text[:500]
-    return str(client.cookies["sessionid"])
 
 
 def origin_of(base: str) -> str:
@@ -136,15 +116,6 @@ def png(width: int = 2, height: int = 2) -> bytes:
     )
 
 
-def daphne_pids(run: Tandem) -> list[int]:
-    pids = []
-    for child in psutil.Process(run.proc.pid).children(recursive=True):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if "tandem.runtime.daphne" in child.cmdline():
-                pids.append(child.pid)
-    return sorted(pids)
-
-
 def owner_pid(ws: ClientConnection, server_port: int, pids: list[int]) -> int | None:
     """The Daphne process holding the server end of this client's TCP connection, from the process table."""
     client_port = ws.local_address[1]
@@ -174,7 +145,7 @@ def show_output(tandem: TandemRunner) -> Iterator[None]:
 async def test_healthz_and_a_message_reaches_both_clients_and_the_database(
     example_project: Path, tandem: TandemRunner
 ) -> None:
-    create_users(example_project, "alice")
+    create_user(example_project, "alice")
     run = tandem.serve(example_project)
     base = run.url
     with http(base) as client:
@@ -234,7 +205,7 @@ async def test_foreign_origin_is_refused_at_the_handshake(
 
 
 async def test_static_file_and_uploaded_media_are_served(example_project: Path, tandem: TandemRunner) -> None:
-    create_users(example_project, "bob")
+    create_user(example_project, "bob")
     run = tandem.serve(example_project)
     image = png()
     with http(run.url) as client:
@@ -276,7 +247,7 @@ async def test_static_file_and_uploaded_media_are_served(example_project: Path, 
 async def test_clients_on_different_processes_hear_each_other_through_redis(
     example_project: Path, tandem: TandemRunner, redis_server: Redis
 ) -> None:
-    create_users(example_project, "alice")
+    create_user(example_project, "alice")
     run = tandem.serve(example_project, "--procs", "2", "--channel-layer", redis_server.url)
     pids = daphne_pids(run)
     assert len(pids) == 2, run.output
@@ -322,21 +293,11 @@ async def test_clients_on_different_processes_hear_each_other_through_redis(
 
 # --- the management command ---------------------------------------------------------------------------------
 
+MANAGE_PY = [sys.executable, "manage.py"]
+
 
 def test_manage_py_tandem_serve(example_project: Path, tandem: TandemRunner) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "tandem", "serve", "--port", "0"],
-        cwd=example_project,
-        env=example_env(example_project),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    )
-    run = Tandem(proc)
-    run.start_reader()
-    tandem.runs.append(run)  # stopped by the fixture whatever happens here
+    run = tandem.start("tandem", "serve", "--port", "0", cwd=example_project, program=MANAGE_PY)
     base = run.wait_ready()
     assert daphne_pids(run), run.output
     with http(base) as client:

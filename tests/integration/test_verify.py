@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TandemRunner, example_env, require, wait_for
+from tests.conftest import BOTH_MODES, TandemRunner, example_env, require, stop_process, wait_for
 
 TOKEN = "verify-" + secrets.token_hex(12)
 VERIFY_TIMEOUT = 120
@@ -67,10 +67,8 @@ def statuses(report: dict[str, object]) -> dict[str, str]:
 # --- the example served by tandem: everything passes ----------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["unified", "split"])
-def test_example_passes_everything(mode: str, example_project: Path, tandem: TandemRunner, request) -> None:  # type: ignore[no-untyped-def]
-    if mode == "split":
-        request.getfixturevalue("nginx_bin")
+@BOTH_MODES
+def test_example_passes_everything(mode: str, example_project: Path, tandem: TandemRunner) -> None:
     run = tandem.serve(example_project, "--mode", mode, env=served_env(example_project))
     rc, report = run_verify(example_project, run.url, "--idle", "1")
     assert rc == 0
@@ -324,12 +322,7 @@ def hand_daphne(example_project: Path, tmp_path: Path) -> Iterator[Path]:
         assert proc.poll() is None, log.read_text()
         yield sock
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, timeout=15)
         with contextlib.suppress(FileNotFoundError):
             sock.unlink()
 

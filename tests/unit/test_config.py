@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,8 @@ import pytest
 
 from tandem.config import Config, env_name, resolve_config
 from tandem.errors import ConfigError
-from tests.minimal_project import SETTINGS, write_project
+from tests.conftest import clean_env, tandem_config
+from tests.small_projects import SETTINGS, write_project
 
 # --- precedence ---------------------------------------------------------------------------------------
 
@@ -197,26 +195,6 @@ def test_settings_tandem_must_be_a_dict() -> None:
 
 
 # --- `tandem config`, run for real on a project ---------------------------------------------------------
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "DJANGO_SETTINGS"))}
-    env.update(extra)
-    return env
-
-
-def tandem_config(
-    project: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tandem", "config", *args],
-        cwd=project,
-        env=env if env is not None else clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def config_json(project: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:

@@ -9,7 +9,6 @@ comparing. Regenerate the golden files with ``TANDEM_UPDATE_GOLDEN=1 pytest test
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,30 +29,16 @@ from tandem.project import INMEMORY_LAYER, ChannelLayer, Project
 from tandem.proxies.nginx import nginx_comment, nginx_name, nginx_quote
 from tandem.routes import RouteTable, discover_routes
 from tandem.topologies import split
+from tests.nginx_check import MIME_TYPES, harness, nginx_t
+from tests.unit.conftest import django_asgi_app
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "nginx"
 UPDATE = os.environ.get("TANDEM_UPDATE_GOLDEN") == "1"
-MIME_TYPES = Path("/etc/nginx/mime.types")
 # Every character nginx's config syntax gives a meaning to, except "$" (refused, see below).
 HOSTILE = 'we ird "q" it\'s; } {x} #c \\b'
 
 
-@pytest.fixture(autouse=True, scope="module")
-def django_settings() -> None:
-    import django
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="tests-only",
-            ALLOWED_HOSTS=["testserver"],
-            INSTALLED_APPS=[],
-            MIDDLEWARE=[],
-            STATIC_URL="static/",
-            DATABASES={},
-        )
-        django.setup()
+pytestmark = pytest.mark.usefixtures("django_settings")
 
 
 # --- real routing shapes ----------------------------------------------------------------------------------
@@ -65,12 +50,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
 class EchoConsumer(AsyncWebsocketConsumer):
     pass
-
-
-def _django_http() -> object:
-    from django.core.asgi import get_asgi_application
-
-    return get_asgi_application()
 
 
 def example_routes() -> RouteTable:
@@ -85,17 +64,17 @@ def example_routes() -> RouteTable:
             )
         )
     )
-    return discover_routes(ProtocolTypeRouter({"http": _django_http(), "websocket": websocket}))
+    return discover_routes(ProtocolTypeRouter({"http": django_asgi_app(), "websocket": websocket}))
 
 
 def catch_all_routes() -> RouteTable:
     """A WebSocket route at any path: no literal prefix, so nginx must route by the Upgrade header."""
     websocket = AuthMiddlewareStack(URLRouter([path("<path:anything>", EchoConsumer.as_asgi())]))
-    return discover_routes(ProtocolTypeRouter({"http": _django_http(), "websocket": websocket}))
+    return discover_routes(ProtocolTypeRouter({"http": django_asgi_app(), "websocket": websocket}))
 
 
 def plain_django_routes() -> RouteTable:
-    return discover_routes(_django_http())
+    return discover_routes(django_asgi_app())
 
 
 # --- building a Plan the way the launcher does ------------------------------------------------------------
@@ -209,53 +188,15 @@ def nginx(nginx_bin: str) -> str:
     return nginx_bin
 
 
-def nginx_t(nginx: str, conf: Path, prefix: Path) -> None:
-    result = subprocess.run(
-        [nginx, "-t", "-p", f"{prefix}/", "-c", str(conf), "-e", "stderr"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, f"nginx -t rejected {conf}:\n{result.stderr}\n{conf.read_text()}"
-
-
-def harness(directory: Path, *includes: Path) -> Path:
-    """A minimal nginx.conf around exported server blocks, as Debian's nginx.conf includes conf.d/*.conf.
-
-    It also holds a ``default_server`` on port 80, as Debian's stock sites-enabled/default does: an
-    exported block must live next to it.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    lines = [
-        f'pid "{directory}/nginx.pid";',
-        "error_log stderr;",
-        "events {}",
-        "http {",
-        f'    include "{MIME_TYPES}";',
-        *(
-            f'    {kind}_temp_path "{directory}/{kind}";'
-            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        ),
-        "    server { listen 80 default_server; server_name _; return 444; }",
-        *(f'    include "{include}";' for include in includes),
-        "}",
-    ]
-    conf = directory / "nginx.conf"
-    conf.write_text("\n".join(lines) + "\n")
-    return conf
-
-
 def check_with_nginx(nginx: str, plan: Plan, tmp: Path) -> None:
     if plan.proxy is not None and plan.proxy.managed:
         write_files(plan.files, plan.runtime_dir)
         prefix = plan.runtime_dir / split.NGINX_DIR
-        nginx_t(nginx, prefix / "nginx.conf", prefix)
+        nginx_t(nginx, prefix / "nginx.conf")
     else:
         out = tmp / "export"
         write_files(plan.files, out)
-        conf = harness(tmp / "harness", out / plan.files[0].path)
-        nginx_t(nginx, conf, tmp / "harness")
+        nginx_t(nginx, harness(tmp / "harness", out / plan.files[0].path))
 
 
 # --- golden files -------------------------------------------------------------------------------------------
@@ -291,7 +232,7 @@ def test_two_exported_projects_share_one_nginx(tmp_path: Path, nginx: str) -> No
         assert f"upstream tandem_{package}_wsgi" in rendered(plan)
         includes.append(tmp_path / f"{package}.conf")
         includes[-1].write_text(rendered(plan))
-    nginx_t(nginx, harness(tmp_path / "harness", *includes), tmp_path / "harness")
+    nginx_t(nginx, harness(tmp_path / "harness", *includes))
 
 
 # --- what the golden files rely on, stated directly ---------------------------------------------------------
@@ -405,7 +346,7 @@ def test_http_consumers_routed_by_the_asgi_app_go_to_daphne(tmp_path: Path, ngin
         pass
 
     def routes() -> RouteTable:
-        http = URLRouter([path("events/stream/", Events.as_asgi()), re_path(r"", _django_http())])
+        http = URLRouter([path("events/stream/", Events.as_asgi()), re_path(r"", django_asgi_app())])
         websocket = URLRouter([path("ws/echo/", EchoConsumer.as_asgi())])
         return discover_routes(ProtocolTypeRouter({"http": http, "websocket": websocket}))
 

@@ -10,9 +10,6 @@ process-wide state that would leak from one test into the next.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,8 @@ from tandem.project import (
     resolve_settings_module,
     settings_module_from_manage,
 )
-from tests.minimal_project import SETTINGS, write, write_project
+from tests.conftest import clean_env, tandem_config
+from tests.small_projects import SETTINGS, write, write_project
 
 # --- the project root -------------------------------------------------------------------------------------
 
@@ -318,28 +316,8 @@ def test_package_whose_init_raises(
 # --- real projects: settings loaded in a subprocess ------------------------------------------------------------
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TANDEM_", "DJANGO_SETTINGS"))}
-    env.update(extra)
-    return env
-
-
-def tandem_config(
-    project: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tandem", "config", "--json", *args],
-        cwd=project,
-        env=env if env is not None else clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def discovered(project: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    result = tandem_config(project, *args, env=env)
+    result = tandem_config(project, "--json", *args, env=env)
     assert result.returncode == 0, result.stderr
     facts: dict[str, Any] = json.loads(result.stdout)["project"]
     return facts
@@ -463,7 +441,7 @@ BROKEN: dict[str, tuple[dict[str, str | None], tuple[str, ...], tuple[str, ...]]
 def test_discovery_error_is_one_clear_line(tmp_path: Path, case: str) -> None:
     files, args, expected = BROKEN[case]
     project = write_project(tmp_path / "site", **files)
-    result = tandem_config(project, *args)
+    result = tandem_config(project, "--json", *args)
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     lines = result.stderr.splitlines()

@@ -1,6 +1,7 @@
 """Route discovery over real Channels routing objects, and literal prefixes of URL patterns.
 
-Runs with or without pytest-django: Django settings are configured here when nothing configured them.
+Runs with or without pytest-django: Django settings are configured (tests/unit/conftest.py) when nothing
+configured them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from channels.sessions import SessionMiddlewareStack
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 
+from tests.unit.conftest import django_asgi_app
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 try:
     from tandem.routes import Route, RouteTable, discover_routes, literal_prefix, overlapping_http_urls
@@ -31,23 +34,7 @@ except ImportError:  # not installed yet: use the source tree
     sys.path.insert(0, str(SRC))
     from tandem.routes import Route, RouteTable, discover_routes, literal_prefix, overlapping_http_urls
 
-
-@pytest.fixture(autouse=True, scope="module")
-def django_settings() -> None:
-    import django
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="tests-only",
-            ALLOWED_HOSTS=["testserver"],
-            INSTALLED_APPS=[],
-            MIDDLEWARE=[],
-            STATIC_URL="static/",
-            DATABASES={},
-        )
-        django.setup()
+pytestmark = pytest.mark.usefixtures("django_settings")
 
 
 # --- literal_prefix -------------------------------------------------------------------------------------
@@ -125,14 +112,8 @@ def ws_router() -> URLRouter:
     )
 
 
-def django_app() -> object:
-    from django.core.asgi import get_asgi_application
-
-    return get_asgi_application()
-
-
 def protocols(websocket: object | None = None, **more: object) -> ProtocolTypeRouter:
-    mapping: dict[str, object] = {"http": django_app()}
+    mapping: dict[str, object] = {"http": django_asgi_app()}
     if websocket is not None:
         mapping["websocket"] = websocket
     mapping.update(more)
@@ -220,7 +201,7 @@ def _with_channel_entry() -> object:
 
 
 SHAPES: dict[str, Shape] = {
-    "plain-django": Shape(django_app),
+    "plain-django": Shape(django_asgi_app),
     "no-websocket-entry": Shape(protocols),
     "url-router": Shape(lambda: protocols(ws_router()), CHAT_AND_GAME, CHAT_AND_GAME_PREFIXES),
     "auth-stack": Shape(
@@ -245,7 +226,7 @@ SHAPES: dict[str, Shape] = {
     "static-files-handler-root": Shape(_static_files_around_protocols, CHAT_AND_GAME, CHAT_AND_GAME_PREFIXES),
     "channel-entry-ignored": Shape(_with_channel_entry, CHAT_AND_GAME, CHAT_AND_GAME_PREFIXES),
     "unknown-protocol-entry": Shape(
-        lambda: protocols(ws_router(), lifespan=django_app()),
+        lambda: protocols(ws_router(), lifespan=django_asgi_app()),
         CHAT_AND_GAME,
         CHAT_AND_GAME_PREFIXES,
         warnings=("entry 'lifespan' ignored",),
@@ -346,7 +327,7 @@ SHAPES: dict[str, Shape] = {
         warnings=("a consumer with no URLRouter in front of it",),
     ),
     "django-handler-as-websocket": Shape(
-        lambda: protocols(django_app()), warnings=("is Django's ASGIHandler, which rejects WebSocket",)
+        lambda: protocols(django_asgi_app()), warnings=("is Django's ASGIHandler, which rejects WebSocket",)
     ),
     "opaque-root": Shape(
         lambda: closure_middleware(protocols(ws_router())),
@@ -359,7 +340,7 @@ SHAPES: dict[str, Shape] = {
         lambda: protocols(
             ws_router(),
             http=URLRouter(
-                [path("events/<str:room>/", EventsConsumer.as_asgi()), re_path(r"", django_app())]
+                [path("events/<str:room>/", EventsConsumer.as_asgi()), re_path(r"", django_asgi_app())]
             ),
         ),
         (  # in the ProtocolTypeRouter's order: "http" came first
@@ -472,7 +453,7 @@ def test_no_overlap_gives_no_warnings() -> None:
     urls = urlconf(path("", view), path("about/", view), re_path(r"^api/v1/$", view), path("wsx/", view))
 
     assert overlapping_http_urls(discover_routes(protocols(ws_router())), urls) == ()
-    assert overlapping_http_urls(discover_routes(django_app()), urls) == ()
+    assert overlapping_http_urls(discover_routes(django_asgi_app()), urls) == ()
 
 
 def test_variable_http_url_that_can_reach_the_websocket_prefix_is_reported() -> None:
