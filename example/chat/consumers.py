@@ -33,6 +33,26 @@ logger = logging.getLogger(__name__)
 SHUTDOWN_CLEANUP_SECONDS = 5.0
 
 
+PRESENCE_COALESCE_SECONDS = 0.25
+_presence_pending: dict[str, asyncio.Task[None]] = {}
+
+
+def announce_presence(channel_layer: Any, room_name: str, room_group: str) -> None:
+    """Tell the room its count soon. Joins and leaves in a burst (a thousand clients connecting, or
+    reconnecting after a restart) become one broadcast per room and process instead of one per socket,
+    each sent to every socket in the room."""
+    if room_group in _presence_pending:
+        return
+
+    async def broadcast() -> None:
+        await asyncio.sleep(PRESENCE_COALESCE_SECONDS)
+        _presence_pending.pop(room_group, None)  # changes from now on schedule the next broadcast
+        count = await database_sync_to_async(services.presence_count)(room_name)
+        await channel_layer.group_send(room_group, {"type": "chat.presence", "count": count})
+
+    _presence_pending[room_group] = asyncio.get_running_loop().create_task(broadcast())
+
+
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     room_name: str | None = None
     room_group: str | None = None
@@ -49,7 +69,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.room_group, self.channel_name)
         await self.accept()
         count = await database_sync_to_async(services.join_presence)(room_name, self.channel_name)
-        await self.channel_layer.group_send(self.room_group, {"type": "chat.presence", "count": count})
+        await self.send_json({"type": "presence", "count": count})
+        announce_presence(self.channel_layer, room_name, self.room_group)
 
     async def disconnect(self, code: int) -> None:
         await self.leave_room()
@@ -77,8 +98,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         self.room_name = self.room_group = None
         await self.channel_layer.group_discard(room_group, self.channel_name)
-        count = await database_sync_to_async(services.leave_presence)(room_name, self.channel_name)
-        await self.channel_layer.group_send(room_group, {"type": "chat.presence", "count": count})
+        await database_sync_to_async(services.leave_presence)(room_name, self.channel_name)
+        announce_presence(self.channel_layer, room_name, room_group)
 
     # -- incoming frames ------------------------------------------------------
 

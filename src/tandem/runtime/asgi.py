@@ -47,16 +47,31 @@ class ProbeASGI:
         await send({"type": "http.response.body", "body": body})
 
 
+class PrefixASGI:
+    """Sends HTTP requests under ``prefix`` to ``matched``, everything else to ``other``."""
+
+    def __init__(self, prefix: str, matched: ASGIApp, other: ASGIApp) -> None:
+        self.prefix = prefix
+        self.matched = matched
+        self.other = other
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith(self.prefix):
+            await self.matched(scope, receive, send)
+        else:
+            await self.other(scope, receive, send)
+
+
 def _with_static(app: ASGIApp, spec: RuntimeSpec) -> ASGIApp:
     from servestatic import ServeStaticASGI
 
     wrapped: ASGIApp = app
     if spec.media_root and spec.media_url and not spec.media_url.startswith(("http://", "https://", "//")):
-        # Uploads appear while the server runs, so media is looked up per request (autorefresh).
+        # Uploads appear while the server runs, so media is looked up per request (autorefresh), which
+        # costs a thread hop and a stat: only requests under MEDIA_URL pay it.
         os.makedirs(spec.media_root, exist_ok=True)
-        wrapped = ServeStaticASGI(
-            wrapped, root=spec.media_root, prefix=spec.media_url, autorefresh=True, max_age=0
-        )
+        media = ServeStaticASGI(app, root=spec.media_root, prefix=spec.media_url, autorefresh=True, max_age=0)
+        wrapped = PrefixASGI(spec.media_url, media, app)
     if spec.static_root and spec.static_url and not spec.static_url.startswith(("http://", "https://", "//")):
         # Collected static files are fixed for the life of the process: indexed once at start.
         wrapped = ServeStaticASGI(wrapped, root=spec.static_root, prefix=spec.static_url, max_age=3600)
