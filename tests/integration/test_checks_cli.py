@@ -197,6 +197,11 @@ def test_redis_cases(cases_template: Path, redis_server: Redis) -> None:
     # W011: group expiry shorter than the socket lifetime.
     rc, report = run_check(cases_template, "cases.w011_group_expiry", env=env)
     assert ids(report) & {"tandem.W011", "tandem.E011"} == {"tandem.W011"}
+    # W012: a plain URL host gets redis-py's 5 s read timeout, which kills idle consumers;
+    # split_good (above) writes its host with a longer socket_timeout and passes.
+    rc, report = run_check(cases_template, "cases.w012_read_timeout", env=env)
+    assert ids(report) & {"tandem.W012", "tandem.E011"} == {"tandem.W012"}
+    assert "socket_timeout" in message(report, "tandem.W012")["hint"]
     # --channel-layer replaces CHANNEL_LAYERS, so reachability is checked at that address instead.
     rc, report = run_check(
         cases_template, "cases.e011_redis_unreachable", "--channel-layer", redis_server.url, env=env

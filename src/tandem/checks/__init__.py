@@ -41,6 +41,7 @@ DEPLOY: tuple[CheckFn, ...] = (
     apps.check_daphne_version,
     layers.check_redis_reachable,
     layers.check_group_expiry,
+    layers.check_redis_read_timeout,
     security.note_public_url,
 )
 

@@ -12,6 +12,7 @@ from django.core.checks import CheckMessage
 
 from tandem.checks.context import CheckContext
 from tandem.checks.messages import error, warning
+from tandem.runtime.overrides import REDIS_SOCKET_TIMEOUT, redis_channel_layers
 
 REDIS_BACKENDS = ("channels_redis.core.RedisChannelLayer", "channels_redis.pubsub.RedisPubSubChannelLayer")
 CORE_REDIS_BACKEND = "channels_redis.core.RedisChannelLayer"
@@ -19,6 +20,7 @@ DEFAULT_GROUP_EXPIRY = 86400  # channels_redis' default
 # tandem starts Daphne without --websocket_timeout, so Daphne's default lifetime applies.
 DAPHNE_WEBSOCKET_TIMEOUT = 86400
 REDIS_TIMEOUT = 2.0
+CHANNELS_REDIS_BLOCKING_POP = 5  # seconds channels-redis blocks in BZPOPMIN waiting for a message
 
 _GROUP_CALL = re.compile(r"\bgroup_(?:add|send|discard)\b")
 
@@ -114,8 +116,9 @@ def check_groups_without_layer(ctx: CheckContext) -> list[CheckMessage]:
 def _layers(ctx: CheckContext) -> list[tuple[str, str, dict[str, Any]]]:
     """(alias, backend, CONFIG) for every layer the servers would use."""
     if ctx.config is not None and ctx.config.channel_layer:
-        # tandem replaces CHANNEL_LAYERS with this URL in every process it starts.
-        return [("default", CORE_REDIS_BACKEND, {"hosts": [ctx.config.channel_layer]})]
+        # tandem replaces CHANNEL_LAYERS with this in every process it starts.
+        layer = redis_channel_layers(ctx.config.channel_layer)["default"]
+        return [("default", str(layer["BACKEND"]), dict(layer["CONFIG"]))]
     layers = getattr(ctx.settings, "CHANNEL_LAYERS", None) or {}
     found = []
     if isinstance(layers, dict):
@@ -190,6 +193,42 @@ def check_redis_reachable(ctx: CheckContext) -> list[CheckMessage]:
                         "settings.CHANNEL_LAYERS",
                     )
                 )
+    return found
+
+
+def _redis_py_major() -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return int(version("redis").split(".")[0])
+    except (PackageNotFoundError, ValueError):
+        return 0
+
+
+def check_redis_read_timeout(ctx: CheckContext) -> list[CheckMessage]:
+    """W012: redis-py 8 reads with a 5 s socket timeout by default, as long as channels-redis's blocking
+    pop waits for a message, so an idle consumer's read times out and the consumer dies (close 1011)."""
+    if _redis_py_major() < 8:
+        return []
+    found = []
+    for alias, backend, config in _layers(ctx):
+        if backend not in REDIS_BACKENDS:
+            continue
+        for host in config.get("hosts") or []:
+            timeout = host.get("socket_timeout") if isinstance(host, dict) else None
+            if isinstance(timeout, int | float) and timeout > CHANNELS_REDIS_BLOCKING_POP:
+                continue
+            shown, _ = _host_kwargs(host)
+            found.append(
+                warning(
+                    12,
+                    f"channel layer '{alias}' host {shown}: redis-py's default 5 s read timeout equals "
+                    "channels-redis's blocking wait, so WebSockets idle for 5 s are closed with 1011",
+                    f"write the host as {{'address': '{shown}', 'socket_timeout': {REDIS_SOCKET_TIMEOUT:.0f}}} in "
+                    f"CHANNEL_LAYERS['{alias}']['CONFIG']['hosts'] (tandem's --channel-layer does this for you)",
+                    "settings.CHANNEL_LAYERS",
+                )
+            )
     return found
 
 

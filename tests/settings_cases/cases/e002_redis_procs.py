@@ -8,6 +8,13 @@ TANDEM = {"PROCS": 4}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [os.environ.get("CASE_REDIS_URL", "unix:///nonexistent-tandem-case/redis.sock")]},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": os.environ.get("CASE_REDIS_URL", "unix:///nonexistent-tandem-case/redis.sock"),
+                    "socket_timeout": 30,
+                }
+            ]
+        },
     }
 }

@@ -8,7 +8,12 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [os.environ.get("CASE_REDIS_URL", "unix:///nonexistent-tandem-case/redis.sock")],
+            "hosts": [
+                {
+                    "address": os.environ.get("CASE_REDIS_URL", "unix:///nonexistent-tandem-case/redis.sock"),
+                    "socket_timeout": 30,
+                }
+            ],
             "group_expiry": 3600,
         },
     }
