@@ -90,7 +90,7 @@ class ChatClient:
             except (OSError, TimeoutError, websockets.InvalidHandshake, httpx.HTTPError):
                 pass
             self.reconnects += 1
-            await asyncio.sleep(0.2)  # reconnect pacing inside the bounded loop
+            await asyncio.sleep(0.2)  # wait-ok: reconnect pacing inside the bounded loop
 
     def _handle(self, message: dict[str, object]) -> None:
         kind = message.get("type")
@@ -119,13 +119,13 @@ class HttpLoad:
                     except httpx.HTTPError as exc:
                         self.failed += 1
                         self.errors.append(repr(exc))
-                        await asyncio.sleep(0.05)  # pacing after an error, inside the bounded loop
+                        await asyncio.sleep(0.05)  # wait-ok: pacing after an error, inside the bounded loop
                         continue
                     if response.status_code == 200:
                         self.ok += 1
                     else:
                         self.failed += 1
                         self.errors.append(str(response.status_code))
-                    await asyncio.sleep(0.01)  # a modest, bounded request rate
+                    await asyncio.sleep(0.01)  # wait-ok: a modest, bounded request rate
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -75,7 +75,7 @@ async def chat_under_fault(
     load = asyncio.create_task(http.run(time.monotonic() + 5))
     # Fault once every client has something acknowledged: the fault lands mid-conversation.
     while time.monotonic() < deadline and not all(c.acked for c in chat):
-        await asyncio.sleep(0.05)  # polling the clients' progress inside a bounded wait
+        await asyncio.sleep(0.05)  # wait-ok: polling the clients' progress inside a bounded wait
     assert callable(fault)
     await asyncio.get_running_loop().run_in_executor(None, fault)
     await asyncio.gather(*tasks, load)
@@ -157,7 +157,7 @@ def test_sighup_reload_serves_new_code_without_failed_requests(
         load = asyncio.create_task(http.run(time.monotonic() + 8, concurrency=3))
         tasks = [asyncio.create_task(c.run(40, interval=0.25, deadline=deadline)) for c in chat]
         while not all(c.acked for c in chat) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # polling the clients' progress inside a bounded wait
+            await asyncio.sleep(0.05)  # wait-ok: polling the clients' progress inside a bounded wait
         run.proc.send_signal(signal.SIGHUP)
         await asyncio.gather(load, *tasks)
         return http, chat
