@@ -95,24 +95,32 @@ class Measurer:
             ui.advance()
 
     def _http_step(self, result: VariantResult, target: str, base: str | None, load: Load) -> Step:
-        def step() -> Summarised | None:
-            if base is None:
-                result.notes.append(f"{target}: no 127.0.0.1 listening port found for the server")
-                return None
-            figure = measure_http(target, base, self.options.http_path, load)
+        def measure(server: str) -> Summarised:
+            figure = measure_http(target, server, self.options.http_path, load)
             result.http.append(figure)
             return figure
 
-        return step
+        return self._load_step(result, target, base, measure)
 
     def _echo_step(self, result: VariantResult, target: str, base: str | None, load: Load) -> Step:
+        def measure(server: str) -> Summarised:
+            figure = measure_echo(target, server, self.options.ws_path, load)
+            result.echo.append(figure)
+            return figure
+
+        return self._load_step(result, target, base, measure)
+
+    @staticmethod
+    def _load_step(
+        result: VariantResult, target: str, base: str | None, measure: Callable[[str], Summarised]
+    ) -> Step:
+        """A load measurement against ``base``, or a note when the server's direct port was not found."""
+
         def step() -> Summarised | None:
             if base is None:
                 result.notes.append(f"{target}: no 127.0.0.1 listening port found for the server")
                 return None
-            figure = measure_echo(target, base, self.options.ws_path, load)
-            result.echo.append(figure)
-            return figure
+            return measure(base)
 
         return step
 
