@@ -1,0 +1,84 @@
+"""bench."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tandem.cli.base import handle_errors, main
+
+
+@main.command()
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Django project root (where manage.py is). Default: the current directory.",
+)
+@click.option(
+    "--settings", help="Settings module. Default: DJANGO_SETTINGS_MODULE, else read from manage.py."
+)
+@click.option("--modes", default="unified,split", show_default=True, help="Topologies to measure.")
+@click.option(
+    "--variants",
+    help="Only these variants (comma-separated): unified-1, unified-n, unified-1-redis, split-unix, "
+    "split-tcp, split-redis. Default: every variant of --modes.",
+)
+@click.option(
+    "--duration", type=float, default=10.0, show_default=True, help="Seconds per HTTP/echo measurement."
+)
+@click.option(
+    "--warmup", type=float, default=2.0, show_default=True, help="Seconds of unrecorded load before each."
+)
+@click.option("--http-path", default="/healthz", show_default=True, help="HTTP path to load.")
+@click.option("--ws-path", default="/ws/echo/", show_default=True, help="WebSocket echo route.")
+@click.option(
+    "--fanout-path",
+    default="/ws/chat/{room}/",
+    show_default=True,
+    help="Chat-protocol route for the broadcast fan-out; {room} is replaced.",
+)
+@click.option("--connections", type=int, default=32, show_default=True, help="HTTP connections (wrk -c).")
+@click.option("--clients", type=int, default=32, show_default=True, help="WebSocket echo clients.")
+@click.option("--fanout", default="100,1000", show_default=True, help="Clients in the room, per fan-out run.")
+@click.option(
+    "--fanout-messages", type=int, default=20, show_default=True, help="Messages posted per fan-out run."
+)
+@click.option(
+    "--max-conns", type=int, default=8000, show_default=True, help="Idle WebSockets to open (0: skip)."
+)
+@click.option(
+    "--conns-timeout", type=float, default=60.0, show_default=True, help="Seconds allowed to open them."
+)
+@click.option(
+    "--http-tool",
+    type=click.Choice(["auto", "wrk", "python"]),
+    default="auto",
+    show_default=True,
+    help="auto: wrk when installed, else the (labelled) Python fallback.",
+)
+@click.option(
+    "--ready-timeout",
+    type=float,
+    default=90.0,
+    show_default=True,
+    help="Seconds each topology gets to start.",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write every figure here."
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a self-contained HTML report here.",
+)
+@handle_errors
+def bench(**options: Any) -> None:
+    """Start each topology for real on this project, measure it, and recommend one."""
+    from tandem.bench.main import bench as run_bench
+
+    sys.exit(run_bench(options, os.environ, ["tandem", *sys.argv[1:]]))

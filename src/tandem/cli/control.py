@@ -1,0 +1,83 @@
+"""status, reload, stop: talk to a running tandem serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tandem.cli.base import F, handle_errors, main, print_table
+
+
+def _control(command: str, pid: int | None, project: Path | None) -> tuple[Any, dict[str, Any]]:
+    """Sends ``command`` to the running instance serving ``project`` (or ``pid``): (instance, reply)."""
+    from tandem.status import choose, send
+
+    instance = choose(project or Path.cwd(), pid)
+    return instance, send(instance, command)
+
+
+def control_options(func: F) -> F:
+    func = click.option(
+        "--pid", type=int, help="The tandem serve process to talk to (default: the one serving this project)."
+    )(func)
+    func = click.option(
+        "--project",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Project root. Default: the current directory.",
+    )(func)
+    return func
+
+
+@main.command()
+@control_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def status(pid: int | None, project: Path | None, as_json: bool) -> None:
+    """Show the processes of a running 'tandem serve': pid, role, state, uptime, restarts, connections."""
+    instance, reply = _control("status", pid, project)
+    info = reply.get("status", {})
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(
+        f"{info.get('mode')} mode at {info.get('url')}  state {info.get('state')}  uptime {info.get('uptime')} s  reloads {info.get('reloads')}  (tandem pid {instance.pid})"
+    )
+    header = ("NAME", "ROLE", "PID", "STATE", "UPTIME", "RESTARTS", "CONNS", "RSS MB")
+    rows = [
+        (
+            p["name"],
+            p["role"],
+            str(p["pid"]),
+            p["state"],
+            f"{p['uptime']}",
+            str(p["restarts"]),
+            str(p["connections"]),
+            str(p["rss_mb"]),
+        )
+        for p in info.get("processes", [])
+    ]
+    print_table(header, rows)
+
+
+@main.command()
+@control_options
+@handle_errors
+def reload(pid: int | None, project: Path | None) -> None:
+    """Reload a running 'tandem serve' with new code, without refusing a request (same as SIGHUP)."""
+    _, reply = _control("reload", pid, project)
+    click.echo(reply.get("message", "reloading"))
+    if not reply.get("ok"):
+        sys.exit(1)
+
+
+@main.command()
+@control_options
+@handle_errors
+def stop(pid: int | None, project: Path | None) -> None:
+    """Stop a running 'tandem serve' gracefully (same as SIGTERM)."""
+    _, reply = _control("stop", pid, project)
+    click.echo(reply.get("message", "stopping"))

@@ -1,0 +1,109 @@
+"""check and verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tandem.cli.base import cli_values, handle_errors, main, project_options
+
+
+@main.command("check")
+@project_options
+@click.option(
+    "--mode", type=click.Choice(["unified", "split"]), help="The topology to check for. Default: unified."
+)
+@click.option("--procs", help="Daphne processes you will run, or 'auto'.")
+@click.option("--allow-inmemory", is_flag=True, default=None, help="You assert no consumer uses groups.")
+@click.option("--ping-interval", type=int, help="Daphne's WebSocket ping interval in seconds. Default: 20.")
+@click.option(
+    "--asgi-prefix", "asgi_prefixes", multiple=True, help="HTTP prefixes you send to Daphne (repeatable)."
+)
+@click.option(
+    "--public-url", help="The address users reach, e.g. https://chat.example.com (TLS, CSRF, origins)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def check(as_json: bool, **options: Any) -> None:
+    """Deployment checks (tandem.E001..., tandem.W001...); exits 1 when any error is found."""
+    from tandem.checks.runner import check_project
+
+    report = check_project(
+        cli_values(options),
+        os.environ,
+        project_dir=options.get("project"),
+        settings_module=options.get("settings"),
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    sys.exit(1 if report.errors else 0)
+
+
+@main.command("verify")
+@click.argument("url")
+@click.option(
+    "--ws",
+    "ws_paths",
+    multiple=True,
+    help="WebSocket path to probe (repeatable). Default: the project's routes.",
+)
+@click.option("--static-path", help="A static file's URL path. Default: one from the project's STATIC_ROOT.")
+@click.option(
+    "--token",
+    help="The diagnostic token the site is configured with. Default: TANDEM_DIAGNOSTIC_TOKEN, settings.",
+)
+@click.option(
+    "--idle",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds an idle WebSocket must survive (0: skip).",
+)
+@click.option(
+    "--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait for each answer."
+)
+@click.option("--cacert", help="CA certificate file to trust for https.")
+@click.option("--insecure", is_flag=True, help="Do not verify the TLS certificate.")
+@click.option(
+    "--project", type=click.Path(file_okay=False, path_type=Path), help="Project to read routes from."
+)
+@click.option("--settings", help="Settings module of that project.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def verify(url: str, as_json: bool, **options: Any) -> None:
+    """Probe a running deployment at URL from outside; exits 1 when any probe FAILs."""
+    from tandem.verify import VerifyOptions
+    from tandem.verify import verify as run_verify
+
+    report = run_verify(
+        VerifyOptions(
+            url=url,
+            ws_paths=tuple(options["ws_paths"]),
+            static_path=options["static_path"],
+            token=options["token"],
+            idle=options["idle"],
+            timeout=options["timeout"],
+            cacert=options["cacert"],
+            insecure=options["insecure"],
+            project_dir=options["project"],
+            settings_module=options["settings"],
+        ),
+        os.environ,
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        from rich.console import Console
+
+        from tandem.verify.report import render
+
+        render(report, Console(width=None if sys.stdout.isatty() else 120))
+    sys.exit(1 if report.failed else 0)

@@ -1,0 +1,212 @@
+"""serve, config, routes, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tandem.cli.base import handle_errors, load_project, main, print_table, project_options, serve_options
+from tandem.config import Config
+
+
+@main.command()
+@project_options
+@serve_options
+@click.option(
+    "--ready-timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds each process gets to answer its first probe.",
+)
+@handle_errors
+def serve(ready_timeout: float, **options: Any) -> None:
+    """Run the project: prints 'Ready: http://HOST:PORT/' once every process answers."""
+    from tandem.launcher import serve as run_serve
+
+    loaded = load_project(options)
+    sys.exit(run_serve(loaded, os.environ, ready_timeout=ready_timeout))
+
+
+def _format_value(value: object) -> str:
+    if value is None:
+        return "auto" if value is None else ""
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+@main.command("config")
+@project_options
+@serve_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def show_config(as_json: bool, **options: Any) -> None:
+    """Show every effective setting and where it came from (CLI > TANDEM_* env > settings.TANDEM > default)."""
+    loaded = load_project(options)
+    config: Config = loaded.config
+    project = loaded.project
+    secret = {"diagnostic_token"}  # shown as set or not, never printed
+    rows = [
+        (
+            name,
+            ("(set)" if value else "-") if name in secret else _format_value(value),
+            config.sources.get(name, "default"),
+        )
+        for name, value in config.values().items()
+    ]
+    facts = [
+        ("project", str(project.root), "--project" if options.get("project") else "current directory"),
+        ("settings", project.settings_module, project.settings_source),
+        ("asgi_app", project.asgi_app, project.asgi_source),
+        ("wsgi_app", project.wsgi_app, project.wsgi_source),
+        ("static", f"{project.static_url} -> {project.static_root or 'STATIC_ROOT not set'}", "settings"),
+        ("media", f"{project.media_url} -> {project.media_root or 'MEDIA_ROOT not set'}", "settings"),
+        ("channel_layer_backend", project.channel_layer.backend or "none", project.channel_layer.source),
+        ("ws_read_timeout (effective)", str(config.proxy_read_timeout), "derived from ping_interval"),
+    ]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "config": {r[0]: {"value": r[1], "source": r[2]} for r in rows},
+                    "project": {f[0]: {"value": f[1], "source": f[2]} for f in facts},
+                },
+                indent=2,
+            )
+        )
+        return
+    width = max(len(r[0]) for r in rows + facts)
+    click.echo("Project")
+    for name, value, source in facts:
+        click.echo(f"  {name:<{width}}  {value}  [{source}]")
+    click.echo("Options")
+    for name, value, source in rows:
+        click.echo(f"  {name:<{width}}  {value}  [{source}]")
+
+
+@main.command()
+@project_options
+@click.option(
+    "--asgi-prefix", "asgi_prefixes", multiple=True, help="Also send this HTTP prefix to Daphne (repeatable)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def routes(as_json: bool, **options: Any) -> None:
+    """Show which URL prefixes go to which server, discovered from the project's ASGI routing."""
+    from tandem.launcher import routes_with_prefixes
+
+    loaded = load_project(options)
+    table = routes_with_prefixes(loaded)
+    prefixes = loaded.config.asgi_prefixes
+    rows = []
+    for route in table.routes:
+        server = "daphne" if route.protocol == "websocket" or route.protocol == "http" else "?"
+        rows.append(
+            {
+                "prefix": route.prefix,
+                "protocol": route.protocol,
+                "server": server,
+                "pattern": route.pattern,
+                "target": route.target,
+            }
+        )
+    for prefix in prefixes:
+        rows.append(
+            {
+                "prefix": prefix,
+                "protocol": "http",
+                "server": "daphne",
+                "pattern": "(--asgi-prefix)",
+                "target": "-",
+            }
+        )
+    rows.append(
+        {
+            "prefix": "/",
+            "protocol": "http",
+            "server": "gunicorn (split) / daphne (unified)",
+            "pattern": "(everything else)",
+            "target": loaded.project.wsgi_app,
+        }
+    )
+    routing = (
+        "Upgrade header"
+        if table.route_by_upgrade
+        else "path prefix"
+        if table.for_protocol("websocket")
+        else "none"
+    )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "routes": rows,
+                    "websocket_prefixes": list(table.websocket_prefixes),
+                    "route_by": routing,
+                    "warnings": list(table.warnings),
+                },
+                indent=2,
+            )
+        )
+        return
+    columns = ("prefix", "protocol", "server", "pattern", "target")
+    print_table(tuple(c.upper() for c in columns), [tuple(str(row[c]) for c in columns) for row in rows])
+    if not table.for_protocol("websocket"):
+        click.echo(
+            "No WebSocket routes: in split mode every request goes to Gunicorn (Daphne gets --asgi-prefix paths)."
+        )
+    elif table.route_by_upgrade:
+        click.echo("WebSockets are routed by Upgrade header: a WebSocket route has no literal path prefix.")
+    else:
+        click.echo(f"WebSockets are routed by path prefix: {', '.join(table.websocket_prefixes)}")
+    for warning in table.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@main.command("export")
+@click.argument("target", type=click.Choice(["nginx"]))
+@project_options
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write into.",
+)
+@click.option(
+    "--runtime-dir",
+    default="/run/tandem",
+    show_default=True,
+    help="Where the production servers put their sockets.",
+)
+@click.option("--port", type=int, default=80, show_default=True, help="Port nginx listens on.")
+@click.option(
+    "--asgi-prefix", "asgi_prefixes", multiple=True, help="Also send this HTTP prefix to Daphne (repeatable)."
+)
+@click.option(
+    "--internal",
+    type=click.Choice(["unix", "tcp"]),
+    help="App servers on unix sockets (default) or 127.0.0.1 ports.",
+)
+@handle_errors
+def export(target: str, out_dir: Path, port: int, **options: Any) -> None:
+    """Write the production configuration for TARGET, rendered from the same Plan as 'serve --mode split'."""
+    from tandem.exporters import export_files
+    from tandem.launcher import export_plan, write_files
+
+    runtime_dir = Path(options["runtime_dir"])
+    options["runtime_dir"] = None
+    loaded = load_project(options, require_wsgi=True)
+    plan = export_plan(loaded, runtime_dir, port=port)
+    files = export_files(target, plan)
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in write_files(files, out_dir):
+        click.echo(f"wrote {path}")
