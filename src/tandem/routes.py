@@ -17,12 +17,12 @@ import types
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from tandem.patterns import scan
+
 WEBSOCKET = "websocket"
 HTTP = "http"
 
 _MAX_DEPTH = 32  # wrappers or nested routers deeper than this are treated as a cycle
-_REGEX_META = frozenset(".^$*+?{}[]|()\\")
-_OPTIONAL_QUANTIFIERS = frozenset("*?{")  # the preceding atom may be absent
 
 
 @dataclass(frozen=True)
@@ -60,104 +60,6 @@ def _minimal_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
         if not any(prefix.startswith(shorter) for shorter in kept):
             kept.append(prefix)
     return tuple(kept)
-
-
-# --- literal prefixes of single patterns ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Literal:
-    text: str  # the literal text every match starts with (no "/" added)
-    whole: bool  # the pattern is exactly that text (anchors aside), so a nested pattern may extend it
-    ends_anchored: bool  # a regex ending in "$" or "\Z"
-
-
-def _scan(pattern: str, *, regex: bool) -> _Literal:
-    if not regex:
-        # path(): everything before the first converter is literal (Django escapes it).
-        cut = pattern.find("<")
-        return _Literal(pattern, True, False) if cut < 0 else _Literal(pattern[:cut], False, False)
-    branches = _top_level_branches(pattern)
-    if len(branches) > 1:
-        texts = [_scan_branch(branch).text for branch in branches]
-        return _Literal(_common_prefix(texts), False, False)
-    return _scan_branch(pattern)
-
-
-def _common_prefix(texts: list[str]) -> str:
-    shortest = min(texts, key=len)
-    for i, char in enumerate(shortest):
-        if any(text[i] != char for text in texts):
-            return shortest[:i]
-    return shortest
-
-
-def _top_level_branches(regex: str) -> list[str]:
-    """Split on "|" outside groups and character classes."""
-    branches: list[str] = []
-    depth, start, i, in_class = 0, 0, 0, False
-    while i < len(regex):
-        char = regex[i]
-        if char == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            if regex.startswith("]", i + 1) or regex.startswith("^]", i + 1):
-                i += 1 if regex[i + 1] == "]" else 2  # a leading "]" is a member, not the end
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            branches.append(regex[start:i])
-            start = i + 1
-        i += 1
-    branches.append(regex[start:])
-    return branches
-
-
-def _scan_branch(regex: str) -> _Literal:
-    i = 1 if regex.startswith("^") else 2 if regex.startswith("\\A") else 0
-    out: list[str] = []
-    while i < len(regex):
-        char, width = regex[i], 1
-        if char == "\\":
-            escaped = regex[i + 1 : i + 2]
-            if escaped == "Z" and i + 2 == len(regex):
-                return _Literal("".join(out), True, True)
-            if not escaped or (escaped.isascii() and escaped.isalnum()):
-                break  # \d, \w, \b, back-references, ...: not literal text
-            char, width = escaped, 2
-        elif char == "$" and i + 1 == len(regex):
-            return _Literal("".join(out), True, True)
-        elif char in _REGEX_META:
-            break
-        following = regex[i + width : i + width + 1]
-        if following and following in _OPTIONAL_QUANTIFIERS:
-            break  # "ws/?" : the "/" may be absent, so it is not part of the prefix
-        out.append(char)
-        i += width
-        if following == "+":
-            break  # at least one: the character is in, the repetition is not
-    else:
-        return _Literal("".join(out), True, False)
-    return _Literal("".join(out), False, False)
-
-
-def literal_prefix(pattern: str, *, regex: bool) -> str:
-    """The literal URL prefix every path matching ``pattern`` starts with, beginning with "/".
-
-    ``regex=False`` reads a ``path()`` route, ``regex=True`` a ``re_path()`` regex. The regex is read as
-    anchored at the start (a leading "^" or "\\A" is dropped); ``discover_routes`` warns about patterns
-    Django would match anywhere in the path. Escaped punctuation is literal; any other metacharacter ends
-    the prefix, and a character made optional by "?", "*" or "{" is left out. With top-level alternation
-    the prefix is the branches' common prefix. The result may end mid-segment (``/ws/ch``): that is still
-    a correct prefix match. Leading slashes in the pattern are folded into the one "/".
-    """
-    return "/" + _scan(pattern, regex=regex).text.lstrip("/")
 
 
 # --- patterns joined across nested routers -----------------------------------------------------------
@@ -205,7 +107,7 @@ def _joined_literal(segments: Iterable[_Segment | None]) -> tuple[str, bool]:
     for segment in segments:
         if segment is None:  # e.g. i18n_patterns' LocalePrefixPattern: varies with the language
             return "/" + "".join(parts).lstrip("/"), False
-        literal = _scan(segment.text, regex=segment.regex)
+        literal = scan(segment.text, regex=segment.regex)
         if literal.text and not segment.start_anchored:
             return "/" + "".join(parts).lstrip("/"), False  # matched anywhere: no prefix from here on
         parts.append(literal.text)
@@ -381,7 +283,7 @@ class _Walker:
                 f"{where} route '{written}' starts with '/': Channels strips the leading slash before "
                 "matching, so it never matches"
             )
-        if segment.regex and _scan(segment.text, regex=True).text and not segment.start_anchored:
+        if segment.regex and scan(segment.text, regex=True).text and not segment.start_anchored:
             self.warn(
                 f"{where} route '{written}' has no leading '^': Django matches it anywhere in the path, "
                 "so it gives no path prefix; add '^'"

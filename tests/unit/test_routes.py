@@ -25,14 +25,11 @@ from channels.sessions import SessionMiddlewareStack
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 
+from tandem.patterns import literal_prefix
+from tandem.routes import Route, RouteTable, discover_routes, overlapping_http_urls
 from tests.unit.conftest import django_asgi_app
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-try:
-    from tandem.routes import Route, RouteTable, discover_routes, literal_prefix, overlapping_http_urls
-except ImportError:  # not installed yet: use the source tree
-    sys.path.insert(0, str(SRC))
-    from tandem.routes import Route, RouteTable, discover_routes, literal_prefix, overlapping_http_urls
 
 pytestmark = pytest.mark.usefixtures("django_settings")
 
