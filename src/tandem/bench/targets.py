@@ -50,22 +50,28 @@ def _ratio_target(
     return Target(key, title, wanted, ratio, f"{ratio:.2f}x", ratio >= threshold, basis)
 
 
-def _http(results: Sequence[VariantResult], name: str, target: str = PUBLIC) -> tuple[str, float] | None:
+def _rate(results: Sequence[VariantResult], name: str, target: str, kind: str) -> tuple[str, float] | None:
+    """(label, rate) of a variant's HTTP req/s or echo msg/s at ``target``; None when not measured."""
     variant = find(results, name)
-    figure = variant.http_at(target) if variant else None
-    if figure is None or figure.requests_per_s <= 0:
+    if variant is None:
         return None
-    label = name if target == PUBLIC else f"{name} {target}"
-    return label, figure.requests_per_s
+    if kind == "http":
+        http = variant.http_at(target)
+        rate = http.requests_per_s if http else 0.0
+    else:
+        echo = variant.echo_at(target)
+        rate = echo.messages_per_s if echo else 0.0
+    if rate <= 0:
+        return None
+    return (name if target == PUBLIC else f"{name} {target}"), rate
+
+
+def _http(results: Sequence[VariantResult], name: str, target: str = PUBLIC) -> tuple[str, float] | None:
+    return _rate(results, name, target, "http")
 
 
 def _echo(results: Sequence[VariantResult], name: str, target: str = PUBLIC) -> tuple[str, float] | None:
-    variant = find(results, name)
-    figure = variant.echo_at(target) if variant else None
-    if figure is None or figure.messages_per_s <= 0:
-        return None
-    label = name if target == PUBLIC else f"{name} {target}"
-    return label, figure.messages_per_s
+    return _rate(results, name, target, "echo")
 
 
 def check_targets(

@@ -40,3 +40,13 @@ STATIC_URL = "/static/"
 STATIC_ROOT = os.environ.get("CASE_STATIC_ROOT", str(BASE_DIR / "not-collected"))
 
 TANDEM: dict[str, object] = {}
+
+
+def redis_layers(host_timeout: float | None = 30, **config: object) -> dict[str, object]:
+    """A channels_redis layer at CASE_REDIS_URL (a real redis-server in the Redis tests). ``host_timeout``
+    None writes the host as a plain URL, without the socket timeout W012 asks for."""
+    address = os.environ.get("CASE_REDIS_URL", "unix:///nonexistent-tandem-case/redis.sock")
+    host: object = address if host_timeout is None else {"address": address, "socket_timeout": host_timeout}
+    return {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host], **config}}
+    }

@@ -1,20 +1,7 @@
 """Passes every check in split mode: a Redis layer shared by Gunicorn and Daphne (CASE_REDIS_URL)."""
 
-import os
-
 from caseproj.base import *  # noqa: F403
+from caseproj.base import redis_layers
 
 TANDEM = {"MODE": "split"}
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [
-                {
-                    "address": os.environ.get("CASE_REDIS_URL", "unix:///nonexistent-tandem-case/redis.sock"),
-                    "socket_timeout": 30,
-                }
-            ]
-        },
-    }
-}
+CHANNEL_LAYERS = redis_layers()
