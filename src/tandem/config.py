@@ -193,11 +193,13 @@ def _validate(config: Config) -> None:
         raise bad("procs", f"must be at least 1 (or 'auto'), not {config.procs}")
     if config.workers is not None and config.workers < 1:
         raise bad("workers", f"must be at least 1 (or 'auto'), not {config.workers}")
-    if config.channel_layer is not None and not config.channel_layer.startswith(CHANNEL_LAYER_SCHEMES):
+    if config.channel_layer not in (None, "memory") and not config.channel_layer.startswith(
+        CHANNEL_LAYER_SCHEMES
+    ):
         raise bad(
             "channel_layer",
             "must be a Redis URL such as redis://127.0.0.1:6379/0 or unix:///run/redis/redis.sock, "
-            f"not {config.channel_layer!r}",
+            f"or 'memory' to keep the in-memory layer, not {config.channel_layer!r}",
         )
     if config.graceful_timeout < 0:
         raise bad("graceful_timeout", "must not be negative")
