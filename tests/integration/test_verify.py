@@ -70,7 +70,7 @@ def statuses(report: dict[str, object]) -> dict[str, str]:
 @BOTH_MODES
 def test_example_passes_everything(mode: str, example_project: Path, tandem: TandemRunner) -> None:
     run = tandem.serve(example_project, "--mode", mode, env=served_env(example_project))
-    rc, report = run_verify(example_project, run.url, "--idle", "1")
+    rc, report = run_verify(example_project, run.url, "--idle", "1", "--echo", "/ws/echo/")
     assert rc == 0
     assert set(statuses(report).values()) == {"PASS"}, report
     names = statuses(report)
@@ -85,6 +85,8 @@ def test_example_passes_everything(mode: str, example_project: Path, tandem: Tan
     ):
         assert expected in names, names
     assert rows(report, "websocket /ws/echo/")[0]["detail"].endswith("(echoed)")
+    # Only the route named with --echo got a data frame; the chat route got a handshake and a ping.
+    assert "text frame" not in rows(report, "websocket /ws/chat/")[0]["sent"]
     static = rows(report, "static /static/")[0]["detail"]
     assert ("served by the app server's static handler" in static) is (mode == "unified")
     assert "max-age=3600" in static
@@ -282,6 +284,25 @@ def test_broken_nginx_configs(example_project: Path, tandem: TandemRunner, nginx
     assert "passes static files to the app server" in static["detail"]
     assert "alias" in static["hint"]
     assert statuses(report)["websocket /ws/echo/"] == "PASS"
+
+    # 4. A static location pointing at a directory collectstatic never filled: the asset verify found in
+    #    the project's STATIC_ROOT is a 404 through the proxy.
+    empty = example_project / "not-collected"
+    empty.mkdir()
+    missing_static = nginx.start(f"""
+        location /static/ {{
+            alias {empty}/;
+            expires 1h;
+        }}
+        location / {{
+            proxy_pass http://{upstream};{WS_HEADERS}
+        }}""")
+    rc, report = run_verify(example_project, missing_static.url)
+    assert rc == 1
+    static = rows(report, "static /static/")[0]
+    assert static["status"] == "FAIL" and "HTTP 404" in static["detail"], static
+    assert "collectstatic" in static["hint"] and "STATIC_ROOT" in static["hint"]
+    assert "from STATIC_ROOT" in static["sent"] or "manifest" in static["sent"]
 
 
 def add_diagnose_view(project: Path) -> None:

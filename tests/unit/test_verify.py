@@ -4,17 +4,25 @@ tests/integration/test_verify.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tandem.errors import UsageError
-from tandem.verify import check_url
+from tandem.verify import check_url, explain_refusal, parse_headers
 from tandem.verify.http_probes import _same_address, cache_lifetime, django_fingerprint, proxy_evidence
-from tandem.verify.results import Target
-from tandem.verify.targets import concrete_path, pick_static_file, static_url_for
-from tandem.verify.ws_probes import explain_status
+from tandem.verify.project import Discovered, OriginCheck, origin_check
+from tandem.verify.results import FAIL, SKIP, WARN, Target
+from tandem.verify.targets import (
+    concrete_path,
+    pick_from_manifest,
+    pick_from_page,
+    pick_static_file,
+    static_url_for,
+)
+from tandem.verify.ws_probes import Refused, RouteProbe, explain_status
 
 
 @pytest.mark.parametrize(
@@ -122,7 +130,8 @@ def test_proxy_evidence() -> None:
 def test_explain_status(status: int, words: str) -> None:
     detail, hint = explain_status(status, {"content-type": "text/html"}, "/ws/echo/", "example.com")
     assert words in detail
-    assert hint
+    # A 403 gets its hint from more evidence (explain_refusal): never a guess at ALLOWED_HOSTS here.
+    assert (hint is None) is (status == 403)
 
 
 def test_check_url() -> None:
@@ -147,3 +156,113 @@ def test_target_urls() -> None:
     assert target.http_url("/static/x.css") == "https://chat.example.com:8443/static/x.css"
     assert target.port == 8443
     assert Target("http://h/").port == 80
+
+
+def test_pick_from_manifest(tmp_path: Path) -> None:
+    """The hashed name {% static %} links to, css first; no manifest or a broken one gives nothing."""
+    assert pick_from_manifest(tmp_path) is None
+    (tmp_path / "staticfiles.json").write_text("not json")
+    assert pick_from_manifest(tmp_path) is None
+    (tmp_path / "staticfiles.json").write_text(
+        json.dumps(
+            {"paths": {"app/x.js": "app/x.1a2b.js", "app/site.css": "app/site.9f8e.css"}, "version": "1.1"}
+        )
+    )
+    assert pick_from_manifest(tmp_path) == "app/site.9f8e.css"
+
+
+@pytest.mark.parametrize(
+    ("html", "static_url", "asset"),
+    [
+        (
+            '<link rel="stylesheet" href="/static/site.css?v=2"><script src="/static/a.js">',
+            None,
+            "/static/site.css",
+        ),
+        ('<script src="/static/a.js"></script><img src="/media/u.png">', "/static/", "/static/a.js"),
+        ('<link rel="stylesheet" href="https://cdn.example.com/x.css">', None, None),
+        ('<link rel="icon" href="/favicon.ico"><script src="//cdn/x.js">', None, None),
+        ("<p>no assets</p>", None, None),
+    ],
+)
+def test_pick_from_page(html: str, static_url: str | None, asset: str | None) -> None:
+    assert pick_from_page(html, static_url) == asset
+
+
+def test_origin_check_tells_which_validator() -> None:
+    """Channels' own validators, evaluated here for the site's Origin."""
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from channels.security.websocket import OriginValidator
+
+    inner = URLRouter([])
+    hosts = ("chat.example.com",)
+    guarded = ProtocolTypeRouter({"websocket": OriginValidator(inner, list(hosts))})
+    refused = origin_check(guarded, "https://other.example.com", hosts)
+    assert not refused.accepts_site and "ALLOWED_HOSTS = ['chat.example.com']" in refused.validator
+    assert origin_check(guarded, "https://chat.example.com", hosts).accepts_site
+    custom = ProtocolTypeRouter({"websocket": OriginValidator(inner, ["https://app.example.com"])})
+    assert origin_check(custom, "https://chat.example.com", hosts).validator.startswith("OriginValidator (")
+    bare = origin_check(ProtocolTypeRouter({"websocket": inner}), "https://x", hosts)
+    assert bare == OriginCheck("", True)
+
+
+def refused_probe(status: int | None) -> RouteProbe:
+    detail, hint = explain_status(status or 0, {}, "/ws/inbox/", "chat.example.com")
+    return RouteProbe("/ws/inbox/", None, Refused(status, detail, hint))
+
+
+@pytest.mark.parametrize(
+    ("check", "others", "headers", "status", "words"),
+    [
+        (
+            OriginCheck("AllowedHostsOriginValidator (ALLOWED_HOSTS = ['x'])", False),
+            False,
+            (),
+            FAIL,
+            "origin validator",
+        ),
+        (
+            OriginCheck("AllowedHostsOriginValidator (ALLOWED_HOSTS = ['chat.example.com'])", True),
+            False,
+            (),
+            SKIP,
+            "needs authentication",
+        ),
+        (OriginCheck("", True), False, (), SKIP, "validates no Origin"),
+        (None, True, (), SKIP, "another route accepted"),
+        (None, True, (("Cookie", "sessionid=x"),), WARN, "even with the credentials"),
+        (None, False, (), WARN, "either the origin validator"),
+    ],
+)
+def test_a_403_is_explained_from_evidence(
+    check: OriginCheck | None, others: bool, headers: tuple[tuple[str, str], ...], status: str, words: str
+) -> None:
+    target = Target("https://chat.example.com/", headers=headers)
+    result = explain_refusal(refused_probe(403), Discovered(origin=check), others, target)
+    assert result.status == status and words in result.detail, result
+    if status == SKIP:
+        assert result.hint and "--cookie" in result.hint and "ALLOWED_HOSTS" not in result.hint
+    if status == FAIL:
+        assert result.hint and "ALLOWED_HOSTS" in result.hint
+    assert result.sent and "Origin https://chat.example.com" in result.sent
+
+
+def test_non_403_refusals_keep_their_diagnosis() -> None:
+    result = explain_refusal(refused_probe(404), Discovered(), True, Target("http://h/"))
+    assert result.status == FAIL and "reached the HTTP handler" in result.detail
+
+
+def test_parse_headers() -> None:
+    assert parse_headers("sessionid=abc", ("Authorization: Bearer t",)) == (
+        ("Cookie", "sessionid=abc"),
+        ("Authorization", "Bearer t"),
+    )
+    assert parse_headers(None, ()) == ()
+    for bad in ("no colon", ": empty name", "Bad Name: x"):
+        with pytest.raises(UsageError):
+            parse_headers(None, (bad,))
+
+
+def test_credentials_are_named_never_shown() -> None:
+    target = Target("http://h/", headers=(("Cookie", "sessionid=secret"),))
+    assert target.credentials == " with Cookie" and "secret" not in target.credentials

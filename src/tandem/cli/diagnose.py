@@ -55,6 +55,19 @@ def check(as_json: bool, **options: Any) -> None:
     multiple=True,
     help="WebSocket path to probe (repeatable). Default: the project's routes.",
 )
+@click.option(
+    "--echo",
+    "echo_paths",
+    multiple=True,
+    help="A WebSocket path that echoes text frames (repeatable): the only routes sent a data frame.",
+)
+@click.option("--cookie", help="Cookie header for routes that need a login, e.g. 'sessionid=...'.")
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    help="'Name: value' header sent with each WebSocket handshake (repeatable), e.g. a bearer token.",
+)
 @click.option("--static-path", help="A static file's URL path. Default: one from the project's STATIC_ROOT.")
 @click.option(
     "--token",
@@ -79,7 +92,10 @@ def check(as_json: bool, **options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def verify(url: str, as_json: bool, **options: Any) -> None:
-    """Probe a running deployment at URL from outside; exits 1 when any probe FAILs."""
+    """Probe a running deployment at URL from outside; exits 1 when any probe FAILs.
+
+    Read-only unless --echo names a route: WebSocket routes get a handshake and a ping control frame.
+    """
     from tandem.verify import VerifyOptions
     from tandem.verify import verify as run_verify
 
@@ -87,6 +103,9 @@ def verify(url: str, as_json: bool, **options: Any) -> None:
         VerifyOptions(
             url=url,
             ws_paths=tuple(options["ws_paths"]),
+            echo_paths=tuple(options["echo_paths"]),
+            cookie=options["cookie"],
+            headers=tuple(options["headers"]),
             static_path=options["static_path"],
             token=options["token"],
             idle=options["idle"],

@@ -13,6 +13,7 @@ import httpx
 
 from tandem.diagnostics import DIAGNOSE_PATH, SERVED_BY_HEADER, TOKEN_HEADER
 from tandem.verify.results import FAIL, PASS, SKIP, WARN, Result, Target
+from tandem.verify.targets import pick_from_page
 
 SPOOFED_ADDRESS = "203.0.113.77"  # TEST-NET-3 (RFC 5737): never a real client
 # Headers Django's default middleware put on every response it makes; a static file carrying the same
@@ -40,6 +41,14 @@ class Observed:
     diagnostic_response: httpx.Response | None = None
     local_address: str | None = None
     proxy_evidence: list[str] = field(default_factory=list)
+
+    def proxy_in_front(self) -> bool:
+        """Something stands between the prober and the app: the diagnostic report says so, or the root
+        page's Server/Via headers name a proxy (enough without a token)."""
+        if self.proxy_evidence:
+            return True
+        headers = self.root.headers if self.root is not None else httpx.Headers()
+        return "via" in headers or bool(_PROXY_SERVERS.search(headers.get("server", "")))
 
 
 def client(target: Target) -> httpx.AsyncClient:
@@ -77,11 +86,12 @@ def describe_error(exc: Exception, target: Target) -> tuple[str, str]:
 
 async def probe_root(http: httpx.AsyncClient, target: Target, seen: Observed) -> Result:
     name = "HTTP /"
+    sent = f"GET {httpx.URL(target.url).path}"
     try:
         response = await http.get(target.url, headers=_token_headers(target))
     except httpx.HTTPError as exc:
         detail, hint = describe_error(exc, target)
-        return Result(name, FAIL, detail, hint)
+        return Result(name, FAIL, detail, hint, sent=sent)
     seen.root = response
     status = response.status_code
     kind = response.headers.get("content-type", "").split(";")[0] or "no content type"
@@ -91,16 +101,17 @@ async def probe_root(http: httpx.AsyncClient, target: Target, seen: Observed) ->
             if status in (502, 503, 504)
             else "the app raised: see the server's log"
         )
-        return Result(name, FAIL, f"HTTP {status} ({kind})", hint)
+        return Result(name, FAIL, f"HTTP {status} ({kind})", hint, sent=sent)
     if status == 400:
         return Result(
             name,
             FAIL,
             "HTTP 400 Bad Request",
             f"add '{httpx.URL(target.url).host}' to ALLOWED_HOSTS (Django refuses unknown Host headers with 400)",
+            sent=sent,
         )
     where = f" -> {response.headers['location']}" if "location" in response.headers else ""
-    return Result(name, PASS, f"HTTP {status} ({kind}){where}")
+    return Result(name, PASS, f"HTTP {status} ({kind}){where}", sent=sent)
 
 
 def _token_headers(target: Target) -> dict[str, str]:
@@ -132,6 +143,7 @@ async def _diagnose(
 
 async def probe_diagnostic(http: httpx.AsyncClient, target: Target, seen: Observed) -> Result:
     name = "diagnostic endpoint"
+    sent = f"GET {DIAGNOSE_PATH} with the diagnostic token"
     if not target.token:
         return Result(
             name,
@@ -144,7 +156,7 @@ async def probe_diagnostic(http: httpx.AsyncClient, target: Target, seen: Observ
         response, data, local = await _diagnose(http, target, {})
     except httpx.HTTPError as exc:
         detail, hint = describe_error(exc, target)
-        return Result(name, FAIL, detail, hint)
+        return Result(name, FAIL, detail, hint, sent=sent)
     if data is None:
         return Result(
             name,
@@ -152,11 +164,12 @@ async def probe_diagnostic(http: httpx.AsyncClient, target: Target, seen: Observ
             f"GET {DIAGNOSE_PATH} with the token answered HTTP {response.status_code}, not the diagnostic report",
             "under tandem serve set the same token (TANDEM_DIAGNOSTIC_TOKEN); in a hand-built deployment add "
             "path('.tandem/diagnose', tandem.diagnostics.diagnose_view) to urls.py and set TANDEM = {'DIAGNOSTIC_TOKEN': ...}",
+            sent=sent,
         )
     seen.diagnostic, seen.diagnostic_response, seen.local_address = data, response, local
     seen.proxy_evidence = proxy_evidence(data, response, target, sent=set())
     front = f"; in front: {', '.join(seen.proxy_evidence)}" if seen.proxy_evidence else "; no proxy in front"
-    return Result(name, PASS, f"answered by {data.get('server')} (pid {data.get('pid')}){front}")
+    return Result(name, PASS, f"answered by {data.get('server')} (pid {data.get('pid')}){front}", sent=sent)
 
 
 def proxy_evidence(
@@ -197,6 +210,7 @@ async def probe_client_address(http: httpx.AsyncClient, target: Target, seen: Ob
     name = "client address"
     if seen.diagnostic is None:
         return Result(name, SKIP, "needs the diagnostic endpoint (see above)")
+    sent = f"GET {DIAGNOSE_PATH} with the token and X-Forwarded-For, X-Real-IP, Forwarded: {SPOOFED_ADDRESS}"
     spoof = {
         "X-Forwarded-For": SPOOFED_ADDRESS,
         "X-Real-IP": SPOOFED_ADDRESS,
@@ -206,10 +220,13 @@ async def probe_client_address(http: httpx.AsyncClient, target: Target, seen: Ob
         _, data, _ = await _diagnose(http, target, spoof)
     except httpx.HTTPError as exc:
         detail, hint = describe_error(exc, target)
-        return Result(name, FAIL, detail, hint)
+        return Result(name, FAIL, detail, hint, sent=sent)
     if data is None:
         return Result(
-            name, FAIL, "the diagnostic endpoint stopped answering when forwarding headers were sent"
+            name,
+            FAIL,
+            "the diagnostic endpoint stopped answering when forwarding headers were sent",
+            sent=sent,
         )
     spoofed = data.get("remote_addr")
     honest = seen.diagnostic.get("remote_addr")
@@ -221,6 +238,7 @@ async def probe_client_address(http: httpx.AsyncClient, target: Target, seen: Ob
             "the proxy passes on what the client sent (nginx $proxy_add_x_forwarded_for appends to it, and "
             "Daphne --proxy-headers takes the left-most value): overwrite it with "
             "proxy_set_header X-Forwarded-For $remote_addr; (and X-Real-IP $remote_addr)",
+            sent=sent,
         )
     if spoofed != honest:
         return Result(
@@ -228,6 +246,7 @@ async def probe_client_address(http: httpx.AsyncClient, target: Target, seen: Ob
             WARN,
             f"Django sees {spoofed} when forwarding headers are sent, {honest} otherwise",
             "the client's forwarding headers change what Django sees: make the proxy overwrite them",
+            sent=sent,
         )
     if not _same_address(honest, seen.local_address):
         return Result(
@@ -236,8 +255,14 @@ async def probe_client_address(http: httpx.AsyncClient, target: Target, seen: Ob
             f"Django sees {honest}, this prober connected from {seen.local_address}",
             "fine behind NAT or a load balancer you trust; otherwise the proxy does not pass the client address "
             "(nginx: proxy_set_header X-Real-IP $remote_addr; Daphne --proxy-headers)",
+            sent=sent,
         )
-    return Result(name, PASS, f"Django sees {honest} (the prober), and ignores a spoofed X-Forwarded-For")
+    return Result(
+        name,
+        PASS,
+        f"Django sees {honest} (the prober), and ignores a spoofed X-Forwarded-For",
+        sent=sent,
+    )
 
 
 def probe_scheme(target: Target, seen: Observed) -> Result | None:
@@ -288,26 +313,34 @@ def django_fingerprint(static: httpx.Headers, page: httpx.Headers | None) -> lis
     return shared if len(shared) == len([h for h in DJANGO_FINGERPRINT if h in page]) else []
 
 
-async def probe_static(http: httpx.AsyncClient, target: Target, seen: Observed, path: str | None) -> Result:
+async def probe_static(
+    http: httpx.AsyncClient, target: Target, seen: Observed, path: str | None, source: str = ""
+) -> Result:
     if not path:
-        return Result(
-            "static file",
-            SKIP,
-            "no static file to ask for",
-            "pass --static-path /static/css/site.css, or run verify inside the project (STATIC_ROOT collected)",
-        )
+        linked = page_asset(seen)
+        if linked is None:
+            return Result(
+                "static file",
+                SKIP,
+                "no static file to ask for: not known from the project, and the root page links none",
+                "pass --static-path /static/css/site.css, or run verify inside the project",
+            )
+        path, source = linked, "the root page's links"
     name = f"static {path}"
+    sent = f"GET {path} (from {source})" if source else f"GET {path}"
     try:
         response = await http.get(target.http_url(path), headers=_token_headers(target))
     except httpx.HTTPError as exc:
         detail, hint = describe_error(exc, target)
-        return Result(name, FAIL, detail, hint)
+        return Result(name, FAIL, detail, hint, sent=sent)
     if response.status_code != 200:
         return Result(
             name,
             FAIL,
-            f"HTTP {response.status_code}",
-            "run python manage.py collectstatic, and check that the proxy's static location points at STATIC_ROOT",
+            f"HTTP {response.status_code}: the deployment does not serve this static file",
+            "run python manage.py collectstatic on the server, and check that the proxy's static location "
+            "(e.g. location /static/ { alias STATIC_ROOT/; }) points at STATIC_ROOT",
+            sent=sent,
         )
     caching = cache_lifetime(response.headers)
     served_by = response.headers.get(SERVED_BY_HEADER)
@@ -322,6 +355,7 @@ async def probe_static(http: httpx.AsyncClient, target: Target, seen: Observed, 
             FAIL,
             f"served by Django through its middleware (it carries {', '.join(fingerprint)})",
             proxy_hint,
+            sent=sent,
         )
     if served_by and seen.proxy_evidence:
         return Result(
@@ -329,6 +363,7 @@ async def probe_static(http: httpx.AsyncClient, target: Target, seen: Observed, 
             FAIL,
             f"the proxy passes static files to the app server ({served_by}) instead of serving them",
             proxy_hint,
+            sent=sent,
         )
     if fingerprint and not target.token:
         return Result(
@@ -336,6 +371,7 @@ async def probe_static(http: httpx.AsyncClient, target: Target, seen: Observed, 
             WARN,
             f"looks served by Django: it carries the same {', '.join(fingerprint)} as Django's pages",
             proxy_hint + "; --token makes this check certain",
+            sent=sent,
         )
     if caching is None:
         return Result(
@@ -343,8 +379,22 @@ async def probe_static(http: httpx.AsyncClient, target: Target, seen: Observed, 
             FAIL,
             f"no caching headers (Cache-Control: {response.headers.get('cache-control', 'none')})",
             "add expires 1h; (or Cache-Control max-age) to the proxy's static location",
+            sent=sent,
         )
     if served_by:
-        return Result(name, PASS, f"served by the app server's static handler, no proxy in front; {caching}")
+        return Result(
+            name,
+            PASS,
+            f"served by the app server's static handler, no proxy in front; {caching}",
+            sent=sent,
+        )
     who = "not by the app server" if target.token else "not by Django (no Django middleware headers)"
-    return Result(name, PASS, f"{who}; {caching}")
+    return Result(name, PASS, f"{who}; {caching}", sent=sent)
+
+
+def page_asset(seen: Observed) -> str | None:
+    """A static asset the root page links to: what a browser would fetch next."""
+    root = seen.root
+    if root is None or root.status_code != 200 or "html" not in root.headers.get("content-type", ""):
+        return None
+    return pick_from_page(root.text)

@@ -19,8 +19,10 @@ def render(report: Report, console: Console) -> None:
     table.add_column("DETAIL", overflow="fold")
     for result in report.results:
         detail = Text(result.detail)
-        if result.hint and result.status in (FAIL, WARN):
+        if result.hint and result.status in (FAIL, WARN, SKIP):
             detail.append(f"\nhint: {result.hint}", style="italic")
+        if result.sent:
+            detail.append(f"\nsent: {result.sent}", style="dim")
         table.add_row(Text(result.status, style=_STYLES[result.status]), result.name, detail)
     console.print(table)
     for note in report.notes:

@@ -19,9 +19,18 @@ class Result:
     status: str
     detail: str
     hint: str | None = None
+    # What the probe put on the wire, so a reader can judge its side effects: "GET /", "WebSocket
+    # handshake + ping control frame", "text frame 'tandem-verify echo 1a2b'"... None: nothing was sent.
+    sent: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "detail": self.detail, "hint": self.hint}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            "hint": self.hint,
+            "sent": self.sent,
+        }
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,15 @@ class Target:
     token: str | None = None
     cacert: str | None = None
     insecure: bool = False
+    # Credentials for routes that need a login (--cookie / --header), sent with every WebSocket handshake.
+    headers: tuple[tuple[str, str], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def credentials(self) -> str:
+        """How the handshakes authenticate, for the "sent" lines (names only: values are secrets)."""
+        names = sorted({name for name, _ in self.headers})
+        return f" with {', '.join(names)}" if names else ""
 
     @property
     def scheme(self) -> str:

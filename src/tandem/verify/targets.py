@@ -1,15 +1,15 @@
-"""What to probe: concrete WebSocket paths from route patterns, a static file from STATIC_ROOT, and the
-project's own values when ``tandem verify`` runs inside it. Pure functions apart from ``discover``."""
+"""What to probe: concrete WebSocket paths from route patterns, and a real static asset (from the collected
+manifest, a STATIC_ROOT listing, or the assets a page links to). Pure functions; reading the project itself
+is in ``verify.project``."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
+from html.parser import HTMLParser
 from pathlib import Path
-
-from tandem.errors import TandemError
 
 SAMPLE_TEXT = "tandem-verify"
 # A value each built-in path converter accepts; unknown converters get the text sample.
@@ -56,6 +56,56 @@ def static_url_for(static_url: str, relative: str) -> str:
     return base + relative.lstrip("/")
 
 
+def _rank(name: str) -> int:
+    suffix = Path(name).suffix.lower()
+    return _STATIC_PREFERENCE.index(suffix) if suffix in _STATIC_PREFERENCE else len(_STATIC_PREFERENCE)
+
+
+def pick_name(names: Iterable[str]) -> str | None:
+    """The most telling static file among ``names``: css first, then js, svg, ... (then by name)."""
+    usable = [n for n in names if not n.endswith((".gz", ".br")) and not Path(n).name.startswith(".")]
+    return min(usable, key=lambda n: (_rank(n), n)) if usable else None
+
+
+def pick_from_manifest(static_root: Path) -> str | None:
+    """The hashed name ``{% static %}`` links to, from ManifestStaticFilesStorage's staticfiles.json."""
+    try:
+        data = json.loads((static_root / "staticfiles.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    paths = data.get("paths") if isinstance(data, dict) else None
+    if not isinstance(paths, dict) or not paths:
+        return None
+    chosen = pick_name(str(name) for name in paths)
+    return str(paths[chosen]) if chosen is not None else None
+
+
+class _Assets(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "link" and "stylesheet" in (values.get("rel") or "").lower():
+            self.found.append(values.get("href") or "")
+        elif tag in ("script", "img"):
+            self.found.append(values.get("src") or "")
+
+
+def pick_from_page(html: str, static_url: str | None = None) -> str | None:
+    """A same-origin asset the page links to (stylesheets first), under ``static_url`` when known."""
+    parser = _Assets()
+    try:
+        parser.feed(html[:500_000])
+    except Exception:  # a page we cannot parse simply gives no asset
+        return None
+    local = [u for u in parser.found if u.startswith("/") and not u.startswith("//")]
+    if static_url and static_url.startswith("/"):
+        local = [u for u in local if u.startswith(static_url)]
+    return pick_name(u.split("?")[0].split("#")[0] for u in local)
+
+
 def pick_static_file(static_root: Path) -> str | None:
     """A small collected file under STATIC_ROOT, as a relative posix path; css preferred, then js, ..."""
     candidates: list[tuple[int, int, str]] = []
@@ -83,60 +133,3 @@ def pick_static_file(static_root: Path) -> str | None:
         if seen > _MAX_STATIC_SCAN:
             break
     return min(candidates)[2] if candidates else None
-
-
-@dataclass(frozen=True)
-class Discovered:
-    ws_patterns: tuple[str, ...] = ()  # WebSocket route patterns, as written
-    static_path: str | None = None
-    diagnostic_token: str | None = None
-    notes: tuple[str, ...] = ()
-
-
-def discover(
-    environ: Mapping[str, str],
-    *,
-    project_dir: Path | None,
-    settings_module: str | None,
-    cwd: Path,
-) -> Discovered:
-    """The project's WebSocket routes, a static file and the configured token, when run inside a project.
-
-    Outside a project (no manage.py and no --project) nothing is discovered. A project that fails to
-    load raises when --project named it, and is a note otherwise: verify probes the URL either way.
-    """
-    explicit = project_dir is not None or settings_module is not None
-    if not explicit and not (cwd / "manage.py").is_file():
-        return Discovered(
-            notes=(
-                "not run inside a Django project: WebSocket routes and a static file come from --ws and --static-path",
-            )
-        )
-    try:
-        return _discover(environ, project_dir, settings_module, cwd)
-    except TandemError as exc:
-        if explicit:
-            raise
-        return Discovered(notes=(f"could not read the project in {cwd}: {exc}",))
-
-
-def _discover(
-    environ: Mapping[str, str], project_dir: Path | None, settings_module: str | None, cwd: Path
-) -> Discovered:
-    from tandem.launcher import discover_project_routes, load
-
-    loaded = load({}, environ, project_dir=project_dir, settings_module=settings_module, cwd=cwd)
-    table = discover_project_routes(loaded.project, loaded.settings)
-    patterns = tuple(route.pattern for route in table.for_protocol("websocket"))
-    static_path = None
-    project = loaded.project
-    notes = []
-    if project.static_root and project.static_url:
-        picked = pick_static_file(project.static_root) if project.static_root.is_dir() else None
-        if picked:
-            static_path = static_url_for(project.static_url, picked)
-        else:
-            notes.append(
-                f"no collected static file in {project.static_root}: run collectstatic or pass --static-path"
-            )
-    return Discovered(patterns, static_path, loaded.config.diagnostic_token, tuple(notes))
