@@ -104,7 +104,22 @@ PAIRS = [
     ),
     ("tandem.W001", "cases.w001_daphne_late", (), "cases.w001_daphne_first", ()),
     ("tandem.W002", "caseproj.settings_no_asgi", (), "cases.good", ()),
-    ("tandem.W003", "cases.w003_split_inmemory", (), "cases.good", ()),
+    # Split mode, consumers using groups, no group_send elsewhere: the managed Redis passes W003 and E014;
+    # the in-memory layer kept is refused (E014) unless --allow-inmemory, then only warned about (W003).
+    (
+        "tandem.W003",
+        "cases.w003_split_inmemory",
+        ("--channel-layer", "memory", "--allow-inmemory"),
+        "cases.w003_split_inmemory",
+        (),
+    ),
+    (
+        "tandem.E014",
+        "cases.w003_split_inmemory",
+        ("--channel-layer", "memory"),
+        "cases.w003_split_inmemory",
+        ("--channel-layer", "memory", "--allow-inmemory"),
+    ),
     ("tandem.W004", "cases.w004_open_plain", (), "cases.good", ()),
     ("tandem.W005", "cases.w005_any_host", (), "cases.good", ()),
     ("tandem.W006", "cases.w006_tls_no_header", (), "cases.w006_tls_header", ()),
@@ -149,16 +164,22 @@ def test_good_settings_have_no_problem(cases_template: Path) -> None:
 
 def test_cli_options_override_settings(cases_template: Path) -> None:
     """E002 from --procs on the command line, from TANDEM_PROCS in the environment, and from settings."""
-    rc, report = run_check(cases_template, "cases.good", "--procs", "4")
+    rc, report = run_check(cases_template, "cases.good", "--procs", "4", "--channel-layer", "memory")
     assert rc == 1 and "tandem.E002" in ids(report)
     assert "RoomConsumer" in message(report, "tandem.E002")["message"]
+    # Without --channel-layer memory, tandem runs its own Redis for the four processes: nothing to report.
+    rc, report = run_check(cases_template, "cases.good", "--procs", "4")
+    assert "tandem.E002" not in ids(report), report
     env = base_env(cases_template / "collected")
     env["TANDEM_PROCS"] = "3"
+    env["TANDEM_CHANNEL_LAYER"] = "memory"
     rc, report = run_check(cases_template, "cases.good", env=env)
     assert rc == 1 and "3 Daphne processes" in message(report, "tandem.E002")["message"]
-    rc, report = run_check(cases_template, "cases.e002_inmemory_procs")
+    rc, report = run_check(cases_template, "cases.e002_inmemory_procs", "--channel-layer", "memory")
     assert "tandem.E002" in ids(report)
-    rc, report = run_check(cases_template, "cases.e002_inmemory_procs", "--procs", "1")
+    rc, report = run_check(
+        cases_template, "cases.e002_inmemory_procs", "--procs", "1", "--channel-layer", "memory"
+    )
     assert "tandem.E002" not in ids(report)
 
 
@@ -248,6 +269,7 @@ def test_manage_py_check_runs_tandem_checks(cases_template: Path) -> None:
     # Options from the environment apply under manage.py too.
     env = base_env(cases_template / "collected")
     env["TANDEM_PROCS"] = "2"
+    env["TANDEM_CHANNEL_LAYER"] = "memory"
     result = manage(cases_template, "check", "--settings", "cases.good", env=env)
     assert result.returncode == 1 and "(tandem.E002)" in result.stderr
     # Django's --tag selects tandem's checks; SILENCED_SYSTEM_CHECKS applies to them like any other.

@@ -16,6 +16,9 @@ from django.core import checks
 from tandem.checks import apps, layers, security, serving
 from tandem.checks.context import CheckContext
 from tandem.checks.messages import level_name
+from tandem.checks.severity import blocking, warnings
+
+__all__ = ["BASE", "DEPLOY", "CheckContext", "blocking", "run", "serve_checks", "warnings"]
 
 CheckFn = Callable[[CheckContext], list[checks.CheckMessage]]
 
@@ -63,6 +66,15 @@ def run_project_checks(
 ) -> list[checks.CheckMessage]:
     """``tandem check``: both sets. Django must be set up."""
     return run(CheckContext(settings, environ, cli), deploy=True)
+
+
+def serve_checks(
+    settings: Any, environ: Mapping[str, str], cli: Mapping[str, object] | None = None
+) -> list[checks.CheckMessage]:
+    """``serve``'s run: both sets, for the processes it is about to start (``CheckContext(serving=True)``:
+    what tandem fixes itself there, such as W012's read timeout, is left out). ``blocking(messages)`` are
+    the errors that refuse to start; ``warnings(messages)`` the block to print before ``Ready:``."""
+    return run(CheckContext(settings, environ, cli, serving=True), deploy=True)
 
 
 def as_dict(message: checks.CheckMessage) -> dict[str, str | None]:

@@ -8,8 +8,8 @@ from importlib import metadata
 
 from django.core.checks import CheckMessage
 
-from tandem.checks.context import AppImport, CheckContext
-from tandem.checks.messages import error, warning
+from tandem.checks.context import CheckContext
+from tandem.checks.messages import finding
 
 # 4.2.2 bounds WebSocket message and frame sizes (CVE-2026-44545) and refuses header smuggling on the
 # upgrade path (CVE-2026-44546).
@@ -35,29 +35,49 @@ def _source(source: str) -> str:
     return f"from {source}"
 
 
-def _import_error(number: int, kind: str, imported: AppImport) -> CheckMessage:
+def _import_error(code: str, kind: str, ctx: CheckContext, why: str) -> CheckMessage:
     setting = f"{kind.upper()}_APPLICATION"
-    return error(
-        number,
-        f"the {kind.upper()} application {imported.path} ({_source(imported.source)}) cannot be imported: "
-        f"{imported.error}",
-        f"fix the error in {imported.path.partition(':')[0]}, or point settings.{setting} at your project's "
-        f"{kind} application (e.g. {setting} = 'mysite.{kind}.application')",
+    path, source = ctx.app_path(kind)
+    shown = path or "?"
+    hint = (
+        f"fix the error in {shown.partition(':')[0]}, or point settings.{setting} at your project's "
+        f"{kind} application (e.g. {setting} = 'mysite.{kind}.application')"
+    )
+    if code == "W013":
+        hint += "; only split mode serves it (through Gunicorn), or give the one to serve with --wsgi"
+    elif kind == "asgi":
+        hint += (
+            "; an application that works under runserver but not here usually imports models (or code that "
+            "does) before get_asgi_application(): call get_asgi_application() first, then import the routing"
+        )
+    return finding(
+        code,
+        f"the {kind.upper()} application {shown} ({_source(source)}) cannot be imported {why}: "
+        f"{ctx.import_error(kind)}",
+        hint,
         f"settings.{setting}",
     )
 
 
+FRESH = "the way the server imports it (a fresh process, no django.setup() before)"
+
+
 def check_asgi_importable(ctx: CheckContext) -> list[CheckMessage]:
-    """E004: Daphne serves in both modes, so the ASGI application must import."""
-    return [_import_error(4, "asgi", ctx.asgi)] if ctx.asgi.error else []
+    """E004: Daphne serves in both modes, so the ASGI application must import, as Daphne imports it."""
+    return [_import_error("E004", "asgi", ctx, FRESH)] if ctx.import_error("asgi") else []
 
 
 def check_wsgi_importable(ctx: CheckContext) -> list[CheckMessage]:
-    """E005: Gunicorn needs the WSGI application in split mode; a set WSGI_APPLICATION must import anyway."""
+    """E005: Gunicorn serves the WSGI application in split mode, so it must import there. W013: in unified
+    mode nothing serves it, so a broken one is a warning (it breaks split mode and other WSGI servers)."""
+    if ctx.import_error("wsgi") is None:
+        return []
+    if ctx.mode == "split":
+        return [_import_error("E005", "wsgi", ctx, FRESH)]
     _, source = ctx.app_path("wsgi")
-    if ctx.mode != "split" and source == "default":
-        return []  # unified mode never runs WSGI, and nothing names a WSGI application
-    return [_import_error(5, "wsgi", ctx.wsgi)] if ctx.wsgi.error else []
+    if source == "default" and ctx.app_missing("wsgi"):
+        return []  # no wsgi module and nothing names one: unified mode never needs it
+    return [_import_error("W013", "wsgi", ctx, "(unified mode does not serve it)")]
 
 
 def check_app_settings(ctx: CheckContext) -> list[CheckMessage]:
@@ -70,8 +90,8 @@ def check_app_settings(ctx: CheckContext) -> list[CheckMessage]:
         if source != "default" or path is None:
             continue
         found.append(
-            warning(
-                2,
+            finding(
+                "W002",
                 f"settings.{setting} is not set: tandem guesses {path}, and Channels/Daphne's runserver need it",
                 f"add {setting} = '{path.replace(':', '.')}' to your settings",
                 f"settings.{setting}",
@@ -80,18 +100,27 @@ def check_app_settings(ctx: CheckContext) -> list[CheckMessage]:
     return found
 
 
+def _app_label(entry: str) -> str:
+    """The dotted app module of an INSTALLED_APPS entry ('daphne', 'x.apps.XConfig' -> 'x')."""
+    return entry.split(".apps.", 1)[0] if ".apps." in entry else entry
+
+
 def check_daphne_first(ctx: CheckContext) -> list[CheckMessage]:
-    """W001: 'daphne' installed as an app but not first, so staticfiles' runserver wins over Daphne's."""
-    apps = [str(app) for app in getattr(ctx.settings, "INSTALLED_APPS", ()) or ()]
-    positions = [i for i, app in enumerate(apps) if app == "daphne" or app.startswith("daphne.")]
-    if not positions or positions[0] == 0:
+    """W001: 'daphne' installed as an app after 'django.contrib.staticfiles', so `manage.py runserver` is
+    staticfiles' (WSGI) command, not Daphne's: Django takes a command from the first app that defines it."""
+    apps = [_app_label(str(app)) for app in getattr(ctx.settings, "INSTALLED_APPS", ()) or ()]
+    if "daphne" not in apps or "django.contrib.staticfiles" not in apps:
+        return []
+    daphne, staticfiles = apps.index("daphne"), apps.index("django.contrib.staticfiles")
+    if daphne < staticfiles:
         return []
     return [
-        warning(
-            1,
-            f"'daphne' is in INSTALLED_APPS at position {positions[0] + 1}, after '{apps[0]}': its runserver "
-            "command is shadowed (django.contrib.staticfiles' wins), so manage.py runserver is not ASGI",
-            "move 'daphne' to the top of INSTALLED_APPS",
+        finding(
+            "W001",
+            f"'daphne' is in INSTALLED_APPS at position {daphne + 1}, after 'django.contrib.staticfiles' "
+            f"(position {staticfiles + 1}): manage.py runserver runs staticfiles' WSGI command, not "
+            "Daphne's ASGI one, so WebSockets do not work under runserver",
+            "move 'daphne' above 'django.contrib.staticfiles' in INSTALLED_APPS (Channels' docs put it first)",
             "settings.INSTALLED_APPS",
         )
     ]
@@ -104,8 +133,8 @@ def check_daphne_version(ctx: CheckContext) -> list[CheckMessage]:
         installed = metadata.version("daphne")
     except metadata.PackageNotFoundError:
         return [
-            error(
-                10,
+            finding(
+                "E010",
                 "Daphne is not installed: tandem serves WebSockets (and unified HTTP) with it",
                 f"pip install 'daphne>={wanted}'",
                 "daphne",
@@ -115,8 +144,8 @@ def check_daphne_version(ctx: CheckContext) -> list[CheckMessage]:
     if numbers and (numbers > DAPHNE_MINIMUM or (numbers == DAPHNE_MINIMUM and not is_prerelease(installed))):
         return []
     return [
-        error(
-            10,
+        finding(
+            "E010",
             f"Daphne {installed} is older than {wanted}: unbounded WebSocket message and frame sizes "
             "(CVE-2026-44545) and header smuggling on the upgrade path (CVE-2026-44546)",
             f"pip install --upgrade 'daphne>={wanted}'",

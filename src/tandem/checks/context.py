@@ -15,8 +15,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from tandem.checks.freshimport import FreshImport, fresh_imports
+from tandem.checks.groups import group_senders, uses_groups
 from tandem.config import Config, cpu_count, env_name, resolve_config
 from tandem.errors import ProjectError, TandemError
+from tandem.layerchoice import INMEMORY_LAYER, MEMORY, SETTINGS, LayerChoice, choose_layer
 from tandem.project import ChannelLayer, channel_layer_info, normalize_app_path
 from tandem.routes import RouteTable, discover_routes
 from tandem.tracebacks import exception_line, where_in
@@ -72,12 +75,25 @@ def _without(
 
 
 class CheckContext:
-    """The inputs of one check run."""
+    """The inputs of one check run.
 
-    def __init__(self, settings: Any, environ: Mapping[str, str], cli: Mapping[str, object] | None = None):
+    ``serving``: the run is ``serve``'s, about the processes it is about to start, so findings tandem fixes
+    itself in those processes (W012: it raises Redis read timeouts) are not reported; ``tandem check`` and
+    ``manage.py check`` report them, as the production deployment may not run under tandem.
+    """
+
+    def __init__(
+        self,
+        settings: Any,
+        environ: Mapping[str, str],
+        cli: Mapping[str, object] | None = None,
+        *,
+        serving: bool = False,
+    ):
         self.settings = settings
         self.environ = environ
         self.cli = dict(cli or {})
+        self.serving = serving
 
     # --- tandem's own options --------------------------------------------------------------------
 
@@ -118,8 +134,37 @@ class CheckContext:
         return self.config.mode if self.config else "unified"
 
     @cached_property
+    def settings_layer(self) -> ChannelLayer:
+        """The project's own CHANNEL_LAYERS['default'] (before any choice of tandem's)."""
+        return channel_layer_info(self.settings, None)
+
+    @cached_property
+    def spans_processes(self) -> bool:
+        """Split mode, or more than one Daphne process (auto counts with the project's own layer)."""
+        if self.config is None:
+            return False
+        if self.mode == "split":
+            return True
+        if self.config.procs is not None:
+            return self.config.procs > 1
+        option = self.config.channel_layer
+        cross = bool(option and option != MEMORY) or self.settings_layer.cross_process
+        return cross and cpu_count() > 1
+
+    @cached_property
+    def layer_choice(self) -> LayerChoice:
+        """The layer the started processes would use (layerchoice.choose_layer, as serve asks it)."""
+        return choose_layer(
+            self.config.channel_layer if self.config else None,
+            self.settings_layer.backend,
+            spans_processes=self.spans_processes,
+            uses_groups=self.uses_groups,
+        )
+
+    @property
     def channel_layer(self) -> ChannelLayer:
-        return channel_layer_info(self.settings, self.config.channel_layer if self.config else None)
+        choice = self.layer_choice
+        return ChannelLayer(choice.backend, "settings" if choice.kind == SETTINGS else choice.why)
 
     @property
     def daphne_procs(self) -> int:
@@ -128,7 +173,35 @@ class CheckContext:
             return 1
         if self.config.procs is not None:
             return self.config.procs
-        return cpu_count() if self.channel_layer.cross_process else 1
+        return cpu_count() if self.layer_choice.cross_process else 1
+
+    # --- who uses groups ---------------------------------------------------------------------------
+
+    @cached_property
+    def group_consumers(self) -> list[str]:
+        """The routed consumers that join or send to groups, as ``module.Class ('pattern')``."""
+        return [
+            f"{cls.__module__}.{cls.__qualname__} ('{pattern}')"
+            for pattern, cls in self.consumers.items()
+            if uses_groups(cls)
+        ]
+
+    @cached_property
+    def group_senders(self) -> list[str]:
+        """``path:line`` of group_send calls in the project's own code outside consumers (views, signals,
+        tasks): in split mode they run in Gunicorn."""
+        if self.root is None:
+            return []
+        names = frozenset(cls.__name__ for cls in self.consumers.values())
+        return group_senders(self.root, names)
+
+    @property
+    def uses_groups(self) -> bool:
+        return bool(self.group_consumers or self.group_senders)
+
+    @property
+    def in_memory(self) -> bool:
+        return self.layer_choice.backend == INMEMORY_LAYER
 
     @cached_property
     def root(self) -> Path | None:
@@ -181,6 +254,32 @@ class CheckContext:
     @cached_property
     def wsgi(self) -> AppImport:
         return self._import_app("wsgi")
+
+    @cached_property
+    def fresh(self) -> dict[str, FreshImport]:
+        """The verdict on importability: each application imported in a fresh interpreter, as the servers
+        import it (no django.setup() before). The in-process import above is only for walking the routes."""
+        module = str(getattr(self.settings, "SETTINGS_MODULE", "") or "")
+        if self.root is None or not module:
+            return {}
+        return fresh_imports(
+            {"asgi": self.app_path("asgi")[0], "wsgi": self.app_path("wsgi")[0]},
+            root=self.root,
+            settings_module=module,
+            environ=self.environ,
+        )
+
+    def import_error(self, kind: str) -> str | None:
+        """Why the ``asgi``/``wsgi`` application does not import (fresh process), or None."""
+        verdict = self.fresh.get(kind)
+        if verdict is not None:
+            return verdict.error
+        return self.asgi.error if kind == "asgi" else self.wsgi.error
+
+    def app_missing(self, kind: str) -> bool:
+        """The application's module does not exist at all."""
+        verdict = self.fresh.get(kind)
+        return verdict is not None and verdict.missing
 
     @cached_property
     def routes(self) -> RouteTable | None:

@@ -1,25 +1,19 @@
-"""Builders for tandem's check messages: Django CheckMessage objects with stable ids."""
+"""Builders for tandem's check messages: Django CheckMessage objects with stable ids, whose level comes
+from the one severity table (never from the call site)."""
 
 from __future__ import annotations
 
 from django.core import checks
 
-
-def error(number: int, msg: str, hint: str, obj: str) -> checks.CheckMessage:
-    return checks.Error(msg, hint=hint, obj=obj, id=f"tandem.E{number:03d}")
+from tandem.checks import severity
 
 
-def warning(number: int, msg: str, hint: str, obj: str) -> checks.CheckMessage:
-    return checks.Warning(msg, hint=hint, obj=obj, id=f"tandem.W{number:03d}")
-
-
-def info(number: int, msg: str, hint: str, obj: str) -> checks.CheckMessage:
-    return checks.Info(msg, hint=hint, obj=obj, id=f"tandem.I{number:03d}")
+def finding(code: str, msg: str, hint: str, obj: str) -> checks.CheckMessage:
+    """``code`` is ``E004``-style; its level is the table's."""
+    return checks.CheckMessage(
+        severity.severity(code).level, msg, hint=hint, obj=obj, id=f"{severity.PREFIX}{code}"
+    )
 
 
 def level_name(message: checks.CheckMessage) -> str:
-    if message.level >= checks.ERROR:
-        return "error"
-    if message.level >= checks.WARNING:
-        return "warning"
-    return "info"
+    return severity.level_name(message.level)

@@ -11,7 +11,7 @@ from urllib.parse import ParseResult, urlparse
 from django.core.checks import CheckMessage
 
 from tandem.checks.context import CheckContext
-from tandem.checks.messages import error, info, warning
+from tandem.checks.messages import finding
 
 _MAX_DEPTH = 32
 # Channels middleware that authenticates a socket by the browser's cookies: a socket a foreign page opens
@@ -111,8 +111,8 @@ def check_origin_validation(ctx: CheckContext) -> list[CheckMessage]:
     plain = [s.pattern for s in stacks if not s.cookie_auth]
     if cookie:
         found.append(
-            error(
-                6,
+            finding(
+                "E006",
                 "WebSocket routes authenticated by session cookies accept any Origin: a page on another site "
                 f"can open them with the visitor's session (cross-site WebSocket hijacking): {', '.join(cookie)}",
                 hint,
@@ -121,8 +121,8 @@ def check_origin_validation(ctx: CheckContext) -> list[CheckMessage]:
         )
     if plain:
         found.append(
-            warning(
-                4,
+            finding(
+                "W004",
                 f"WebSocket routes accept handshakes from any Origin: {', '.join(plain)}",
                 hint,
                 ctx.asgi.path,
@@ -150,8 +150,8 @@ def check_public_origin_allowed(ctx: CheckContext) -> list[CheckMessage]:
     if not refusing:
         return []
     return [
-        error(
-            12,
+        finding(
+            "E012",
             f"the WebSocket origin validator refuses the public origin {public_origin(public_url)}: every "
             f"browser handshake is rejected with 403 and Daphne logs only 'WebSocket REJECT': {'; '.join(refusing)}",
             f"add '{origin.hostname}' to ALLOWED_HOSTS (AllowedHostsOriginValidator) or to the OriginValidator's "
@@ -171,8 +171,8 @@ def check_allowed_hosts(ctx: CheckContext) -> list[CheckMessage]:
     public_url = ctx.config.public_url if ctx.config else None
     if not hosts:
         return [
-            error(
-                7,
+            finding(
+                "E007",
                 "ALLOWED_HOSTS is empty with DEBUG off: Django answers every request with 400 Bad Request",
                 "list the host names users reach the site by, e.g. ALLOWED_HOSTS = ['chat.example.com']",
                 "settings.ALLOWED_HOSTS",
@@ -181,8 +181,8 @@ def check_allowed_hosts(ctx: CheckContext) -> list[CheckMessage]:
     found = []
     if "*" in hosts:
         found.append(
-            warning(
-                5,
+            finding(
+                "W005",
                 "ALLOWED_HOSTS contains '*' with DEBUG off: any Host header is accepted (password-reset link "
                 "poisoning), and AllowedHostsOriginValidator then accepts WebSockets from any site",
                 "list the real host names instead of '*', e.g. ALLOWED_HOSTS = ['chat.example.com']",
@@ -192,8 +192,8 @@ def check_allowed_hosts(ctx: CheckContext) -> list[CheckMessage]:
     host = urlparse(public_url).hostname if public_url else None
     if host and not validate_host(host, hosts):
         found.append(
-            error(
-                7,
+            finding(
+                "E007",
                 f"ALLOWED_HOSTS does not include the public host {host!r}: Django answers its requests with 400",
                 f"add '{host}' to ALLOWED_HOSTS",
                 "settings.ALLOWED_HOSTS",
@@ -219,8 +219,8 @@ def check_proxy_ssl_header(ctx: CheckContext) -> list[CheckMessage]:
     https = bool(public_url and public_url.startswith("https://"))
     if https and not _django_sees_scheme(ctx):
         return [
-            warning(
-                6,
+            finding(
+                "W006",
                 f"the public URL {public_url} is https but SECURE_PROXY_SSL_HEADER is not set: behind a "
                 "TLS-terminating proxy Django sees http (request.is_secure() is False, CSRF origin checks "
                 "fail on POST, SECURE_SSL_REDIRECT loops)",
@@ -240,8 +240,8 @@ def check_proxy_ssl_header(ctx: CheckContext) -> list[CheckMessage]:
         else "in unified mode clients reach Daphne directly"
     )
     return [
-        warning(
-            7,
+        finding(
+            "W007",
             f"SECURE_PROXY_SSL_HEADER trusts {name}, but nothing in front sets it ({where}): any client can "
             "send it and make Django treat plain http as https",
             "remove SECURE_PROXY_SSL_HEADER, or if a TLS proxy in front overwrites that header, declare the "
@@ -281,8 +281,8 @@ def check_csrf_origins(ctx: CheckContext) -> list[CheckMessage]:
     if _trusted(origin, trusted):
         return []
     return [
-        warning(
-            8,
+        finding(
+            "W008",
             f"CSRF_TRUSTED_ORIGINS does not cover the public origin {origin} and Django sees http behind the "
             "TLS proxy: every form POST fails with 'CSRF verification failed. Origin checking failed'",
             f"add '{origin}' to CSRF_TRUSTED_ORIGINS (or set SECURE_PROXY_SSL_HEADER so Django sees https)",
@@ -296,8 +296,8 @@ def note_public_url(ctx: CheckContext) -> list[CheckMessage]:
     if ctx.config is None or ctx.config.public_url:
         return []
     return [
-        info(
-            1,
+        finding(
+            "I001",
             "no public URL given: the https, CSRF_TRUSTED_ORIGINS and WebSocket-origin checks against the "
             "address users reach were skipped",
             "pass --public-url https://your.site (or TANDEM_PUBLIC_URL, or TANDEM = {'PUBLIC_URL': ...})",

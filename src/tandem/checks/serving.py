@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.checks import CheckMessage
 
 from tandem.checks.context import CheckContext
-from tandem.checks.messages import error, warning
+from tandem.checks.messages import finding
 
 # Daphne checks whether a socket is due a ping every 2 s (Server.timeout_checker), so an idle socket's
 # ping can arrive up to that much after the interval.
@@ -20,8 +20,8 @@ def check_config(ctx: CheckContext) -> list[CheckMessage]:
     if ctx.config_error is None:
         return []
     return [
-        error(
-            1,
+        finding(
+            "E001",
             f"invalid tandem option: {ctx.config_error}",
             "fix the value where it is set: settings.TANDEM, the TANDEM_* environment variable, or the "
             "command line (tandem config shows every value and its source)",
@@ -73,8 +73,8 @@ def check_static(ctx: CheckContext) -> list[CheckMessage]:
         if ctx.mode != "split":
             return []
         return [
-            error(
-                8,
+            finding(
+                "E008",
                 "STATIC_ROOT is not set: in split mode nginx serves static files from STATIC_ROOT, so every "
                 f"{static_url} request is a 404",
                 "set STATIC_ROOT = BASE_DIR / 'staticfiles' and run python manage.py collectstatic",
@@ -93,8 +93,8 @@ def check_static(ctx: CheckContext) -> list[CheckMessage]:
         else f"{len(outdated)} static file(s) changed since the last collectstatic (e.g. {outdated[0]})"
     )
     return [
-        warning(
-            10,
+        finding(
+            "W010",
             f"{what}: the server answers 404 (or stale content) for them",
             "run python manage.py collectstatic --noinput as part of every deploy",
             "settings.STATIC_ROOT",
@@ -126,8 +126,8 @@ def check_conn_max_age(ctx: CheckContext) -> list[CheckMessage]:
     if not persistent:
         return []
     return [
-        warning(
-            9,
+        finding(
+            "W009",
             f"persistent database connections (CONN_MAX_AGE) on {', '.join(persistent)} while {why}: under "
             "ASGI each request may run its queries in a different thread, and every thread keeps its own "
             "connection open, so connections pile up until the database refuses new ones",
@@ -149,12 +149,12 @@ def check_read_timeout(ctx: CheckContext) -> list[CheckMessage]:
         "so tandem derives it, in settings.TANDEM, TANDEM_WS_READ_TIMEOUT or the command line"
     )
     if ctx.read_timeout_error is not None:
-        return [error(9, ctx.read_timeout_error, hint, "settings.TANDEM")]
+        return [finding("E009", ctx.read_timeout_error, hint, "settings.TANDEM")]
     if config.proxy_read_timeout > latest:
         return []
     return [
-        error(
-            9,
+        finding(
+            "E009",
             f"the proxy's WebSocket read timeout ({config.proxy_read_timeout} s) is not longer than Daphne's "
             f"ping interval ({config.ping_interval} s) plus its {DAPHNE_CHECK_PERIOD} s check period: nginx cuts "
             "idle sockets before the ping that would keep them open arrives",
