@@ -20,7 +20,7 @@ from tandem.config import Config, resolve_config
 from tandem.errors import DependencyError, ProjectError, TandemError, UsageError
 from tandem.plan import BoundSocket, Context, File, Plan
 from tandem.printer import Printer
-from tandem.project import Project, discover, find_root, load_settings, resolve_settings_module
+from tandem.project import Project, discover, open_project
 from tandem.rediscover import discover_in_subprocess
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
 from tandem.sockets import bind, close_all
@@ -45,11 +45,11 @@ def load(
     settings_module: str | None = None,
     cwd: Path | None = None,
     require_wsgi: bool = False,
+    pythonpath: tuple[Path, ...] = (),
 ) -> Loaded:
     """Find the project, import its settings, resolve the Config, discover the project's facts."""
-    root = find_root(project_dir, cwd or Path.cwd())
-    module, module_source = resolve_settings_module(settings_module, environ, root)
-    settings = load_settings(root, module, module_source)
+    location, settings = open_project(project_dir, settings_module, environ, cwd or Path.cwd(), pythonpath)
+    root, module, module_source = location.root, location.settings_module, location.settings_source
     config = resolve_config(cli, environ, getattr(settings, "TANDEM", None) or {})
     project = discover(
         root,
@@ -63,6 +63,7 @@ def load(
         channel_layer_override=config.channel_layer,
         # Unified mode never runs the WSGI app: a Channels-only project without wsgi.py is fine there.
         check_wsgi=require_wsgi or config.mode == "split",
+        location=location,
     )
     return Loaded(config, project, settings)
 

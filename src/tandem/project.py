@@ -8,24 +8,28 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tandem.apppaths import check_app_path, normalize_app_path
-from tandem.errors import ProjectError
+from tandem.errors import ProjectError, UsageError
 from tandem.projectfiles import nearby_projects, settings_candidates, settings_module_from_manage
+from tandem.pythonpath import apply, search_path
 from tandem.tracebacks import exception_line, where_in
 
 __all__ = [
     "ChannelLayer",
+    "Location",
     "Project",
     "check_app_path",
     "discover",
     "find_root",
     "load_settings",
+    "locate",
     "normalize_app_path",
+    "open_project",
     "resolve_settings_module",
     "settings_module_from_manage",
 ]
@@ -68,6 +72,14 @@ class Project:
     installed_apps: tuple[str, ...]
     data_upload_max_memory_size: int | None
     tandem_settings: Mapping[str, object]
+    root_source: str = "the current directory"
+    sys_path: tuple[str, ...] = ()  # see tandem.pythonpath: in front here, PYTHONPATH of every child
+    sys_path_note: str = ""
+
+    @property
+    def pythonpath(self) -> tuple[str, ...]:
+        """What goes first on every child's PYTHONPATH."""
+        return self.sys_path or (str(self.root),)
 
     @property
     def package(self) -> str:
@@ -83,23 +95,92 @@ class Project:
         return "localhost"
 
 
-def find_root(project_dir: Path | None, cwd: Path) -> Path:
-    """The directory holding manage.py: ``--project`` if given, else the current directory."""
+def find_root(project_dir: Path | None, cwd: Path, *, settings_given: bool = False) -> Path:
+    """The project directory: ``--project`` if given, else the current directory. It must hold manage.py
+    unless a settings module is given (``--settings``/``DJANGO_SETTINGS_MODULE``): then it is served like
+    ``python -m django`` serves it, from that directory without a manage.py."""
     root = (project_dir or cwd).resolve()
     if not root.is_dir():
         raise ProjectError(
             f"project directory {root} (from --project) does not exist",
             hint="pass the directory that holds manage.py",
         )
-    if not (root / "manage.py").is_file():
+    if not settings_given and not (root / "manage.py").is_file():
         where = "given by --project" if project_dir else "the current directory"
         nearby = nearby_projects(root)
         if nearby:
             hint = f"found one in {nearby[0]}: run tandem there or pass --project {nearby[0]}"
+            if len(nearby) > 1:
+                hint += f" (also nearby: {', '.join(str(n) for n in nearby[1:])})"
         else:
-            hint = "run tandem in the directory that holds manage.py, or pass --project DIR"
+            hint = (
+                "run tandem in the directory that holds manage.py, pass --project DIR, or name the settings "
+                "with --settings (or DJANGO_SETTINGS_MODULE) to serve this directory like python -m django"
+            )
         raise ProjectError(f"not a Django project: no manage.py in {root} ({where})", hint=hint)
     return root
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the project is and how it is imported, each with where it came from (``tandem config``)."""
+
+    root: Path
+    root_source: str
+    settings_module: str
+    settings_source: str
+    sys_path: tuple[str, ...]  # in front of sys.path here, and PYTHONPATH of every child
+    sys_path_note: str = ""  # why the order differs from python -m django's, "" when it does not
+
+
+def check_pythonpath(dirs: Sequence[Path], cwd: Path) -> tuple[Path, ...]:
+    checked = []
+    for directory in dirs:
+        path = directory if directory.is_absolute() else cwd / directory
+        if not path.is_dir():
+            what = "is not a directory" if path.exists() else "does not exist"
+            raise UsageError(
+                f"--pythonpath {directory} {what}",
+                hint="pass a directory to put on sys.path, as django-admin takes",
+            )
+        checked.append(path.resolve())
+    return tuple(checked)
+
+
+def locate(
+    project_dir: Path | None,
+    settings_cli: str | None,
+    environ: Mapping[str, str],
+    cwd: Path,
+    pythonpath: Sequence[Path] = (),
+) -> Location:
+    """The project root, its settings module and the sys.path to import it with (see tandem.pythonpath)."""
+    extra = check_pythonpath(pythonpath, cwd)
+    given = bool(settings_cli or environ.get("DJANGO_SETTINGS_MODULE"))
+    root = find_root(project_dir, cwd, settings_given=given)
+    has_manage = (root / "manage.py").is_file()
+    origin = "--project" if project_dir else "the current directory"
+    root_source = (
+        f"{origin}, holds manage.py" if has_manage else f"{origin}, no manage.py (like python -m django)"
+    )
+    module, module_source = resolve_settings_module(settings_cli, environ, root)
+    path = search_path(extra, root, cwd, module)
+    return Location(root, root_source, module, module_source, tuple(path.as_strings()), path.note)
+
+
+def open_project(
+    project_dir: Path | None,
+    settings_cli: str | None,
+    environ: Mapping[str, str],
+    cwd: Path,
+    pythonpath: Sequence[Path] = (),
+) -> tuple[Location, Any]:
+    """``locate`` then ``load_settings``: what every command that imports the project starts with."""
+    location = locate(project_dir, settings_cli, environ, cwd, pythonpath)
+    settings = load_settings(
+        location.root, location.settings_module, location.settings_source, location.sys_path
+    )
+    return location, settings
 
 
 def _candidates_hint(root: Path, fix: str) -> str:
@@ -134,17 +215,17 @@ def resolve_settings_module(cli_value: str | None, environ: Mapping[str, str], r
     )
 
 
-def load_settings(root: Path, module: str, source: str) -> Any:
-    """Imports the settings module with the project root on sys.path and returns django.conf.settings."""
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+def load_settings(root: Path, module: str, source: str, sys_path: Sequence[str] = ()) -> Any:
+    """Imports the settings module with ``sys_path`` (default: the project root) in front of sys.path and
+    returns django.conf.settings."""
+    apply(list(sys_path) or [str(root)], sys.path)
     os.environ["DJANGO_SETTINGS_MODULE"] = module
     try:
         importlib.import_module(module)
     except ImportError as exc:
         if module_missing(exc, module):
             raise ProjectError(
-                f"settings module {module!r} (from {source}) not found in {root}",
+                f"settings module {module!r} (from {source}) not found in {' or '.join(sys_path) or root}",
                 hint=_candidates_hint(root, _SETTINGS_FIX.get(source, f"fix {source}")),
             ) from None
         raise ProjectError(
@@ -211,6 +292,7 @@ def discover(
     wsgi_source: str,
     channel_layer_override: str | None,
     check_wsgi: bool = True,
+    location: Location | None = None,
 ) -> Project:
     """Reads what tandem needs from loaded settings and checks the app paths exist."""
     package = settings_module.split(".", 1)[0]
@@ -253,4 +335,7 @@ def discover(
         installed_apps=tuple(str(a) for a in getattr(settings, "INSTALLED_APPS", ()) or ()),
         data_upload_max_memory_size=upload if isinstance(upload, int) else None,
         tandem_settings=dict(tandem_settings),
+        root_source=location.root_source if location else "the current directory",
+        sys_path=location.sys_path if location else (),
+        sys_path_note=location.sys_path_note if location else "",
     )

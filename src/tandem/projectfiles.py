@@ -11,18 +11,48 @@ from pathlib import Path
 _MANAGE_SETTINGS = re.compile(r"""DJANGO_SETTINGS_MODULE["']\s*,\s*["']([\w.]+)["']""")
 
 MAX_SCANNED_ENTRIES = 200
+# How far below a directory the "found one nearby" hint looks: a repository root with the project a few
+# levels down (src/, backend/, apps/web/), bounded in depth and in directories read.
+NEARBY_DEPTH = 3
+NEARBY_MAX_DIRS = 400
+NEARBY_MAX_FOUND = 5
+_NOT_PROJECTS = frozenset({"node_modules", "__pycache__", "site-packages", "dist-packages", "build", "dist"})
 
 
 def nearby_projects(start: Path) -> list[Path]:
-    """Directories holding a manage.py just around ``start``: its parents, then its direct subdirectories
-    (a repository root with the project one level down). Bounded: parents to the root, 200 entries."""
+    """Directories holding a manage.py around ``start``: the nearest parent that has one, then those below it
+    (nearest first), at most NEARBY_DEPTH levels down, skipping hidden directories, virtualenvs and build
+    output. Bounded: NEARBY_MAX_DIRS directories read, NEARBY_MAX_FOUND results."""
     found = [parent for parent in start.parents if _has_manage_py(parent)][:1]
+    level = [start]
+    visited = 0
+    for _depth in range(NEARBY_DEPTH):
+        below: list[Path] = []
+        for directory in level:
+            if visited >= NEARBY_MAX_DIRS:
+                break
+            visited += 1
+            below += _subdirectories(directory)
+        found += [d for d in below if _has_manage_py(d)]
+        level = below
+    return found[:NEARBY_MAX_FOUND]
+
+
+def _subdirectories(directory: Path) -> list[Path]:
     try:
-        entries = sorted(start.iterdir())[:MAX_SCANNED_ENTRIES]
+        entries = sorted(directory.iterdir())[:MAX_SCANNED_ENTRIES]
     except OSError:
-        entries = []
-    found += [entry for entry in entries if not entry.name.startswith(".") and _has_manage_py(entry)]
-    return found
+        return []
+    subdirectories = []
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name in _NOT_PROJECTS:
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink() and not (entry / "pyvenv.cfg").exists():
+                subdirectories.append(entry)
+        except OSError:
+            continue
+    return subdirectories
 
 
 def _has_manage_py(directory: Path) -> bool:

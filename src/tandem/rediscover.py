@@ -7,11 +7,13 @@ code once at start, so only a new process sees the routing as the files say now.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
 
 from tandem.errors import ProjectError
+from tandem.pythonpath import honour_pythonpath
 from tandem.routes import Route, RouteTable
 
 
@@ -47,6 +49,7 @@ def main(argv: list[str]) -> None:
     from tandem.routes import discover_routes
     from tandem.runtime.overrides import import_app
 
+    honour_pythonpath(os.environ, sys.path)
     django.setup()
     print(table_to_json(discover_routes(import_app(argv[0]))))
 

@@ -10,20 +10,23 @@ process-wide state that would leak from one test into the next.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tandem.errors import ProjectError
+from tandem.errors import ProjectError, UsageError
 from tandem.project import (
     check_app_path,
     find_root,
+    locate,
     normalize_app_path,
     resolve_settings_module,
     settings_module_from_manage,
 )
+from tandem.projectfiles import NEARBY_MAX_FOUND, nearby_projects
 from tests.conftest import clean_env, tandem_config
 from tests.small_projects import SETTINGS, write, write_project
 
@@ -56,6 +59,36 @@ def test_not_a_project_points_at_the_one_nearby(tmp_path: Path, where: str) -> N
     assert f"found one in {project.resolve()}: run tandem there or pass --project {project.resolve()}" in str(
         caught.value
     )
+
+
+def test_the_one_nearby_is_found_a_few_levels_down_and_no_further(tmp_path: Path) -> None:
+    deep = write_project(tmp_path / "repo" / "apps" / "web" / "site")  # three levels below repo
+    write_project(tmp_path / "repo" / ".git" / "x")  # hidden: never read
+    write_project(tmp_path / "repo" / "venv" / "lib" / "pkg").joinpath(
+        "..", "..", "pyvenv.cfg"
+    ).resolve().touch()
+    write_project(tmp_path / "repo" / "a" / "b" / "c" / "too-deep")
+    assert nearby_projects(tmp_path / "repo") == [deep]
+    assert len(nearby_projects(tmp_path)) == 0  # four levels below: out of reach
+
+
+def test_the_nearby_search_is_bounded(tmp_path: Path) -> None:
+    for n in range(NEARBY_MAX_FOUND + 3):
+        write_project(tmp_path / "many" / f"site{n}")
+    assert len(nearby_projects(tmp_path / "many")) == NEARBY_MAX_FOUND
+    with pytest.raises(ProjectError, match=r"\(also nearby: "):
+        find_root(None, tmp_path / "many")
+
+
+def test_following_the_nearby_hint_works(tmp_path: Path) -> None:
+    write_project(tmp_path / "repo" / "src" / "site")
+    first = tandem_config(tmp_path / "repo")
+    assert first.returncode == 2
+    hint = first.stderr.strip().splitlines()[-1]
+    suggested = hint.split("pass --project ", 1)[1].split()[0]
+    followed = tandem_config(tmp_path / "repo", "--project", suggested)
+    assert followed.returncode == 0, followed.stderr
+    assert "mysite.settings  [manage.py]" in followed.stdout
 
 
 def test_project_option_naming_a_missing_directory(tmp_path: Path) -> None:
@@ -340,7 +373,52 @@ def test_settings_module_resolution_in_a_real_project(tmp_path: Path) -> None:
     assert facts["settings"] == {"value": "mysite.from_cli", "source": "--settings"}
     # --project from elsewhere finds the same project.
     facts = discovered(tmp_path, "--project", str(project))
-    assert facts["project"] == {"value": str(project.resolve()), "source": "--project"}
+    assert facts["project"] == {"value": str(project.resolve()), "source": "--project, holds manage.py"}
+    assert facts["sys_path"]["value"].split(os.pathsep) == [str(project.resolve()), str(tmp_path.resolve())]
+    assert facts["sys_path"]["source"] == "like python -m django"
+
+
+def test_without_manage_py_the_settings_name_the_project(tmp_path: Path) -> None:
+    """Like `python -m django`: DJANGO_SETTINGS_MODULE or --settings, the current directory on sys.path."""
+    project = write_project(tmp_path / "site", manage=None)
+    for args, env in (
+        ((), clean_env(DJANGO_SETTINGS_MODULE="mysite.settings")),
+        (("--settings", "mysite.settings"), None),
+    ):
+        facts = discovered(project, *args, env=env)
+        assert facts["project"] == {
+            "value": str(project.resolve()),
+            "source": "the current directory, no manage.py (like python -m django)",
+        }
+        assert facts["sys_path"]["value"] == str(project.resolve())
+
+
+def test_pythonpath_directories_come_first(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "site", manage=None)
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    facts = discovered(project, "--settings", "mysite.settings", "--pythonpath", "../lib")
+    assert facts["sys_path"]["value"].split(os.pathsep) == [str(lib.resolve()), str(project.resolve())]
+
+
+def test_pythonpath_to_a_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as caught:
+        locate(None, "mysite.settings", {}, tmp_path, [Path("nowhere")])
+    assert str(caught.value).startswith("--pythonpath nowhere does not exist")
+    assert caught.value.exit_code == 2
+
+
+def test_a_settings_package_shadowed_by_a_nested_one_is_found(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    write_project(repo, package="tests", manage=None)
+    example = write_project(repo / "example", package="exsite")
+    write(example / "tests" / "__init__.py", "")
+    located = locate(example, None, {"DJANGO_SETTINGS_MODULE": "tests.settings"}, repo)
+    assert located.sys_path == (str(repo.resolve()), str(example.resolve()))
+    assert "would shadow the settings package 'tests'" in located.sys_path_note
+    facts = discovered(repo, "--project", "example", env=clean_env(DJANGO_SETTINGS_MODULE="tests.settings"))
+    assert facts["settings"] == {"value": "tests.settings", "source": "DJANGO_SETTINGS_MODULE"}
+    assert facts["asgi_app"]["value"] == "tests.asgi:application"
 
 
 def test_discovery_reports_apps_files_and_channel_layer(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from tandem.errors import BootError, TandemError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PROJECT_KEYS = ("project", "settings")
+PROJECT_KEYS = ("project", "settings", "pythonpath")
 
 
 def project_options(func: F) -> F:
@@ -32,7 +32,15 @@ def project_options(func: F) -> F:
             ),
             click.option(
                 "--settings",
-                help="Settings module. Default: DJANGO_SETTINGS_MODULE, else read from manage.py.",
+                help="Settings module. Default: DJANGO_SETTINGS_MODULE, else read from manage.py. "
+                "Without a manage.py, the directory is served like python -m django serves it.",
+            ),
+            click.option(
+                "--pythonpath",
+                "pythonpath",
+                multiple=True,
+                type=click.Path(file_okay=False, path_type=Path),
+                help="A directory to add to the front of sys.path, as django-admin takes (repeatable).",
             ),
             click.option(
                 "--asgi",
@@ -156,6 +164,7 @@ def load_project(options: dict[str, Any], *, require_wsgi: bool = False) -> Any:
         project_dir=options.get("project"),
         settings_module=options.get("settings"),
         require_wsgi=require_wsgi,
+        pythonpath=tuple(options.get("pythonpath") or ()),
     )
 
 

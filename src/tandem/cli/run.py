@@ -61,8 +61,9 @@ def show_config(as_json: bool, **options: Any) -> None:
         for name, value in config.values().items()
     ]
     facts = [
-        ("project", str(project.root), "--project" if options.get("project") else "current directory"),
+        ("project", str(project.root), project.root_source),
         ("settings", project.settings_module, project.settings_source),
+        ("sys_path", os.pathsep.join(project.pythonpath), project.sys_path_note or "like python -m django"),
         ("asgi_app", project.asgi_app, project.asgi_source),
         ("wsgi_app", project.wsgi_app, project.wsgi_source),
         ("static", f"{project.static_url} -> {project.static_root or 'STATIC_ROOT not set'}", "settings"),

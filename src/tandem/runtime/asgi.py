@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from tandem.diagnostics import wrap_asgi
+from tandem.pythonpath import honour_pythonpath
 from tandem.runtime.overrides import apply_overrides, import_app
 from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
 
@@ -97,5 +99,6 @@ def __getattr__(name: str) -> Any:
     if name != "application":
         raise AttributeError(name)
     if _application is None:
+        honour_pythonpath(os.environ, sys.path)  # before the settings are imported
         _application = build(RuntimeSpec.from_env(os.environ))
     return _application

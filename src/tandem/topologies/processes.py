@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from tandem.plan import Address, Context, Probe, ProcessSpec
+from tandem.pythonpath import environ_value
 from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
 
 GENERATION = "{generation}"
@@ -12,12 +13,10 @@ GENERATION = "{generation}"
 
 def child_env(ctx: Context, spec: RuntimeSpec) -> dict[str, str]:
     env = dict(ctx.environ)
-    pythonpath = [str(ctx.project.root)]
-    if env.get("PYTHONPATH"):
-        pythonpath.append(env["PYTHONPATH"])
     env.update(
         {
-            "PYTHONPATH": os.pathsep.join(pythonpath),
+            # The sys.path tandem imported the project with (tandem.pythonpath), the caller's own after it.
+            "PYTHONPATH": environ_value(ctx.project.pythonpath, env.get("PYTHONPATH")),
             "DJANGO_SETTINGS_MODULE": ctx.project.settings_module,
             "PYTHONUNBUFFERED": "1",
             **spec.to_env(),
