@@ -198,3 +198,17 @@ def write_served_project(root: Path, **files: str | None) -> Path:
         "asgi": ASGI_WS_PREFIX,
     }
     return write_project(root, **(served | files))
+
+
+# --- the corpus: small projects in the layouts people really have, checked in under tests/corpus/ ----------
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+def copy_corpus(name: str, dest: Path) -> Path:
+    """A private copy of ``tests/corpus/NAME`` in ``dest`` (tests collect static files and write databases)."""
+    import shutil
+
+    target = dest / name
+    shutil.copytree(CORPUS / name, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target

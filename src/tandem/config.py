@@ -68,7 +68,10 @@ class Config:
     ws_read_timeout: int | None = None  # None: derived from ping_interval (3 x, at least 60 s)
     max_body_size: str = "10m"
     access_log: bool = True
+    skip_checks: bool = False  # serve: start even when tandem's checks find errors
+    keep_redis_timeouts: bool = False  # serve: leave the project's too-short Redis read timeouts (W012)
     nginx: str = "nginx"
+    redis_server: str = "redis-server"  # the executable of a managed channel layer
     probe_interval: float = 2.0  # seconds between liveness probes of each ready process
     probe_timeout: float = 2.0  # a probe unanswered for this long failed
     probe_failures: int = 3  # failed probes in a row before a hung process is killed and restarted
@@ -170,7 +173,10 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "ws_read_timeout": _parse_optional_int,
     "max_body_size": _parse_str,
     "access_log": _parse_bool,
+    "skip_checks": _parse_bool,
+    "keep_redis_timeouts": _parse_bool,
     "nginx": _parse_str,
+    "redis_server": _parse_str,
     "probe_interval": _parse_float,
     "probe_timeout": _parse_float,
     "probe_failures": _parse_int,

@@ -11,12 +11,12 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tandem.children import Liveness
-from tandem.config import Config, resolve_config
+from tandem.config import Config, describe_source, resolve_config
 from tandem.errors import DependencyError, ProjectError, TandemError, UsageError
 from tandem.plan import BoundSocket, Context, File, Plan
 from tandem.printer import Printer
@@ -35,6 +35,7 @@ class Loaded:
     config: Config
     project: Project
     settings: Any
+    cli: Mapping[str, object] = field(default_factory=dict)  # the options given, for the checks
 
 
 def load(
@@ -65,7 +66,7 @@ def load(
         check_wsgi=require_wsgi or config.mode == "split",
         location=location,
     )
-    return Loaded(config, project, settings)
+    return Loaded(config, project, settings, dict(cli))
 
 
 def setup_django() -> None:
@@ -132,14 +133,29 @@ def write_files(files: tuple[File, ...], directory: Path) -> list[Path]:
     return written
 
 
-def require_nginx(config: Config) -> str:
-    path = shutil.which(config.nginx)
+# Where nginx is when it is not on PATH: Debian and most packages (/usr/sbin is on root's PATH, not on a
+# normal user's), local installs, and nginx's own default prefix for a source build.
+NGINX_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin")
+
+
+def require_nginx(config: Config, environ: Mapping[str, str] | None = None) -> str:
+    """The nginx executable split mode runs: ``--nginx`` as given when it is a path, else the name looked up
+    on PATH, then in NGINX_DIRS. Returns an absolute path, so the plan runs the one found here."""
+    given = config.nginx
+    why = "split mode runs nginx in front"
+    install = "install it with: sudo apt-get install nginx-light (or pass --nginx PATH)"
+    if os.sep in given:
+        where = describe_source("nginx", config.sources.get("nginx", "default"))
+        if not os.path.exists(given):
+            raise DependencyError(f"{where} {given} does not exist: {why}", hint=install)
+        if not os.path.isfile(given) or not os.access(given, os.X_OK):
+            raise DependencyError(f"{where} {given} is not an executable file: {why}", hint=install)
+        return os.path.abspath(given)
+    path = shutil.which(given, path=search_path(os.environ if environ is None else environ, NGINX_DIRS))
     if path is None:
-        raise DependencyError(
-            f"nginx not found (looked for {config.nginx!r} on PATH): split mode runs nginx in front",
-            hint="install it with: sudo apt-get install nginx-light (or pass --nginx PATH)",
-        )
-    return path
+        looked = ", ".join(("PATH", *NGINX_DIRS))
+        raise DependencyError(f"nginx not found (looked for {given!r} on {looked}): {why}", hint=install)
+    return os.path.abspath(path)
 
 
 def nginx_test(nginx: str, conf: Path) -> None:
@@ -202,11 +218,42 @@ class Serving:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
+def require_redis_server(config: Config, environ: Mapping[str, str]) -> str:
+    install = (
+        "install it with: sudo apt-get install redis-server (or give a Redis of your own with "
+        "--channel-layer redis://HOST:PORT/0)"
+    )
+    why = "the project uses channel-layer groups across processes, so tandem runs Redis as their layer"
+    given = config.redis_server
+    if os.sep in given:
+        if not os.access(given, os.X_OK) or not os.path.isfile(given):
+            where = describe_source("redis_server", config.sources.get("redis_server", "default"))
+            raise DependencyError(f"{where} {given} does not exist or is not executable: {why}", hint=install)
+        return given
+    path = shutil.which(given, path=search_path(environ, ("/usr/bin", "/usr/sbin", "/usr/local/bin")))
+    if path is None:
+        raise DependencyError(f"{given} not found on PATH, /usr/bin or /usr/sbin: {why}", hint=install)
+    return path
+
+
+def search_path(environ: Mapping[str, str], extra: tuple[str, ...]) -> str:
+    """PATH, then the usual places of system daemons a normal user's PATH may lack."""
+    dirs = [d for d in environ.get("PATH", os.defpath).split(os.pathsep) if d]
+    return os.pathsep.join(dirs + [d for d in extra if d not in dirs])
+
+
 def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], None]) -> Serving:
-    """Everything before starting processes: routes, sockets, the Plan, its files, preflight checks."""
-    config, project = loaded.config, loaded.project
+    """Everything before starting processes: checks, routes, sockets, the Plan, its files, preflight."""
+    from tandem.layerchoice import MANAGED
+    from tandem.preflight import preflight
+
+    config = loaded.config
     chosen = topology(config.mode)
-    nginx = require_nginx(config) if config.mode == "split" else None
+    nginx = require_nginx(config, environ) if config.mode == "split" else None
+    setup_django()
+    checked = preflight(loaded, environ, child_environ(environ), say=say)
+    project = checked.project
+    redis_server = require_redis_server(config, environ) if checked.layer.kind == MANAGED else ""
     routes = routes_with_prefixes(loaded) if chosen.needs_routes else None
     runtime_dir, created = make_runtime_dir(config)
     bound_sockets: list[socket.socket] = []
@@ -217,7 +264,7 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             bound_sockets.append(sock)
             sockets[name] = bound
         ctx = Context(
-            config=config,
+            config=replace(config, nginx=nginx) if nginx else config,  # the nginx found, wherever it is
             project=project,
             routes=routes,
             runtime_dir=runtime_dir,
@@ -225,11 +272,17 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             python=sys.executable,
             probe_token=secrets.token_hex(16),
             environ=child_environ(environ),
+            layer=checked.layer,
+            redis_server=redis_server,
         )
         plan = chosen.build(ctx)
-        if plan.proxy is not None:  # the proxy serves STATIC_ROOT itself: it must be complete
-            _collect_static_if_stale(loaded, environ, say)
+        plan = replace(
+            plan, warnings=(*plan.warnings, *checked.warnings), notes=(*checked.notes, *plan.notes)
+        )
         write_files(plan.files, runtime_dir)
+        for process in plan.processes:  # working directories of managed services (nginx, redis)
+            if process.cwd and Path(process.cwd).is_relative_to(runtime_dir):
+                Path(process.cwd).mkdir(parents=True, exist_ok=True)
         if nginx is not None:
             nginx_test(nginx, runtime_dir / "nginx" / "nginx.conf")
     except BaseException:
@@ -238,22 +291,6 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             shutil.rmtree(runtime_dir, ignore_errors=True)
         raise
     return Serving(plan, bound_sockets, runtime_dir, created, ctx)
-
-
-def _collect_static_if_stale(loaded: Loaded, environ: Mapping[str, str], say: Callable[[str], None]) -> None:
-    from tandem.staticfiles import collectstatic, stale_reason
-
-    project = loaded.project
-    if project.static_root is None:
-        return
-    reason = stale_reason(project)
-    if reason is None:
-        return
-    say(f"collecting static files into {project.static_root} ({reason})")
-    env = dict(child_environ(environ))
-    env["DJANGO_SETTINGS_MODULE"] = project.settings_module
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project.root), env.get("PYTHONPATH", "")]))
-    collectstatic(project, sys.executable, env)
 
 
 def serve(
@@ -269,15 +306,25 @@ def serve(
     plan = serving.plan
     names = tuple(p.name for p in plan.processes)
     printer = printer or Printer(names)
-    for warning in plan.warnings:
-        printer.write("tandem", f"warning: {warning}")
     for note in plan.notes:
         printer.write("tandem", note)
+    layer = serving.context.layer
+    if layer is not None:
+        printer.write("tandem", f"channel layer: {layer.name} ({layer.why})")
 
     def ready(plan: Plan) -> None:
         printer.write(
             "tandem", f"{plan.mode} mode, {len(plan.processes)} process(es), runtime dir {plan.runtime_dir}"
         )
+        # One block, right before Ready, so the warnings are not scrolled away by the start-up lines.
+        for warning in plan.warnings:
+            lines = warning.splitlines()
+            first = lines[0] if lines[0].startswith("tandem.") else f"warning: {lines[0]}"
+            for line in (first, *lines[1:]):
+                printer.write("tandem", line)
+        problem = unreachable_reason(plan.public_url, loaded.project, serving.context.probe_token)
+        if problem:
+            printer.write("tandem", f"warning: {problem}")
         print(f"Ready: {plan.public_url}", flush=True)
 
     supervisor = Supervisor(
@@ -302,6 +349,30 @@ def serve(
         registration.unlink(missing_ok=True)
         control.close()
         serving.close()
+
+
+def unreachable_reason(url: str, project: Project, token: str) -> str | None:
+    """Ready means reachable: ask the printed URL exactly as a browser will (its Host header). Django answers
+    400 to a Host outside ALLOWED_HOSTS (DEBUG off): say so and what to add. Serving goes on, as the public
+    host may well be another name."""
+    import httpx
+
+    from tandem.runtime.spec import PROBE_HEADER
+
+    try:
+        # The probe header keeps this request out of the access log; Django still sees an ordinary GET.
+        status = httpx.get(url, headers={PROBE_HEADER: token}, timeout=5.0).status_code
+    except httpx.HTTPError:
+        return None
+    if status != 400:
+        return None
+    host = httpx.URL(url).host
+    if any(allowed in ("*", host) for allowed in project.allowed_hosts):
+        return f"{url} answers 400 Bad Request"
+    return (
+        f"{url} answers 400 Bad Request: ALLOWED_HOSTS {list(project.allowed_hosts)} does not include "
+        f"{host!r} (DEBUG is off); add {host!r} to ALLOWED_HOSTS to use this address"
+    )
 
 
 def export_plan(loaded: Loaded, runtime_dir: Path, port: int = 80) -> Plan:

@@ -25,6 +25,7 @@ class LayerChoice:
     backend: str | None  # the dotted class the processes use; None when the project defines no layer
     why: str  # one line for `tandem config`, the startup lines and `status`
     url: str | None = None  # URL: the user's; MANAGED: filled in once the runtime dir is known
+    uses_groups: bool = False
 
     @property
     def cross_process(self) -> bool:
@@ -45,16 +46,24 @@ def choose_layer(
     CHANNEL_LAYERS['default']['BACKEND'] (None if absent); ``spans_processes``: split mode or more than one
     Daphne; ``uses_groups``: consumers or other project code use channel-layer groups."""
     if option and option != MEMORY:
-        return LayerChoice(URL, REDIS_LAYER, "--channel-layer", url=option)
+        return LayerChoice(URL, REDIS_LAYER, "--channel-layer", url=option, uses_groups=uses_groups)
     if option == MEMORY:
-        return LayerChoice(KEPT_MEMORY, INMEMORY_LAYER, "--channel-layer memory: the in-memory layer, kept")
+        return LayerChoice(
+            KEPT_MEMORY,
+            INMEMORY_LAYER,
+            "--channel-layer memory: the in-memory layer, kept",
+            uses_groups=uses_groups,
+        )
     if settings_backend == INMEMORY_LAYER and spans_processes and uses_groups:
         return LayerChoice(
             MANAGED,
             REDIS_LAYER,
             "the project's InMemoryChannelLayer cannot carry group messages between processes, "
             "so tandem runs redis-server for them (--channel-layer memory keeps the in-memory layer)",
+            uses_groups=uses_groups,
         )
     if settings_backend is None:
-        return LayerChoice(SETTINGS, None, "settings.CHANNEL_LAYERS has no 'default' layer")
-    return LayerChoice(SETTINGS, settings_backend, "settings.CHANNEL_LAYERS")
+        return LayerChoice(
+            SETTINGS, None, "settings.CHANNEL_LAYERS has no 'default' layer", uses_groups=uses_groups
+        )
+    return LayerChoice(SETTINGS, settings_backend, "settings.CHANNEL_LAYERS", uses_groups=uses_groups)

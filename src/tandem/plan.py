@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tandem.config import Config, cpu_count, describe_source
 from tandem.errors import UsageError
+from tandem.layerchoice import KEPT_MEMORY, LayerChoice
 from tandem.project import Project
 from tandem.routes import RouteTable
 
@@ -67,6 +68,7 @@ class Probe:
     host_header: str
     headers: Mapping[str, str] = field(default_factory=dict)
     websocket: bool = False  # Daphne: a WebSocket handshake proves its event loop runs, not just its accept
+    protocol: str = "http"  # "http", or "redis" for the managed redis-server (PING must get PONG)
 
 
 @dataclass(frozen=True)
@@ -158,28 +160,32 @@ class Context:
     probe_token: str
     environ: Mapping[str, str] = field(default_factory=dict)  # base environment for children
     managed: bool = True  # True: tandem serve runs it here; False: exported for a production host
+    layer: LayerChoice | None = None  # the channel layer the processes use; None: the project's settings
+    redis_server: str = "redis-server"  # the executable for a managed channel layer
 
 
-def daphne_procs(config: Config, project: Project) -> int:
-    """``--procs``: an explicit number, or auto (cores with a cross-process layer, else 1).
+def daphne_procs(config: Config, project: Project, layer: LayerChoice | None = None) -> int:
+    """``--procs``: an explicit number, or auto (cores with a cross-process layer in the settings or from
+    --channel-layer, else 1: auto never asks for a managed Redis by itself).
 
-    More than one Daphne with a layer that stays inside one process would silently drop group messages
-    between clients on different processes, so that is refused unless ``--allow-inmemory``.
+    More than one Daphne on an in-memory layer the user chose to keep (``--channel-layer memory``) while
+    the project uses groups would silently drop group messages between processes: refused unless
+    ``--allow-inmemory`` (``tandem check`` reports it first, as tandem.E002).
     """
-    layer = project.channel_layer
     if config.procs is None:
-        return cpu_count() if layer.cross_process else 1
+        return cpu_count() if project.channel_layer.cross_process else 1
     if (
         config.procs > 1
-        and layer.backend is not None
-        and not layer.cross_process
+        and layer is not None
+        and layer.kind == KEPT_MEMORY
+        and layer.uses_groups
         and not config.allow_inmemory
     ):
         where = describe_source("procs", config.sources.get("procs", "default"))
         raise UsageError(
-            f"{where} {config.procs} with {layer.name}: group messages sent in one Daphne process never reach "
-            "clients connected to another",
-            hint="use a Redis channel layer (--channel-layer redis://127.0.0.1:6379/0), --procs 1, "
+            f"{where} {config.procs} with the in-memory channel layer: group messages sent in one Daphne "
+            "process never reach clients connected to another",
+            hint="drop --channel-layer memory (tandem then runs Redis for the groups), use --procs 1, "
             "or --allow-inmemory if your consumers use no groups",
         )
     return config.procs

@@ -61,8 +61,33 @@ def http_status(probe: Probe, timeout: float = 2.0, *, websocket: bool = False) 
     return None
 
 
+def redis_pong(probe: Probe, timeout: float = 2.0) -> bool:
+    """A managed redis-server is up when PING gets +PONG (a loading or broken server answers -ERR)."""
+    try:
+        with _connect(probe, timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            data = b""
+            while b"\r\n" not in data and len(data) < 256:
+                chunk = sock.recv(256)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return False
+    return data.startswith(b"+PONG")
+
+
+def answers(probe: Probe, timeout: float = 2.0) -> bool:
+    """Readiness: the server answers its protocol at all (any HTTP status; PONG from Redis)."""
+    if probe.protocol == "redis":
+        return redis_pong(probe, timeout)
+    return http_status(probe, timeout) is not None
+
+
 def alive(probe: Probe, timeout: float = 2.0) -> bool:
-    """Liveness: a WebSocket handshake for probes that ask for one, else any HTTP answer."""
+    """Liveness: a WebSocket handshake for probes that ask for one, PONG from Redis, else any HTTP answer."""
+    if probe.protocol == "redis":
+        return redis_pong(probe, timeout)
     if probe.websocket:
         return http_status(probe, timeout, websocket=True) == 101
     return http_status(probe, timeout) is not None

@@ -72,6 +72,7 @@ class Project:
     installed_apps: tuple[str, ...]
     data_upload_max_memory_size: int | None
     tandem_settings: Mapping[str, object]
+    static_root_embedded: bool = False  # STATIC_ROOT is unset: static_root is tandem's own directory
     root_source: str = "the current directory"
     sys_path: tuple[str, ...] = ()  # see tandem.pythonpath: in front here, PYTHONPATH of every child
     sys_path_note: str = ""
@@ -272,6 +273,8 @@ def _optional_path(value: object) -> Path | None:
 
 
 def channel_layer_info(settings: Any, override: str | None) -> ChannelLayer:
+    if override == "memory":
+        return ChannelLayer(INMEMORY_LAYER, "--channel-layer")
     if override:
         return ChannelLayer(REDIS_LAYER, "--channel-layer")
     layers = getattr(settings, "CHANNEL_LAYERS", None) or {}

@@ -1,7 +1,9 @@
-"""Collected static files: are they stale, and collecting them with the project's own manage.py."""
+"""Collected static files, one behaviour in both modes: collected before start when missing or stale, and
+an embedded STATIC_ROOT of tandem's own for projects that set none."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,33 +26,56 @@ def stale_reason(project: Project) -> str | None:
     """Why STATIC_ROOT needs collectstatic, or None when it is up to date. Needs django.setup() done."""
     if project.static_root is None:
         return None
-    from django.contrib.staticfiles.finders import get_finders
+    from tandem.checks.serving import static_sources
 
-    sources: list[Path] = []
-    names: set[str] = set()
-    for finder in get_finders():
-        for name, storage in finder.list([]):
-            if name in names:
-                continue  # the first finder that has a name wins, as in collectstatic
-            names.add(name)
-            sources.append(Path(storage.path(name)))
+    sources = static_sources()
     if not sources:
         return None
     root = project.static_root
     if not root.is_dir():
         return f"{root} does not exist yet"
-    missing = [name for name in names if not (root / name).exists()]
+    missing = [name for name in sources if not (root / name).exists()]
     if missing:
         return f"{len(missing)} static file(s) not collected yet, e.g. {sorted(missing)[0]}"
-    collected = [root / name for name in names]
-    if _newest_mtime(sources) > _newest_mtime(collected) + 1:
+    if _newest_mtime(list(sources.values())) > _newest_mtime([root / name for name in sources]) + 1:
         return "source static files changed since the last collectstatic"
     return None
 
 
+def cache_home(environ: Mapping[str, str]) -> Path:
+    """Where per-user caches go (the XDG base directory spec): $XDG_CACHE_HOME, else ~/.cache."""
+    if environ.get("XDG_CACHE_HOME"):
+        return Path(environ["XDG_CACHE_HOME"])
+    home = environ.get("HOME")
+    return (Path(home) if home else Path.home()) / ".cache"
+
+
+def embedded_static_root(project: Project, environ: Mapping[str, str]) -> Path:
+    """tandem's own STATIC_ROOT for a project that sets none: one directory per project and settings module,
+    kept between runs (so only changed files are copied again), never inside the project."""
+    digest = hashlib.sha256(f"{project.root}\0{project.settings_module}".encode()).hexdigest()[:12]
+    return cache_home(environ) / "django-tandem" / "static" / f"{project.package}-{digest}"
+
+
+def prepare_embedded_root(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".tandem-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ProjectError(
+            f"cannot use {root} for the static files of a project without STATIC_ROOT: {exc.strerror or exc}",
+            hint="set STATIC_ROOT in your settings, or point XDG_CACHE_HOME at a writable directory",
+        ) from None
+
+
 def collectstatic(project: Project, python: str, env: Mapping[str, str]) -> None:
+    """Runs collectstatic in a fresh interpreter, into ``project.static_root`` (which may be tandem's
+    embedded root, so the setting is passed explicitly rather than read from the project's settings)."""
+    root = str(project.static_root) if project.static_root else ""
     result = subprocess.run(
-        [python, "manage.py", "collectstatic", "--noinput", "-v0"],
+        [python, "-m", "tandem.runtime.collect", root],
         cwd=project.root,
         env=dict(env),
         capture_output=True,
@@ -61,5 +86,6 @@ def collectstatic(project: Project, python: str, env: Mapping[str, str]) -> None
     if result.returncode != 0:
         last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         raise ProjectError(
-            f"collectstatic failed: {last[0]}", hint="run python manage.py collectstatic to see why"
+            f"collectstatic failed: {last[0]}",
+            hint=f"run python -m django collectstatic --settings {project.settings_module} to see why",
         )

@@ -24,10 +24,16 @@ from tandem.errors import BootError, RuntimeFailure, TandemError
 from tandem.events import Event, Kind
 from tandem.plan import Plan, ProcessSpec
 from tandem.policy import RestartPolicy
-from tandem.probes import alive, http_status
+from tandem.probes import alive, answers
 
 # How each server stops gracefully: Gunicorn and Daphne finish in-flight work on TERM; nginx on QUIT.
-STOP_SIGNALS = {"gunicorn": signal.SIGTERM, "daphne": signal.SIGTERM, "nginx": signal.SIGQUIT}
+STOP_SIGNALS = {
+    "gunicorn": signal.SIGTERM,
+    "daphne": signal.SIGTERM,
+    "nginx": signal.SIGQUIT,
+    "redis": signal.SIGTERM,
+}
+APP_ROLES = ("gunicorn", "daphne")  # they send group messages through a managed Redis until they exit
 RETIRE_SIGNAL = signal.SIGUSR1  # Daphne: drain with 1012 (service restart) during a reload
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]
@@ -130,7 +136,7 @@ class Supervisor:
         deadline = self.clock() + self.ready_timeout
         delay = 0.05
         while self.clock() < deadline and proc.poll() is None and not self._done.is_set():
-            if http_status(spec.probe, timeout=1.0) is not None:
+            if answers(spec.probe, timeout=1.0):
                 self.emit(Kind.READY, spec.name, pid=proc.pid)
                 return
             # A bounded poll: ends at the first answer, the child's exit, or the deadline.
@@ -413,10 +419,13 @@ class Supervisor:
 
     def _stop_next_stage(self) -> None:
         nginx_running = any(c.running for c in self.children if c.spec.role == "nginx")
+        app_running = any(c.running for c in self.children if c.spec.role in APP_ROLES)
         for child in self.children:
             if not child.running or child.state == "stopping":
                 continue
             if child.spec.role == "gunicorn" and nginx_running:
+                continue
+            if child.spec.role == "redis" and app_running:
                 continue
             child.state = "stopping"
             self._signal(child, STOP_SIGNALS.get(child.spec.role, signal.SIGTERM))

@@ -2,7 +2,8 @@
 
 The upload is an ordinary HTTP POST (Gunicorn in split mode) and reaches the other page as a broadcast
 over its WebSocket (Daphne). In split mode those are different processes, so the broadcast crosses a
-real Redis channel layer, and the image itself must be served by nginx from MEDIA_ROOT.
+real Redis channel layer, and the image itself must be served by nginx from MEDIA_ROOT. The example keeps
+its default settings (InMemoryChannelLayer): in split mode tandem runs the Redis itself.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
 import pytest
 
 from tests.browser.conftest import WAIT_MS, alice_and_bob_in, message_item, require_playwright, serve_args
-from tests.conftest import BOTH_MODES, TandemRunner, create_users
+from tests.conftest import BOTH_MODES, TandemRunner, create_users, wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Response
@@ -50,16 +52,17 @@ def png_bytes(width: int, height: int) -> bytes:
 
 @BOTH_MODES
 def test_uploaded_image_appears_in_the_other_page(
-    mode: str, example_project: Path, tandem: TandemRunner, browser: Browser, request: pytest.FixtureRequest
+    mode: str, example_project: Path, tandem: TandemRunner, browser: Browser
 ) -> None:
     args = serve_args(mode)
-    if mode == "split":
-        redis = request.getfixturevalue("redis_server")
-        # The POST is handled by Gunicorn, the other page's socket by Daphne: only a cross-process
-        # channel layer carries the broadcast between them.
-        args += ("--procs", "1", "--channel-layer", redis.url)
     create_users(example_project, "alice", "bob")
     run = tandem.serve(example_project, *args)
+    redis_pid = None
+    if mode == "split":
+        # The POST is handled by Gunicorn, the other page's socket by Daphne: only a cross-process channel
+        # layer carries the broadcast between them, and with the example's default settings tandem runs it.
+        assert "channel layer: managed Redis" in run.output, run.output
+        redis_pid = int(run.wait_for_line(r"started redis \(pid (\d+)\)").group(1))
     image = png_bytes(WIDTH, HEIGHT)
 
     media_responses: list[Response] = []
@@ -105,3 +108,13 @@ def test_uploaded_image_appears_in_the_other_page(
         own = message_item(alice, caption).locator("img")
         expect(own).to_have_js_property("naturalWidth", WIDTH, timeout=WAIT_MS)
         assert alice.errors == [] and bob.errors == [], alice.diagnostics() + "\n" + bob.diagnostics()
+    assert run.stop() == 0, run.output
+    if redis_pid is not None:
+        assert wait_for(lambda: not psutil.pid_exists(redis_pid) or _zombie(redis_pid), timeout=10)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True

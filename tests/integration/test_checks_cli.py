@@ -86,7 +86,7 @@ PAIRS = [
     ("tandem.E006", "cases.e006_open_auth", (), "cases.good", ()),
     ("tandem.E007", "cases.e007_no_hosts", (), "cases.good", ()),
     ("tandem.E007", "cases.e007_public_host", (), "cases.good", ("--public-url", "http://chat.example.com")),
-    ("tandem.E008", "cases.e008_no_static_root", (), "cases.good", ("--mode", "split")),
+    ("tandem.I002", "cases.i002_no_static_root", (), "cases.good", ("--mode", "split")),
     ("tandem.E009", "cases.e009_read_timeout", (), "cases.e009_read_timeout_ok", ()),
     (
         "tandem.E009",
@@ -210,7 +210,7 @@ def test_redis_cases(cases_template: Path, redis_server: Redis) -> None:
     assert rc == 1
     assert "unix:///nonexistent-tandem-case/redis.sock" in message(report, "tandem.E011")["message"]
     rc, report = run_check(cases_template, "cases.split_good", env=env)
-    assert rc == 0 and problems(report) == set(), report  # passes E002, E005, E008, E011, W003, W011
+    assert rc == 0 and problems(report) == set(), report  # passes E002, E005, E011, W003, W011
     # E002 passes with four processes on a Redis layer.
     rc, report = run_check(cases_template, "cases.e002_redis_procs", env=env)
     assert rc == 0 and problems(report) == set(), report

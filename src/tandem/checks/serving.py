@@ -64,20 +64,21 @@ def uncollected(static_root: Path, sources: dict[str, Path]) -> tuple[list[str],
 
 
 def check_static(ctx: CheckContext) -> list[CheckMessage]:
-    """E008: no STATIC_ROOT for split mode's nginx; W010: static files not collected (or outdated)."""
+    """I002: no STATIC_ROOT (serve uses a directory of its own; a deployment needs one); W010: static files
+    not collected (or outdated)."""
     static_url = getattr(ctx.settings, "STATIC_URL", None)
     static_root = getattr(ctx.settings, "STATIC_ROOT", None)
     if not _local(static_url):
         return []  # served from elsewhere (a CDN): nothing for tandem's servers to do
     if not static_root:
-        if ctx.mode != "split":
+        if "django.contrib.staticfiles" not in (getattr(ctx.settings, "INSTALLED_APPS", ()) or ()):
             return []
         return [
             finding(
-                "E008",
-                "STATIC_ROOT is not set: in split mode nginx serves static files from STATIC_ROOT, so every "
-                f"{static_url} request is a 404",
-                "set STATIC_ROOT = BASE_DIR / 'staticfiles' and run python manage.py collectstatic",
+                "I002",
+                "STATIC_ROOT is not set: tandem serve collects the static files into a directory of its own "
+                f"and serves {static_url} from there; tandem export and any other deployment need a real one",
+                "set STATIC_ROOT = BASE_DIR / 'staticfiles' and run python manage.py collectstatic on deploy",
                 "settings.STATIC_ROOT",
             )
         ]

@@ -33,7 +33,6 @@ TABLE: dict[str, Severity] = {
     "E005": Severity(ERROR, "split mode: the WSGI application does not import in a fresh process"),
     "E006": Severity(ERROR, "cookie-authenticated WebSocket routes without an origin check"),
     "E007": Severity(ERROR, "ALLOWED_HOSTS refuses every request (or the public host)"),
-    "E008": Severity(ERROR, "split mode without STATIC_ROOT"),
     "E009": Severity(ERROR, "the proxy read timeout cuts idle WebSockets before Daphne's ping"),
     "E010": Severity(ERROR, "Daphne missing or older than 4.2.2"),
     "E011": Severity(ERROR, "a Redis channel layer that does not answer"),
@@ -58,6 +57,7 @@ TABLE: dict[str, Severity] = {
     "W012": Severity(WARNING, "Redis hosts with redis-py 8's 5 s read timeout (idle WebSockets closed)"),
     "W013": Severity(WARNING, "unified mode: the WSGI application does not import"),
     "I001": Severity(INFO, "no public URL: checks against it skipped"),
+    "I002": Severity(INFO, "no STATIC_ROOT: serve uses its own directory, a deployment needs one"),
 }
 
 

@@ -52,7 +52,8 @@ def project_options(func: F) -> F:
             ),
             click.option(
                 "--channel-layer",
-                help="Use a Redis channel layer at this URL (redis://HOST:PORT/N) instead of settings.CHANNEL_LAYERS.",
+                help="Use a Redis channel layer at this URL (redis://HOST:PORT/N) instead of settings.CHANNEL_LAYERS, "
+                "or 'memory' to keep the in-memory layer (no managed Redis).",
             ),
         ]
     ):
@@ -109,6 +110,23 @@ def serve_options(func: F) -> F:
                 "--ping-interval", type=int, help="Daphne's WebSocket ping interval in seconds. Default: 20."
             ),
             click.option("--nginx", help="nginx executable for split mode. Default: nginx on PATH."),
+            click.option(
+                "--redis-server",
+                help="redis-server executable, for the Redis tandem runs when groups span processes. "
+                "Default: redis-server on PATH, /usr/bin or /usr/sbin.",
+            ),
+            click.option(
+                "--skip-checks",
+                is_flag=True,
+                default=None,
+                help="Start even when tandem's deployment checks find errors (they run before anything starts).",
+            ),
+            click.option(
+                "--keep-redis-timeouts",
+                is_flag=True,
+                default=None,
+                help="Leave the project's Redis read timeouts as written (tandem raises ones of 5 s or less, W012).",
+            ),
         ]
     ):
         func = decorator(func)

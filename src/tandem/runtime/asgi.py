@@ -64,6 +64,12 @@ class PrefixASGI:
             await self.other(scope, receive, send)
 
 
+def _nosniff(headers: Any, path: str, url: str) -> None:
+    # Uploaded files are the users': a browser must not sniff an "image" into HTML or script (nginx sends
+    # the same header for media in split mode).
+    headers["X-Content-Type-Options"] = "nosniff"
+
+
 def _with_static(app: ASGIApp, spec: RuntimeSpec) -> ASGIApp:
     from servestatic import ServeStaticASGI
 
@@ -72,7 +78,14 @@ def _with_static(app: ASGIApp, spec: RuntimeSpec) -> ASGIApp:
         # Uploads appear while the server runs, so media is looked up per request (autorefresh), which
         # costs a thread hop and a stat: only requests under MEDIA_URL pay it.
         os.makedirs(spec.media_root, exist_ok=True)
-        media = ServeStaticASGI(app, root=spec.media_root, prefix=spec.media_url, autorefresh=True, max_age=0)
+        media = ServeStaticASGI(
+            app,
+            root=spec.media_root,
+            prefix=spec.media_url,
+            autorefresh=True,
+            max_age=0,
+            add_headers_function=_nosniff,
+        )
         wrapped = PrefixASGI(spec.media_url, media, app)
     if spec.static_root and spec.static_url and not spec.static_url.startswith(("http://", "https://", "//")):
         # Collected static files are fixed for the life of the process: indexed once at start.

@@ -24,6 +24,14 @@ def apply_overrides(spec: RuntimeSpec) -> None:
 
     if spec.channel_layer:
         settings.CHANNEL_LAYERS = redis_channel_layers(spec.channel_layer)
+    elif spec.redis_read_timeout and hasattr(settings, "CHANNEL_LAYERS"):
+        # The project's own channels-redis hosts with redis-py's 5 s read timeout (tandem.W012).
+        from tandem.redishosts import raise_read_timeouts
+
+        settings.CHANNEL_LAYERS, _ = raise_read_timeouts(settings.CHANNEL_LAYERS, spec.redis_read_timeout)
+    if spec.override_static_root and spec.static_root:
+        # The project sets no STATIC_ROOT: {% static %} and a manifest storage must find tandem's copy.
+        settings.STATIC_ROOT = spec.static_root
 
 
 def import_app(path: str) -> Any:

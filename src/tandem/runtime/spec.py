@@ -17,9 +17,11 @@ class RuntimeSpec:
     app: str  # the user's application, "module:attr"
     probe_token: str  # the health probe answers only requests carrying this token
     channel_layer: str | None = None  # a redis:// URL replacing settings.CHANNEL_LAYERS
+    redis_read_timeout: float | None = None  # raise the project's Redis read timeouts to this (W012)
     serve_static: bool = False  # unified mode: static and media files from the app server
     static_url: str | None = None
     static_root: str | None = None
+    override_static_root: bool = False  # tandem's embedded STATIC_ROOT replaces the (unset) setting
     media_url: str | None = None
     media_root: str | None = None
     trust_proxy: bool = False  # behind tandem's nginx: client address and scheme from its headers

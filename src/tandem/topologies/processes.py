@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 
+from tandem.layerchoice import MANAGED, URL
 from tandem.plan import Address, Context, Probe, ProcessSpec
 from tandem.pythonpath import environ_value
+from tandem.redishosts import read_timeout_for
+from tandem.runtime.bootfailure import MARKER_DIR_ENV
 from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
+from tandem.topologies.services import redis_url
 
 GENERATION = "{generation}"
 
@@ -22,7 +26,21 @@ def child_env(ctx: Context, spec: RuntimeSpec) -> dict[str, str]:
             **spec.to_env(),
         }
     )
+    if ctx.managed:  # Gunicorn workers that fail alike report once (tandem.runtime.bootfailure)
+        env[MARKER_DIR_ENV] = str(ctx.runtime_dir)
     return env
+
+
+def channel_layer_url(ctx: Context) -> str | None:
+    """The Redis URL that replaces CHANNEL_LAYERS in the children: the user's --channel-layer, or the
+    managed redis-server's socket; None keeps the project's own layer."""
+    layer = ctx.layer
+    if layer is None:
+        memory = ctx.config.channel_layer == "memory"
+        return None if memory else ctx.config.channel_layer
+    if layer.kind == MANAGED:
+        return redis_url(ctx.runtime_dir)
+    return layer.url if layer.kind == URL else None
 
 
 def runtime_spec(ctx: Context, app: str, *, serve_static: bool, trust_proxy: bool) -> RuntimeSpec:
@@ -30,10 +48,12 @@ def runtime_spec(ctx: Context, app: str, *, serve_static: bool, trust_proxy: boo
     return RuntimeSpec(
         app=app,
         probe_token=ctx.probe_token,
-        channel_layer=ctx.config.channel_layer,
+        channel_layer=channel_layer_url(ctx),
+        redis_read_timeout=read_timeout_for(ctx.config.keep_redis_timeouts, ctx.config.channel_layer),
         serve_static=serve_static,
         static_url=project.static_url,
         static_root=str(project.static_root) if project.static_root else None,
+        override_static_root=project.static_root_embedded,
         media_url=project.media_url,
         media_root=str(project.media_root) if project.media_root else None,
         trust_proxy=trust_proxy,

@@ -26,6 +26,7 @@ from tandem.plan import (
 from tandem.proxies.nginx import nginx_name, render_nginx
 from tandem.routes import RouteTable
 from tandem.topologies.processes import daphne_processes, gunicorn_process, probe
+from tandem.topologies.services import needs_redis, redis_process
 
 NGINX_DIR = "nginx"
 
@@ -244,7 +245,7 @@ def build(ctx: Context) -> Plan:
     ctx = export_sockets(ctx)
     config, project = ctx.config, ctx.project
     warnings: list[str] = []
-    if not project.static_root:
+    if not project.static_root:  # only when exported: serve gives a project without one tandem's own
         warnings.append(
             "STATIC_ROOT is not set: nginx serves no static files, so static URLs are left to Django, "
             "which serves them only if the project's urls.py does (set STATIC_ROOT and tandem collects "
@@ -257,8 +258,11 @@ def build(ctx: Context) -> Plan:
         warnings.extend(ctx.routes.warnings)
     proxy = proxy_spec(ctx, managed=ctx.managed)
     processes = (
+        *((redis_process(ctx),) if needs_redis(ctx) else ()),
         gunicorn_process(ctx, gunicorn_workers(config), "wsgi"),
-        *daphne_processes(ctx, daphne_procs(config, project), "asgi", serve_static=False, behind_proxy=True),
+        *daphne_processes(
+            ctx, daphne_procs(config, project, ctx.layer), "asgi", serve_static=False, behind_proxy=True
+        ),
         nginx_process(ctx),
     )
     return Plan(

@@ -7,6 +7,7 @@ from pathlib import Path
 from tandem.config import Config
 from tandem.plan import Address, Context, Plan, daphne_procs
 from tandem.topologies.processes import daphne_processes
+from tandem.topologies.services import needs_redis, redis_process
 
 
 def sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
@@ -14,12 +15,12 @@ def sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
 
 
 def build(ctx: Context) -> Plan:
-    count = daphne_procs(ctx.config, ctx.project)
+    count = daphne_procs(ctx.config, ctx.project, ctx.layer)
     notes = []
     project = ctx.project
-    if project.static_root:
+    if project.static_root and not project.static_root_embedded:
         notes.append(f"static files from {project.static_root} at {project.static_url} (servestatic)")
-    else:
+    elif not project.static_root:
         notes.append(
             "STATIC_ROOT is not set: static files are left to the project (set STATIC_ROOT to serve them)"
         )
@@ -29,7 +30,10 @@ def build(ctx: Context) -> Plan:
         mode="unified",
         public=ctx.sockets["public"].address,
         runtime_dir=ctx.runtime_dir,
-        processes=daphne_processes(ctx, count, "public", serve_static=True, behind_proxy=False),
+        processes=(
+            *((redis_process(ctx),) if needs_redis(ctx) else ()),
+            *daphne_processes(ctx, count, "public", serve_static=True, behind_proxy=False),
+        ),
         routes=ctx.routes,
         notes=tuple(notes),
     )

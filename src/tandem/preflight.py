@@ -1,0 +1,115 @@
+"""What ``serve`` does before it starts anything: run tandem's checks for the chosen mode (errors refuse to
+start, warnings are shown as one block), choose the channel layer, and settle the static files.
+
+What ``check`` knows, ``serve`` acts on: the same checks, the same severities (one table), and the findings
+serve can fix itself (stale static files, a too-short Redis read timeout, no STATIC_ROOT) are fixed and
+said so instead of being printed as warnings.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from django.core import checks as django_checks
+
+from tandem.config import Config
+from tandem.errors import UsageError
+from tandem.layerchoice import LayerChoice
+from tandem.project import Project
+from tandem.pythonpath import environ_value
+
+# Findings serve fixes for the processes it starts, so they are not warnings there (``check`` still reports
+# them: a production deployment without tandem has to fix them itself).
+FIXED_BY_SERVE = frozenset({"tandem.W010"})
+
+
+class ChecksFailed(UsageError):
+    """serve found check errors: nothing was started."""
+
+
+@dataclass(frozen=True)
+class Preflight:
+    project: Project  # with tandem's embedded STATIC_ROOT when the project has none
+    layer: LayerChoice
+    warnings: tuple[str, ...]  # check warnings, shown as one block before Ready
+    notes: tuple[str, ...]  # what serve fixed or decided, one line each
+
+
+def format_message(message: django_checks.CheckMessage) -> str:
+    from tandem.checks.messages import level_name
+
+    line = f"{message.id} {level_name(message)}: {message.msg}"
+    return f"{line}\n    hint: {message.hint}" if message.hint else line
+
+
+def run_checks(
+    settings: Any, environ: Mapping[str, str], cli: Mapping[str, object], config: Config
+) -> tuple[Any, list[django_checks.CheckMessage]]:
+    """(check context, messages serve acts on). Errors raise ChecksFailed with every message and hint."""
+    from tandem.checks import run
+    from tandem.checks.context import CheckContext
+
+    ctx = CheckContext(settings, environ, cli)
+    if config.skip_checks:
+        return ctx, []
+    messages = [m for m in run(ctx, deploy=True) if m.id not in FIXED_BY_SERVE]
+    errors = [m for m in messages if m.level >= django_checks.ERROR]
+    if errors:
+        body = "\n".join(format_message(m) for m in errors)
+        raise ChecksFailed(
+            f"tandem check found {len(errors)} error(s) for {config.mode} mode, so nothing was started:\n{body}",
+            hint="fix them (tandem check shows every finding), or pass --skip-checks to start anyway",
+        )
+    return ctx, [m for m in messages if django_checks.WARNING <= m.level < django_checks.ERROR]
+
+
+def with_static_root(project: Project, environ: Mapping[str, str], notes: list[str]) -> Project:
+    """A project without STATIC_ROOT gets tandem's own directory, in both modes."""
+    from tandem.staticfiles import embedded_static_root, prepare_embedded_root
+
+    if project.static_root is not None or not project.static_url or "://" in project.static_url:
+        return project
+    if project.static_url.startswith("//"):
+        return project
+    if "django.contrib.staticfiles" not in project.installed_apps:
+        return project
+    root = embedded_static_root(project, environ)
+    prepare_embedded_root(root)
+    notes.append(
+        f"STATIC_ROOT is not set: static files are collected into {root} and served from there "
+        "(set STATIC_ROOT for a deployment of your own)"
+    )
+    return replace(project, static_root=root, static_root_embedded=True)
+
+
+def collect_static_if_stale(project: Project, env: Mapping[str, str], say: Callable[[str], None]) -> None:
+    from tandem.staticfiles import collectstatic, stale_reason
+
+    if project.static_root is None:
+        return
+    reason = stale_reason(project)
+    if reason is None:
+        return
+    say(f"collecting static files into {project.static_root} ({reason})")
+    collectstatic(project, sys.executable, env)
+
+
+def preflight(
+    loaded: Any, environ: Mapping[str, str], child_env: Mapping[str, str], *, say: Callable[[str], None]
+) -> Preflight:
+    """``loaded`` is launcher.Loaded with Django set up; ``child_env`` the environment children start from."""
+    config: Config = loaded.config
+    ctx, warnings = run_checks(loaded.settings, environ, loaded.cli, config)
+    notes: list[str] = []
+    if config.skip_checks:
+        notes.append("--skip-checks: tandem's deployment checks were not run (tandem check runs them)")
+    layer: LayerChoice = ctx.layer_choice
+    project = with_static_root(loaded.project, environ, notes)
+    env = dict(child_env)
+    env["DJANGO_SETTINGS_MODULE"] = project.settings_module
+    env["PYTHONPATH"] = environ_value(project.pythonpath, env.get("PYTHONPATH"))  # as the servers get it
+    collect_static_if_stale(project, env, say)
+    return Preflight(project, layer, tuple(format_message(m) for m in warnings), tuple(notes))

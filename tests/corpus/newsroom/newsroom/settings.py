@@ -1,0 +1,10 @@
+SECRET_KEY = "corpus-newsroom"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+INSTALLED_APPS = ["channels"]
+MIDDLEWARE = []
+ROOT_URLCONF = "newsroom.urls"
+ASGI_APPLICATION = "newsroom.asgi.application"
+WSGI_APPLICATION = "newsroom.wsgi.application"
+DATABASES = {}
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

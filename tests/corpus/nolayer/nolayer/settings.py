@@ -1,0 +1,9 @@
+SECRET_KEY = "corpus-nolayer"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+INSTALLED_APPS = ["channels"]
+MIDDLEWARE = []
+ROOT_URLCONF = "nolayer.urls"
+ASGI_APPLICATION = "nolayer.asgi.application"
+WSGI_APPLICATION = "nolayer.wsgi.application"
+DATABASES = {}

@@ -1,0 +1,10 @@
+SECRET_KEY = "corpus-plainstatic"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+INSTALLED_APPS = ["django.contrib.staticfiles", "channels", "pages"]
+MIDDLEWARE = ["django.middleware.security.SecurityMiddleware", "django.middleware.common.CommonMiddleware"]
+ROOT_URLCONF = "plainstatic.urls"
+ASGI_APPLICATION = "plainstatic.asgi.application"
+WSGI_APPLICATION = "plainstatic.wsgi.application"
+DATABASES = {}
+STATIC_URL = "static/"

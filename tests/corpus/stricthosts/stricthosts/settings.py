@@ -1,0 +1,10 @@
+SECRET_KEY = "corpus-stricthosts"
+DEBUG = False
+ALLOWED_HOSTS = ["chat.example.com"]
+INSTALLED_APPS = ["django.contrib.staticfiles", "channels", "pages"]
+MIDDLEWARE = ["django.middleware.security.SecurityMiddleware", "django.middleware.common.CommonMiddleware"]
+ROOT_URLCONF = "stricthosts.urls"
+ASGI_APPLICATION = "stricthosts.asgi.application"
+WSGI_APPLICATION = "stricthosts.wsgi.application"
+DATABASES = {}
+STATIC_URL = "static/"
