@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 from tandem.plan import ProcessSpec
 
-LAST_LINES = 40
+# The output kept per process for the report of a failed start: Gunicorn prints ~30 lines per failed worker
+# (its master's halt another ~30), so room for several workers' tracebacks, bounded in count.
+LAST_LINES = 400
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ that raised it. These are pure functions over the captured lines, so they are te
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sysconfig
@@ -36,6 +37,7 @@ class Crash:
 
     exception: str  # "RuntimeError: boom"
     frames: tuple[Frame, ...]  # the user's own frames, outermost first
+    copies: int = 1  # identical tracebacks in the output (one per worker that failed alike)
 
     @property
     def where(self) -> Frame | None:
@@ -66,14 +68,9 @@ def is_library_file(file: str, library_dirs: Sequence[str] | None = None) -> boo
     return any(real.startswith(d) for d in (library_dirs if library_dirs is not None else _library_dirs()))
 
 
-def parse_crash(lines: Sequence[str], library_dirs: Sequence[str] | None = None) -> Crash | None:
-    """The last traceback in ``lines``, or None when the output holds none."""
-    starts = [i for i, line in enumerate(lines) if line.strip() == _TRACEBACK_START]
-    if not starts:
-        return None
+def _parse_one(body: Sequence[str], library_dirs: Sequence[str] | None) -> Crash | None:
+    """One traceback, its first line ("Traceback ...") left out; None when it is cut off."""
     frames: list[Frame] = []
-    exception = ""
-    body = lines[starts[-1] + 1 :]
     for index, line in enumerate(body):
         match = _FRAME.match(line)
         if match:
@@ -84,16 +81,41 @@ def parse_crash(lines: Sequence[str], library_dirs: Sequence[str] | None = None)
             frames.append(Frame(match.group("file"), int(match.group("line")), code))
             continue
         if line and not line[0].isspace() and _EXCEPTION.match(line):
-            exception = line.strip()
-            break
-    if not exception:
+            own = tuple(f for f in frames if not is_library_file(f.file, library_dirs))
+            return Crash(exception=line.strip(), frames=own)
+    return None
+
+
+def parse_crashes(lines: Sequence[str], library_dirs: Sequence[str] | None = None) -> list[Crash]:
+    """Every complete traceback in ``lines``, in order."""
+    starts = [i for i, line in enumerate(lines) if line.strip() == _TRACEBACK_START]
+    crashes = []
+    for start, end in zip(starts, [*starts[1:], len(lines)], strict=False):  # [] when none
+        crash = _parse_one(lines[start + 1 : end], library_dirs)
+        if crash is not None:
+            crashes.append(crash)
+    return crashes
+
+
+def parse_crash(lines: Sequence[str], library_dirs: Sequence[str] | None = None) -> Crash | None:
+    """The exception to tell the user about, or None when the output holds no traceback.
+
+    That is the first one raised in the user's own code: a server reports a failed start with exceptions
+    of its own after it (Gunicorn's ``HaltServer: Worker failed to boot``, Django's ``ImproperlyConfigured``
+    raised from a settings ``KeyError``), which only say that something failed. Without any in the user's
+    code, the last one. ``copies`` counts identical tracebacks (one per Gunicorn worker).
+    """
+    crashes = parse_crashes(lines, library_dirs)
+    if not crashes:
         return None
-    own = tuple(f for f in frames if not is_library_file(f.file, library_dirs))
-    return Crash(exception=exception, frames=own)
+    chosen = next((c for c in crashes if c.frames), crashes[-1])
+    copies = sum(1 for c in crashes if c.exception == chosen.exception and c.frames == chosen.frames)
+    return dataclasses.replace(chosen, copies=copies)
 
 
 def excerpt(lines: Sequence[str], library_dirs: Sequence[str] | None = None) -> list[str]:
-    """What to show of a failed child's output: its traceback cut down to the user's frames, else its tail."""
+    """What to show of a failed child's output: its traceback cut down to the user's frames, once however
+    many workers printed it, else its tail."""
     crash = parse_crash(lines, library_dirs)
     if crash is None:
         return list(lines[-PLAIN_TAIL:])
@@ -103,7 +125,43 @@ def excerpt(lines: Sequence[str], library_dirs: Sequence[str] | None = None) -> 
         if frame.code:
             shown.append(f"  {frame.code}")
     shown.append(crash.exception)
+    if crash.copies > 1:
+        shown.append(f"(the same traceback {crash.copies} times: once per worker process)")
     return shown
+
+
+def short_traceback(exc: BaseException, library_dirs: Sequence[str] | None = None) -> str:
+    """Python's traceback of ``exc`` and the exceptions it was raised from, with only the user's own
+    frames (what ``parse_crash`` reads back)."""
+    chain: list[tuple[BaseException, str]] = []
+    current: BaseException | None = exc
+    link = ""
+    while current is not None and len(chain) < 10:  # bounded: a cycle of contexts is possible
+        chain.insert(0, (current, link))
+        if current.__cause__ is not None:
+            current, link = (
+                current.__cause__,
+                "The above exception was the direct cause of the following exception:",
+            )
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = (
+                current.__context__,
+                "During handling of the above exception, another exception occurred:",
+            )
+        else:
+            current = None
+    parts: list[str] = []
+    for index, (item, _) in enumerate(chain):
+        if index:
+            parts.append(f"\n{chain[index - 1][1]}\n\n")
+        frames = [
+            f
+            for f in traceback.extract_tb(item.__traceback__)
+            if not is_library_file(f.filename, library_dirs)
+        ]
+        parts += [_TRACEBACK_START + "\n", *traceback.format_list(frames)]
+        parts += traceback.format_exception_only(type(item), item)
+    return "".join(parts)
 
 
 def display_path(file: str, cwd: Path | None = None) -> str:

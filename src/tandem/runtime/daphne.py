@@ -220,14 +220,9 @@ def main(argv: list[str]) -> None:
 
 
 def print_short_traceback(exc: BaseException) -> None:
-    import traceback
+    from tandem.tracebacks import short_traceback
 
-    from tandem.tracebacks import is_library_file
-
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not is_library_file(f.filename)]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
-    lines += traceback.format_exception_only(type(exc), exc)
-    sys.stderr.write("".join(lines))
+    sys.stderr.write(short_traceback(exc))
     sys.stderr.flush()
 
 

@@ -7,10 +7,13 @@ listens only on a private socket that nginx alone reaches, so those headers are 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from tandem.diagnostics import wrap_wsgi
+from tandem.pythonpath import honour_pythonpath
+from tandem.runtime.bootfailure import fail_worker
 from tandem.runtime.overrides import apply_overrides, import_app
 from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
 
@@ -57,5 +60,9 @@ def __getattr__(name: str) -> Any:
     if name != "application":
         raise AttributeError(name)
     if _application is None:
-        _application = build(RuntimeSpec.from_env(os.environ))
+        honour_pythonpath(os.environ, sys.path)  # before the settings are imported
+        try:
+            _application = build(RuntimeSpec.from_env(os.environ))
+        except Exception as exc:
+            fail_worker(exc, os.environ)  # one short traceback for all the workers that fail alike
     return _application
