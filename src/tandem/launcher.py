@@ -18,6 +18,7 @@ from typing import Any
 from tandem.children import Liveness
 from tandem.config import Config, describe_source, resolve_config
 from tandem.errors import DependencyError, ProjectError, TandemError, UsageError
+from tandem.layerchoice import LayerChoice
 from tandem.plan import BoundSocket, Context, File, Plan
 from tandem.printer import Printer
 from tandem.project import Project, discover, open_project
@@ -110,6 +111,14 @@ def discover_project_routes(project: Project, settings: Any) -> RouteTable:
 
 def routes_with_prefixes(loaded: Loaded) -> RouteTable:
     return discover_project_routes(loaded.project, loaded.settings)
+
+
+def effective_layer(loaded: Loaded, environ: Mapping[str, str]) -> LayerChoice:
+    """The channel layer serve would give the processes (imports the ASGI app to see who uses groups)."""
+    from tandem.checks.context import CheckContext
+
+    setup_django()
+    return CheckContext(loaded.settings, environ, loaded.cli).layer_choice
 
 
 def make_runtime_dir(config: Config) -> tuple[Path, bool]:
@@ -308,9 +317,7 @@ def serve(
     printer = printer or Printer(names)
     for note in plan.notes:
         printer.write("tandem", note)
-    layer = serving.context.layer
-    if layer is not None:
-        printer.write("tandem", f"channel layer: {layer.name} ({layer.why})")
+    printer.write("tandem", f"channel layer: {plan.layer_summary}")
 
     def ready(plan: Plan) -> None:
         printer.write(

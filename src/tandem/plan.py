@@ -141,6 +141,11 @@ class Plan:
     proxy: ProxySpec | None = None  # split mode: what the reverse proxy routes where
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    layer: LayerChoice | None = None  # the channel layer the processes use, for status
+
+    @property
+    def layer_summary(self) -> str:
+        return f"{self.layer.name} ({self.layer.why})" if self.layer else "the project's settings"
 
     @property
     def public_url(self) -> str:

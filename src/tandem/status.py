@@ -192,6 +192,8 @@ def snapshot(
             "state": child.state,
             "uptime": round(now - child.started_at, 1) if child.running else 0.0,
             "restarts": child.restarts,
+            # Where the supervisor probes it: the public address for nginx, a private socket per Daphne.
+            "address": str(child.spec.probe.address),
             **process_figures(child.pid if child.running else 0),
         }
         for child in children
@@ -199,8 +201,14 @@ def snapshot(
     return {
         "mode": plan.mode,
         "url": plan.public_url,
+        # What the proxy forwards to (split mode): lets a client such as `tandem bench` reach each app
+        # server directly without parsing output or matching command lines.
+        "upstreams": (
+            {"gunicorn": plan.proxy.wsgi_upstream, "daphne": plan.proxy.asgi_upstream} if plan.proxy else {}
+        ),
         "uptime": round(now - started, 1),
         "reloads": reloads,
         "state": state,
+        "channel_layer": plan.layer_summary,
         "processes": processes,
     }

@@ -6,6 +6,7 @@ in-memory layer, no channel layer at all, no STATIC_ROOT, ALLOWED_HOSTS without 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 

@@ -46,6 +46,7 @@ def status(pid: int | None, project: Path | None, as_json: bool) -> None:
     click.echo(
         f"{info.get('mode')} mode at {info.get('url')}  state {info.get('state')}  uptime {info.get('uptime')} s  reloads {info.get('reloads')}  (tandem pid {instance.pid})"
     )
+    click.echo(f"channel layer: {info.get('channel_layer')}")
     header = ("NAME", "ROLE", "PID", "STATE", "UPTIME", "RESTARTS", "CONNS", "RSS MB")
     rows = [
         (

@@ -12,6 +12,7 @@ import click
 
 from tandem.cli.base import handle_errors, load_project, main, print_table, project_options, serve_options
 from tandem.config import Config
+from tandem.errors import TandemError
 
 
 @main.command()
@@ -39,6 +40,16 @@ def _format_value(value: object) -> str:
     if isinstance(value, tuple):
         return ",".join(str(v) for v in value) or "-"
     return str(value)
+
+
+def effective_layer_row(loaded: Any) -> tuple[str, str, str]:
+    from tandem.launcher import effective_layer
+
+    try:
+        layer = effective_layer(loaded, os.environ)
+    except TandemError as exc:
+        return ("channel_layer (effective)", "unknown", str(exc))
+    return ("channel_layer (effective)", layer.name, layer.why)
 
 
 @main.command("config")
@@ -69,6 +80,7 @@ def show_config(as_json: bool, **options: Any) -> None:
         ("static", f"{project.static_url} -> {project.static_root or 'STATIC_ROOT not set'}", "settings"),
         ("media", f"{project.media_url} -> {project.media_root or 'MEDIA_ROOT not set'}", "settings"),
         ("channel_layer_backend", project.channel_layer.backend or "none", project.channel_layer.source),
+        effective_layer_row(loaded),
         ("ws_read_timeout (effective)", str(config.proxy_read_timeout), "derived from ping_interval"),
     ]
     if as_json:

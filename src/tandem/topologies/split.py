@@ -274,4 +274,5 @@ def build(ctx: Context) -> Plan:
         proxy=proxy,
         routes=ctx.routes,
         warnings=tuple(warnings),
+        layer=ctx.layer,
     )

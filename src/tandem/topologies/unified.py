@@ -36,4 +36,5 @@ def build(ctx: Context) -> Plan:
         ),
         routes=ctx.routes,
         notes=tuple(notes),
+        layer=ctx.layer,
     )
