@@ -52,6 +52,10 @@ def test_group_message_from_a_view_reaches_the_websocket(
         assert not psutil.Process(redis_pid).net_connections("inet"), (
             "the managed Redis listens on no TCP port"
         )
+        code, status = tandem.run("status", "--json", cwd=project, env=corpus_env(tmp_path))
+        assert code == 0 and json.loads(status)["channel_layer"].startswith("managed Redis"), status
+        roles = {p["role"]: p["state"] for p in json.loads(status)["processes"]}
+        assert roles["redis"] == "ready", roles
         assert run.stop() == 0, run.output
         assert wait_for(lambda: gone(redis_pid), timeout=10, message="redis-server to exit")
     else:
