@@ -83,8 +83,10 @@ class FreshImport:
 
 
 def user_frame(frames: Sequence[Sequence[object]], root: Path) -> str:
-    """`` (mysite/asgi.py, line 7)``: the innermost frame in the project's own code, or ``""``."""
-    for file, line in reversed([(str(f[0]), f[1]) for f in frames]):
+    """`` (board/models.py, line 4, imported from mysite/asgi.py, line 5)``: the innermost frame in the
+    project's own code, and the outermost when it is another file (the line that started it); or ``""``."""
+    own: list[tuple[str, object]] = []
+    for file, line in [(str(f[0]), f[1]) for f in frames]:
         path = Path(file)
         if not path.is_absolute() or is_library_file(file):
             continue
@@ -92,8 +94,12 @@ def user_frame(frames: Sequence[Sequence[object]], root: Path) -> str:
             path.resolve().relative_to(root.resolve())
         except ValueError:
             continue
-        return f" ({display_path(file, root)}, line {line})"
-    return ""
+        own.append((display_path(file, root), line))
+    if not own:
+        return ""
+    (inner, inner_line), (outer, outer_line) = own[-1], own[0]
+    start = f", imported from {outer}, line {outer_line}" if outer != inner else ""
+    return f" ({inner}, line {inner_line}{start})"
 
 
 def _verdict(raw: object, root: Path) -> FreshImport:
