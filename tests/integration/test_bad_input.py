@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TANDEM, Tandem, TandemRunner, daphne_pids, example_env
+from tests.conftest import TANDEM, Tandem, TandemRunner, clean_env, daphne_pids, example_env
 from tests.small_projects import write, write_project
 
 USAGE = 2  # UsageError, ConfigError, ProjectError
@@ -123,6 +123,46 @@ def test_settings_module_that_raises(example_project: Path, tandem: TandemRunner
     )
 
 
+# --- layouts without manage.py (the served cases are in test_corpus_layouts.py, including a settings
+# package shadowed by a nested one, which now works) -----------------------------------------------------
+
+
+def test_pythonpath_to_a_missing_directory(tmp_path: Path, tandem: TandemRunner) -> None:
+    project = write_project(tmp_path / "site", manage=None)
+    result = refused(
+        tandem, project, "--settings", "mysite.settings", "--pythonpath", "../nowhere", env=clean_env()
+    )
+    result.assert_one_clear_error("--pythonpath ../nowhere does not exist", "as django-admin takes")
+
+
+def test_settings_without_manage_py_that_do_not_import(tmp_path: Path, tandem: TandemRunner) -> None:
+    project = write_project(tmp_path / "site", manage=None, settings="import nosuchmodule_for_tandem_tests\n")
+    env = clean_env(DJANGO_SETTINGS_MODULE="mysite.settings")
+    result = refused(tandem, project, env=env)
+    result.assert_one_clear_error(
+        "settings module 'mysite.settings' (from DJANGO_SETTINGS_MODULE) failed to import: "
+        "ModuleNotFoundError: No module named 'nosuchmodule_for_tandem_tests'",
+        "(mysite/settings.py, line 1)",
+    )
+
+
+def test_settings_without_manage_py_that_do_not_exist(tmp_path: Path, tandem: TandemRunner) -> None:
+    project = write_project(tmp_path / "site", manage=None)
+    result = refused(tandem, project, "--settings", "mysite.nosettings", env=clean_env())
+    result.assert_one_clear_error(
+        f"settings module 'mysite.nosettings' (from --settings) not found in {project.resolve()}",
+        "settings modules under",
+        "mysite.settings",
+    )
+
+
+@pytest.mark.usefixtures("nginx_bin")
+def test_nginx_option_naming_a_missing_file(example_project: Path, tandem: TandemRunner) -> None:
+    result = refused(tandem, example_project, "--mode", "split", "--nginx", "/x/nginx")
+    result.assert_one_clear_error("--nginx /x/nginx does not exist: split mode runs nginx in front")
+    assert "on PATH" not in result.stderr
+
+
 def test_asgi_pointing_at_a_missing_attribute(example_project: Path, tandem: TandemRunner) -> None:
     result = refused(tandem, example_project, "--asgi", "chatsite.asgi:app")
     result.assert_one_clear_error(
@@ -174,7 +214,8 @@ def test_asgi_module_that_raises_at_import(tmp_path: Path, tandem: TandemRunner)
     project = write_project(
         tmp_path / "broken", asgi=RAISING_ASGI, consumers="class EchoConsumer:\n    pass\n"
     )
-    result = run_tandem(tandem, "serve", "--port", "0", cwd=project, timeout=30)
+    # --skip-checks: tandem check (E004) refuses this project before anything starts; this is the child's report.
+    result = run_tandem(tandem, "serve", "--port", "0", "--skip-checks", cwd=project, timeout=30)
     assert result.code == BOOT_FAILED, result.stdout + result.stderr
     assert result.seconds < 20, f"took {result.seconds:.1f} s to give up"
     # The child ran once: no respawn loop for a process that never became ready.
