@@ -246,20 +246,28 @@ def test_procs_not_a_number(example_project: Path, tandem: TandemRunner) -> None
     result.assert_one_clear_error("TANDEM_PROCS: invalid value 'four': expected a whole number or 'auto'")
 
 
-def test_several_processes_with_the_in_memory_layer(example_project: Path, tandem: TandemRunner) -> None:
-    result = refused(tandem, example_project, "--procs", "4")
-    result.assert_one_clear_error(
-        "--procs 4 with InMemoryChannelLayer: group messages sent in one Daphne process never reach "
-        "clients connected to another",
-        "--channel-layer redis://",
-        "--allow-inmemory",
-    )
-    assert result.stdout == ""
+def test_several_processes_with_the_in_memory_layer_kept(example_project: Path, tandem: TandemRunner) -> None:
+    # The example's consumers use groups: with the in-memory layer kept on purpose, four processes would
+    # lose group messages between them, and the check that says so stops serve before anything starts.
+    result = refused(tandem, example_project, "--procs", "4", "--channel-layer", "memory")
+    assert "tandem.E002" in result.stderr and "nothing was started" in result.stderr, result.stderr
+    assert "hint: drop --channel-layer memory" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert result.run.alive_descendants() == []
 
-    # Accepted when the user says their consumers use no groups: four processes, all serving.
-    run = tandem.serve(example_project, "--procs", "4", "--allow-inmemory")
+    # Accepted when the user says their consumers use no groups: four processes, all serving, no Redis.
+    run = tandem.serve(example_project, "--procs", "4", "--channel-layer", "memory", "--allow-inmemory")
     assert len(daphne_pids(run)) == 4, run.output
+    assert "started redis" not in run.output
     assert httpx.get(run.url + "healthz", timeout=10, trust_env=False).json() == {"status": "ok"}
+    assert run.stop() == 0
+    assert run.alive_descendants() == []
+
+
+def test_several_processes_get_a_managed_redis(example_project: Path, tandem: TandemRunner) -> None:
+    run = tandem.serve(example_project, "--procs", "2")
+    assert len(daphne_pids(run)) == 2, run.output
+    assert "channel layer: managed Redis" in run.output, run.output
     assert run.stop() == 0
     assert run.alive_descendants() == []
 
