@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from tandem.children import Liveness
-from tandem.config import Config, describe_source, resolve_config
-from tandem.errors import DependencyError, ProjectError, TandemError, UsageError
+from tandem.config import Config, resolve_config
+from tandem.errors import ProjectError, TandemError, UsageError
 from tandem.layerchoice import LayerChoice
 from tandem.plan import BoundSocket, Context, File, Plan
 from tandem.printer import Printer
+from tandem.programs import require_nginx, require_redis_server
 from tandem.project import Project, discover, open_project
 from tandem.rediscover import discover_in_subprocess
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
@@ -144,27 +145,6 @@ def write_files(files: tuple[File, ...], directory: Path) -> list[Path]:
 
 # Where nginx is when it is not on PATH: Debian and most packages (/usr/sbin is on root's PATH, not on a
 # normal user's), local installs, and nginx's own default prefix for a source build.
-NGINX_DIRS = ("/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin")
-
-
-def require_nginx(config: Config, environ: Mapping[str, str] | None = None) -> str:
-    """The nginx executable split mode runs: ``--nginx`` as given when it is a path, else the name looked up
-    on PATH, then in NGINX_DIRS. Returns an absolute path, so the plan runs the one found here."""
-    given = config.nginx
-    why = "split mode runs nginx in front"
-    install = "install it with: sudo apt-get install nginx-light (or pass --nginx PATH)"
-    if os.sep in given:
-        where = describe_source("nginx", config.sources.get("nginx", "default"))
-        if not os.path.exists(given):
-            raise DependencyError(f"{where} {given} does not exist: {why}", hint=install)
-        if not os.path.isfile(given) or not os.access(given, os.X_OK):
-            raise DependencyError(f"{where} {given} is not an executable file: {why}", hint=install)
-        return os.path.abspath(given)
-    path = shutil.which(given, path=search_path(os.environ if environ is None else environ, NGINX_DIRS))
-    if path is None:
-        looked = ", ".join(("PATH", *NGINX_DIRS))
-        raise DependencyError(f"nginx not found (looked for {given!r} on {looked}): {why}", hint=install)
-    return os.path.abspath(path)
 
 
 def nginx_test(nginx: str, conf: Path) -> None:
@@ -225,30 +205,6 @@ class Serving:
         close_all(self.sockets)
         if self.remove_runtime_dir:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
-
-
-def require_redis_server(config: Config, environ: Mapping[str, str]) -> str:
-    install = (
-        "install it with: sudo apt-get install redis-server (or give a Redis of your own with "
-        "--channel-layer redis://HOST:PORT/0)"
-    )
-    why = "the project uses channel-layer groups across processes, so tandem runs Redis as their layer"
-    given = config.redis_server
-    if os.sep in given:
-        if not os.access(given, os.X_OK) or not os.path.isfile(given):
-            where = describe_source("redis_server", config.sources.get("redis_server", "default"))
-            raise DependencyError(f"{where} {given} does not exist or is not executable: {why}", hint=install)
-        return given
-    path = shutil.which(given, path=search_path(environ, ("/usr/bin", "/usr/sbin", "/usr/local/bin")))
-    if path is None:
-        raise DependencyError(f"{given} not found on PATH, /usr/bin or /usr/sbin: {why}", hint=install)
-    return path
-
-
-def search_path(environ: Mapping[str, str], extra: tuple[str, ...]) -> str:
-    """PATH, then the usual places of system daemons a normal user's PATH may lack."""
-    dirs = [d for d in environ.get("PATH", os.defpath).split(os.pathsep) if d]
-    return os.pathsep.join(dirs + [d for d in extra if d not in dirs])
 
 
 def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], None]) -> Serving:

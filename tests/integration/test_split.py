@@ -355,19 +355,17 @@ def test_stale_static_files_are_collected_before_serving(example_project: Path, 
 
 
 @pytest.mark.parametrize("how", ["--nginx", "PATH"])
-def test_nginx_missing(how: str, example_project: Path, tandem: TandemRunner, tmp_path: Path) -> None:
+def test_nginx_missing(how: str, example_project: Path, tandem: TandemRunner) -> None:
     env = example_env(example_project)
-    args: tuple[str, ...] = ()
     if how == "--nginx":
-        args = ("--nginx", "/nonexistent/nginx")
+        args, said = ("--nginx", "/nonexistent/nginx"), "/nonexistent/nginx does not exist"
     else:
-        empty = tmp_path / "bin"
-        empty.mkdir()
-        env["PATH"] = str(empty)
+        # A name that is nowhere: not on PATH, nor in /usr/sbin and the other places nginx lives.
+        args, said = ("--nginx", "no-such-nginx"), "no-such-nginx not found (looked on PATH, /usr/sbin"
     run = tandem.start("serve", "--port", "0", *SPLIT, *args, cwd=example_project, env=env)
     code = run_to_exit(run)
     assert code == 2, run.output
-    assert "nginx not found" in run.output and "apt-get install nginx" in run.output
+    assert said in run.output and "apt-get install nginx" in run.output
     assert "Traceback" not in run.output and "Ready:" not in run.output
     assert run.alive_descendants() == [] and processes_in(example_project) == []
 

@@ -10,7 +10,7 @@ import pytest
 
 from tandem.config import resolve_config
 from tandem.errors import DependencyError
-from tandem.launcher import NGINX_DIRS, require_nginx
+from tandem.programs import NGINX_DIRS, require_nginx
 
 
 def fake_nginx(directory: Path) -> Path:
@@ -40,7 +40,7 @@ def test_not_found_anywhere_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(DependencyError) as caught:
         require_nginx(config, {"PATH": str(tmp_path)})
     message = str(caught.value)
-    assert "nginx not found (looked for 'no-such-nginx' on PATH, /usr/sbin, /usr/local/sbin" in message
+    assert "no-such-nginx not found (looked on PATH, /usr/sbin, /usr/local/sbin" in message
     assert "apt-get install nginx-light" in message
     assert caught.value.exit_code == 2
 
