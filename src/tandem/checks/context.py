@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from tandem.checks.freshimport import FreshImport, fresh_imports
+from tandem.checks.freshimport import FreshImport, fresh_imports, project_path
 from tandem.checks.groups import group_senders, uses_groups
 from tandem.config import Config, cpu_count, env_name, resolve_config
 from tandem.errors import ProjectError, TandemError
@@ -267,6 +267,9 @@ class CheckContext:
             root=self.root,
             settings_module=module,
             environ=self.environ,
+            # The sys.path this process imported the settings with (tandem.pythonpath's order, or
+            # manage.py's), as the servers get it.
+            pythonpath=project_path(sys.path, self.root),
         )
 
     def import_error(self, kind: str) -> str | None:

@@ -82,6 +82,20 @@ class FreshImport:
     missing: bool = False  # the module itself does not exist (nothing to import)
 
 
+def project_path(path: Sequence[str], root: Path) -> list[str]:
+    """The entries of ``path`` (this process's sys.path) that are the project's, not the standard library or
+    installed packages: the order tandem (or manage.py) imported the settings with. The root is always in."""
+    entries: list[str] = []
+    for entry in path:
+        directory = entry or os.getcwd()  # "" is the current directory
+        if not os.path.isdir(directory) or is_library_file(os.path.join(directory, "x.py")):
+            continue
+        entries.append(str(Path(directory).resolve()))
+    if str(root.resolve()) not in entries:
+        entries.insert(0, str(root.resolve()))
+    return list(dict.fromkeys(entries))
+
+
 def user_frame(frames: Sequence[Sequence[object]], root: Path) -> str:
     """`` (board/models.py, line 4, imported from mysite/asgi.py, line 5)``: the innermost frame in the
     project's own code, and the outermost when it is another file (the line that started it); or ``""``."""
@@ -117,17 +131,24 @@ def fresh_imports(
     root: Path,
     settings_module: str,
     environ: Mapping[str, str],
+    pythonpath: Sequence[str] = (),
     python: str = sys.executable,
     timeout: float = TIMEOUT,
 ) -> dict[str, FreshImport]:
-    """``{"asgi": ..., "wsgi": ...}`` for the ``module:attr`` paths given (None: not imported)."""
+    """``{"asgi": ..., "wsgi": ...}`` for the ``module:attr`` paths given (None: not imported).
+
+    ``pythonpath``: the project's own sys.path entries, in order (as the servers get them in PYTHONPATH);
+    the project root when none are given."""
     wanted = {kind: path for kind, path in apps.items() if path}
     if not wanted:
         return {}
     env = {k: v for k, v in environ.items() if k != "TANDEM_RUNTIME"}
     env["DJANGO_SETTINGS_MODULE"] = settings_module
     # As the servers tandem starts get it (topologies.processes.child_env): the project root first.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), environ.get("PYTHONPATH", "")]))
+    entries = list(
+        dict.fromkeys([*(pythonpath or [str(root)]), *environ.get("PYTHONPATH", "").split(os.pathsep)])
+    )
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, entries))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     argv = [python, "-c", _CHILD, wanted.get("asgi") or "", wanted.get("wsgi") or ""]
     # A session of its own: on timeout the forked copy is killed with the child (its whole process group).
