@@ -22,7 +22,7 @@ from tests.conftest import TandemRunner, example_env
 
 # One second of warm-up: the first request in each Gunicorn worker loads Django's URLconf and middleware,
 # which on a loaded machine can outlast a one-second measurement that starts cold.
-TINY = ["--duration", "1", "--warmup", "1", "--fanout-messages", "5"]
+TINY = ["--duration", "1", "--warmup", "1", "--fanout-messages", "5", "--repeat", "2"]
 
 
 def leftovers(project: Path) -> list[str]:
@@ -57,7 +57,8 @@ def test_bench_smoke(example_project: Path, tandem: TandemRunner, nginx_bin: str
     out, html = example_project / "bench.json", example_project / "bench.html"
     code, output = tandem.run(
         "bench", *TINY, "--modes", "unified,split", "--variants", "unified-1,split-tcp",
-        "--fanout", "10", "--max-conns", "50", "--json", str(out), "--report", str(html),
+        "--fanout", "10", "--fanout-path", "/ws/chat/{room}/", "--max-conns", "50", "--json", str(out),
+        "--report", str(html),
         cwd=example_project, timeout=150,
     )  # fmt: skip
     assert code == 0, output
@@ -71,6 +72,8 @@ def test_bench_smoke(example_project: Path, tandem: TandemRunner, nginx_bin: str
     assert 0 < unified["ready_s"] < 90
     [http] = unified["http"]
     assert http["tool"] == tool and http["error"] is None and http["requests_per_s"] > 0
+    assert http["url"].endswith("/healthz") or http["url"].endswith("/")  # the project's own 2xx route
+    assert len(http["samples"]) == 2 and http["errors"] == 0
     [echo] = unified["echo"]
     assert echo["error"] is None and echo["connected"] == 32 and echo["messages_per_s"] > 0
     assert echo["p50_ms"] is not None and echo["p99_ms"] >= echo["p50_ms"]
@@ -91,25 +94,14 @@ def test_bench_smoke(example_project: Path, tandem: TandemRunner, nginx_bin: str
     assert echo_targets == {"public": True, "daphne-direct": True}
     assert split["notes"] == []  # stopped cleanly: nothing had to be killed
 
-    keys = {t["key"]: t for t in data["targets"]}
-    assert set(keys) == {
-        "split_over_unified",
-        "proxy_hop_http",
-        "unified_two_procs",
-        "proxy_hop_ws",
-        "concurrent_ws",
-        "fanout_1000",
-    }
-    assert keys["split_over_unified"]["met"] in (True, False)  # measured: a ratio from this run
-    assert keys["proxy_hop_http"]["measured"] > 0 and keys["proxy_hop_ws"]["measured"] > 0
-    assert keys["unified_two_procs"]["met"] is None  # unified-n was not asked for
-    assert data["recommendation"]["mode"] in ("split", "unified")
+    assert "targets" not in data  # tandem's own development targets stay in the repo's docs
+    assert data["recommendation"]["mode"] in ("split", "unified", "undecided")
     assert data["machine"]["cores"] >= 1 and data["versions"]["Django"]
     assert data["versions"]["nginx"].startswith("nginx version")
     assert data["project"]["websocket_routes"] == ["/ws/chat/<str:room>/", "/ws/echo/"]
 
     text = html.read_text()
-    assert text.count("<svg") >= 4 and "<script" not in text
+    assert text.count("<svg") >= 4 and "<script" not in text and "Targets" not in text
     assert "split-tcp" in text and "Recommendation" in text
     assert re.search(r"unified-1\s.*\s(ok|in-memory)", output)  # the terminal table
     assert f"wrote {out}" in output and f"wrote {html}" in output
@@ -129,14 +121,15 @@ def test_bench_bad_input_keeps_measuring(example_project: Path, tandem: TandemRu
         "--ws-path", "/ws/nope/", "--fanout", "3", "--fanout-path", "/ws/echo/?room={room}", "--json", str(out),
         cwd=example_project, env=env, timeout=120,
     )  # fmt: skip
-    assert code == 0, output
+    # split failed to start and unified-1's fan-out failed: nothing was measured cleanly.
+    assert code == 7, output
     assert "Traceback" not in output
     data = json.loads(out.read_text())
     split = variant(data, "split-unix")
     assert split["status"] == "failed"
     assert "nginx rejected the generated config" in split["reason"]
     unified = variant(data, "unified-1")
-    assert unified["status"] == "ok"
+    assert unified["status"] == "failed" and "no client received the first post" in unified["reason"]
     [http] = unified["http"]
     assert http["tool"] == "python" and http["requests_per_s"] > 0
     assert unified["echo"] == [] and unified["conns"] is None
@@ -149,6 +142,7 @@ def test_bench_bad_input_keeps_measuring(example_project: Path, tandem: TandemRu
     assert bench_users(example_project) == 0
     assert "Python fallback" in output
     assert "split-unix: failed to start: nginx rejected the generated config" in output
+    assert data["recommendation"]["mode"] == "undecided" and "no recommendation: unified-1 failed" in output
     assert leftovers(example_project) == []
 
 
@@ -205,7 +199,7 @@ def test_bench_interrupted_stops_everything(example_project: Path, tandem: Tande
         "--max-conns", "0", "--fanout", "", cwd=example_project,
     )  # fmt: skip
     run.wait_for_line(r"unified-1: ready in", timeout=90)
-    run.wait_for_line(r"unified-1: HTTP /healthz at public", timeout=30)
+    run.wait_for_line(r"unified-1: HTTP /\S* at public", timeout=30)
     run.proc.send_signal(sig)
     code = run.wait_exit(timeout=60)
     assert code == 130, run.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tandem.bench.figures import (
@@ -189,7 +191,9 @@ def test_reference_run_recommends_split_with_redis() -> None:
     assert (
         "split-unix served 4,000 req/s, 4.44x the best unified variant (unified-n: 900 req/s)" in rec.reasons
     )
-    assert any("2 WebSocket route(s) and 9 HTTP URL pattern(s) (18% WebSocket)" in r for r in rec.reasons)
+    assert any("2 WebSocket route(s) and 9 HTTP URL pattern(s)" in r for r in rec.reasons)
+    # Route counts say nothing about traffic: no "% WebSocket" share is claimed.
+    assert not any("%" in r for r in rec.reasons)
     layer = next(c for c in rec.caveats if "InMemoryChannelLayer" in c)
     assert "p99 80.0 ms in-memory, 190.0 ms with Redis" in layer
     assert any("nginx hop costs 15%" in c for c in rec.caveats)
@@ -227,13 +231,16 @@ def test_reference_run_recommends_split_with_redis() -> None:
             "unified",
             "tandem serve --procs 2 --channel-layer redis://127.0.0.1:6379/0",
         ),
-        # no WebSocket routes at all: Gunicorn does everything
+        # no WebSocket routes at all: Gunicorn does everything, and nothing needs a channel layer (this
+        # case used to assert "--channel-layer redis://...": Redis advice for a project with no WebSockets)
+        (4000, 900, ProjectFacts(0, 9, INMEMORY, False), "split", "tandem serve --mode split"),
+        # WebSocket routes that use no groups: in-memory is fine across processes
         (
             4000,
             900,
-            ProjectFacts(0, 9, INMEMORY, False),
+            ProjectFacts(2, 9, INMEMORY, False, uses_groups=False),
             "split",
-            "tandem serve --mode split --channel-layer redis://127.0.0.1:6379/0",
+            "tandem serve --mode split",
         ),
     ],
 )
@@ -249,16 +256,80 @@ def test_recommendation_table(
     assert (rec.mode, rec.command) == (mode, command)
 
 
-def test_no_websocket_routes_has_no_layer_caveat() -> None:
+def test_no_websocket_routes_has_no_redis_advice() -> None:
     rec = recommend([variant("split-unix", http=[http(4000)])], ProjectFacts(0, 9, INMEMORY, False))
     assert rec.headline.startswith("no WebSocket routes")
-    assert not any("channel layer" in c for c in rec.caveats)
+    assert rec.command == "tandem serve --mode split"
+    assert not any("channel layer" in c or "redis" in c.lower() for c in (*rec.caveats, rec.command))
 
 
-def test_only_one_mode_measured() -> None:
+def test_only_one_mode_measured_recommends_nothing() -> None:
     rec = recommend([variant("unified-1", http=[http(510)])], EXAMPLE_FACTS)
-    assert rec.mode == "unified"
+    assert rec.mode == "undecided"
     assert "only unified was measured" in rec.headline
+
+
+def test_a_failed_measurement_recommends_nothing() -> None:
+    """The issue's 404 run: a variant whose measurement failed gives no verdict, whatever else was measured."""
+    broken = variant("unified-1")
+    broken.status, broken.reason = (
+        FAILED,
+        "measurement failed: HTTP at public failed: 256 answers were not 2xx",
+    )
+    rec = recommend([broken, variant("split-unix", http=[http(4000)])], EXAMPLE_FACTS)
+    assert rec.mode == "undecided" and "unified-1 failed" in rec.headline and "256" in rec.headline
+
+
+def sampled(rps: tuple[float, ...]) -> HttpFigure:
+    return dataclasses.replace(http(sorted(rps)[len(rps) // 2]), samples=rps)
+
+
+@pytest.mark.parametrize(
+    ("split", "unified", "mode"),
+    [
+        ((3000, 3100, 3200), (1000, 1010, 1020), "split"),  # 2.9x beyond any overlap
+        (
+            (1600, 3000, 3500),
+            (900, 1000, 1100),
+            "undecided",
+        ),  # median 3x, but slowest split / fastest unified 1.45x
+        ((1000, 1100, 1200), (1000, 1050, 1100), "unified"),  # even the best split repeat is below 1.5x
+        ((1300, 1500, 1700), (900, 1000, 1100), "undecided"),  # straddles the threshold
+    ],
+)
+def test_verdicts_need_a_margin_beyond_the_spread(
+    split: tuple[float, ...], unified: tuple[float, ...], mode: str
+) -> None:
+    results = [variant("unified-1", http=[sampled(unified)]), variant("split-unix", http=[sampled(split)])]
+    rec = recommend(results, EXAMPLE_FACTS)
+    assert rec.mode == mode, rec
+    if mode == "undecided":
+        assert "spread" in rec.headline
+
+
+def test_procs_need_a_margin_beyond_the_spread() -> None:
+    results = [
+        variant("unified-1", http=[sampled((400, 500, 600))]),
+        variant("unified-n", http=[sampled((500, 800, 900))]),  # median 1.6x, slowest vs fastest 0.83x
+        variant("split-unix", http=[sampled((550, 600, 650))]),
+    ]
+    rec = recommend(results, EXAMPLE_FACTS)
+    assert rec.command == "tandem serve --procs 1"
+    assert any("not beyond the run-to-run spread" in r for r in rec.reasons)
+
+
+def test_unreadable_url_count_is_not_websocket_only() -> None:
+    """An error reading the URLconf used to count 0 HTTP routes and flip the verdict to unified."""
+    results = [variant("unified-1", http=[http(500)]), variant("split-unix", http=[http(4000)])]
+    rec = recommend(results, ProjectFacts(2, None, INMEMORY, False))
+    assert rec.mode == "split"
+    assert any("unknown" in r for r in rec.reasons)
+
+
+def test_views_sending_to_groups_are_named_in_the_layer_caveat() -> None:
+    facts = ProjectFacts(2, 9, INMEMORY, False, uses_groups=True, http_group_senders=("chat/views.py",))
+    rec = recommend([variant("unified-1", http=[http(500)]), variant("split-unix", http=[http(4000)])], facts)
+    assert any("chat/views.py" in c and "Gunicorn" in c for c in rec.caveats)
 
 
 def test_nothing_measured_is_undecided() -> None:

@@ -45,6 +45,8 @@ Running 10s test @ http://127.0.0.1:8000/healthz
   Non-2xx or 3xx responses: 5
 Requests/sec:   4620.12
 Transfer/sec:    830.00KB
+tandem-bad: 7
+tandem-first: HTTP 302
 """
 
 
@@ -62,8 +64,16 @@ def test_parse_wrk_units_and_errors() -> None:
     out = parse_wrk(WRK_ERRORS)
     assert out.p50_ms == pytest.approx(0.812)
     assert out.p99_ms == pytest.approx(1020.0)
-    assert out.errors == 3 + 12 + 5
+    # tandem's wrk script counts every answer that is not 2xx (the 302s too, which wrk itself does not).
+    assert out.errors == 3 + 12 + 7
+    assert out.first_error == "HTTP 302"
     assert out.duration_s == pytest.approx(10.01)
+    without_script = parse_wrk(WRK_ERRORS.split("tandem-bad")[0])
+    assert without_script.errors == 3 + 12 + 5 and without_script.first_error == "socket read errors"
+
+
+def test_a_clean_wrk_run_has_no_first_error() -> None:
+    assert parse_wrk(WRK_OK + "tandem-bad: 0\ntandem-first: \n").first_error is None
 
 
 def test_parse_wrk_without_rate_is_an_error() -> None:
@@ -113,8 +123,10 @@ def test_defaults() -> None:
     assert options.modes == ("unified", "split")
     assert options.fanout == (100, 1000)
     assert options.max_conns == 8000
-    assert options.http_path == "/healthz"
-    assert options.ws_path == "/ws/echo/"
+    # Taken from the project at run time, or given: never a path the project may not have.
+    assert options.http_path is None and options.ws_path is None
+    assert options.fanout_path is None  # no fan-out unless the user names a route speaking its protocol
+    assert options.repeat == 3
 
 
 def test_options_parse_lists() -> None:
@@ -214,7 +226,8 @@ NO_WS = RouteTable((), ())
 
 
 def skips(table: RouteTable, nginx: bool = True, redis: bool = True, **raw: object) -> dict[str, str]:
-    return skip_reasons(table, parse_options(raw), nginx_found=nginx, redis_found=redis)
+    given: dict[str, object] = {"ws_path": "/ws/echo/", "fanout_path": "/ws/chat/{room}/", **raw}
+    return skip_reasons(table, parse_options(given), nginx_found=nginx, redis_found=redis)
 
 
 def test_nothing_skipped_on_the_example() -> None:
@@ -257,4 +270,15 @@ def test_missing_programs() -> None:
 
 def test_route_by_upgrade_serves_any_path() -> None:
     table = RouteTable((Route("websocket", "^(?P<x>.+)$", "/", "app.Consumer"),), ())
-    assert skips(table, ws_path="/anything/") == {}
+    assert skips(table, ws_path="/anything/", fanout_path="/x/{room}/") == {}
+
+
+def test_no_fanout_without_a_fanout_path() -> None:
+    found = skips(CHAT, fanout_path=None)
+    assert "--fanout-path" in found["fanout"] and "README" in found["fanout"]
+
+
+def test_no_echo_route_known() -> None:
+    found = skips(CHAT, ws_path=None)
+    assert "no WebSocket route says it echoes" in found["echo"] and "--ws-path" in found["echo"]
+    assert "conns" in found

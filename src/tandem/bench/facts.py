@@ -6,6 +6,7 @@ import contextlib
 import importlib.metadata
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -66,9 +67,10 @@ def versions(*, nginx: str | None, wrk: str | None, redis: str | None) -> dict[s
     return found
 
 
-def count_http_urls(urlconf: object) -> int:
+def count_http_urls(urlconf: object) -> int | None:
     """Leaf URL patterns under the project's ROOT_URLCONF, the admin site's own excluded (it would swamp a
-    small project's count while saying nothing about its traffic)."""
+    small project's count while saying nothing about its traffic). None when the URLconf cannot be read:
+    an unknown count must not read as "no HTTP routes" (which would make the project WebSocket-only)."""
     from django.urls import get_resolver
 
     def walk(resolver: Any, depth: int) -> int:
@@ -85,8 +87,8 @@ def count_http_urls(urlconf: object) -> int:
 
     try:
         return walk(get_resolver(urlconf if isinstance(urlconf, str) else None), 0)
-    except Exception:
-        return 0
+    except Exception:  # reported as unknown, never as zero
+        return None
 
 
 def websocket_route_count(table: RouteTable) -> int:
@@ -96,3 +98,38 @@ def websocket_route_count(table: RouteTable) -> int:
 def matching_websocket_route(table: RouteTable, path: str) -> bool:
     """Whether some WebSocket route can serve ``path`` (its literal prefix is a prefix of it)."""
     return any(path.startswith(route.prefix) for route in table.for_protocol(WEBSOCKET))
+
+
+_GROUP_SEND = re.compile(r"\bgroup_send\b")
+_GROUP_ANY = re.compile(r"\bgroup_(?:add|send)\b")
+_SKIP_DIRS = {"node_modules", "site-packages", "staticfiles", "static", "media", "migrations", "tests"}
+MAX_SOURCE_FILES = 2000
+
+
+def group_usage(root: Path, consumer_modules: set[str]) -> tuple[bool, tuple[str, ...]]:
+    """(the project joins or sends to channel-layer groups, the non-consumer files that send to groups).
+
+    A file that calls ``group_send`` but defines no WebSocket consumer is HTTP-side code (a view, a signal,
+    a task): in split mode it runs in Gunicorn, so its messages reach Daphne only through a layer that
+    crosses processes. Read from the project's own source (bounded), never from its dependencies.
+    """
+    uses, senders = False, []
+    seen = 0
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).parts
+        if any(p.startswith(".") or p in _SKIP_DIRS or "venv" in p for p in parts[:-1]):
+            continue
+        seen += 1
+        if seen > MAX_SOURCE_FILES:
+            break
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if not _GROUP_ANY.search(text):
+            continue
+        uses = True
+        module = ".".join(path.relative_to(root).with_suffix("").parts)
+        if _GROUP_SEND.search(text) and module not in consumer_modules:
+            senders.append(path.relative_to(root).as_posix())
+    return uses, tuple(senders)

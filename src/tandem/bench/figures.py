@@ -30,6 +30,78 @@ def _ms(value: float | None) -> str:
     return f"{value:.1f}" if value is not None else "-"
 
 
+def spread(samples: Sequence[float]) -> str:
+    """ " (min-max of 3)" for repeated measurements; nothing for one."""
+    if len(samples) < 2:
+        return ""
+    return f" (min-max {min(samples):,.0f}-{max(samples):,.0f} of {len(samples)})"
+
+
+def median(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _median_or_none(values: Sequence[float | None]) -> float | None:
+    return median([v for v in values if v is not None])
+
+
+def combine_http(runs: Sequence[HttpFigure]) -> HttpFigure:
+    """Repeats of one HTTP measurement as one figure: the median rate (min-max kept in ``samples``) and
+    median latencies. Any bad answer or transport error in any repeat fails the whole measurement: a rate
+    that includes 404s or resets measures the error path, not the page."""
+    first = runs[0]
+    failed = next((r for r in runs if r.error), None)
+    if failed is not None:
+        return failed
+    errors = sum(r.errors for r in runs)
+    requests = sum(r.requests for r in runs)
+    if errors:
+        cause = next((r.first_error for r in runs if r.first_error), None) or "a transport error"
+        return dataclasses.replace(
+            first, requests_per_s=0.0, p50_ms=None, p99_ms=None, requests=requests, errors=errors,
+            duration_s=sum(r.duration_s for r in runs), samples=(), first_error=cause,
+            error=f"{errors:,} answers were not 2xx or failed, in {requests:,} requests (first: {cause})",
+        )  # fmt: skip
+    rates = tuple(r.requests_per_s for r in runs)
+    return dataclasses.replace(
+        first, requests_per_s=median(rates) or 0.0, p50_ms=_median_or_none([r.p50_ms for r in runs]),
+        p99_ms=_median_or_none([r.p99_ms for r in runs]), requests=requests, errors=0,
+        duration_s=sum(r.duration_s for r in runs), samples=rates,
+    )  # fmt: skip
+
+
+def combine_echo(runs: Sequence[EchoFigure]) -> EchoFigure:
+    """Repeats of the echo measurement, as ``combine_http``: a client that could not connect, a frame that
+    did not come back unchanged or a dropped connection fails the measurement."""
+    first = runs[0]
+    failed = next((r for r in runs if r.error), None)
+    if failed is not None:
+        return failed
+    errors = sum(r.errors for r in runs)
+    short = next((r for r in runs if r.connected < r.clients), None)
+    if errors or short is not None:
+        cause = next((r.first_failure for r in runs if r.first_failure), None) or "a connection dropped"
+        missing = (
+            f"{short.clients - short.connected} of {short.clients} clients could not connect; "
+            if short
+            else ""
+        )
+        return dataclasses.replace(
+            first, messages_per_s=0.0, p50_ms=None, p99_ms=None, errors=errors, samples=(),
+            error=f"{missing}{errors} error(s) (first: {cause})", first_failure=cause,
+        )  # fmt: skip
+    rates = tuple(r.messages_per_s for r in runs)
+    return dataclasses.replace(
+        first, messages_per_s=median(rates) or 0.0, p50_ms=_median_or_none([r.p50_ms for r in runs]),
+        p99_ms=_median_or_none([r.p99_ms for r in runs]), messages=sum(r.messages for r in runs),
+        duration_s=sum(r.duration_s for r in runs), samples=rates,
+    )  # fmt: skip
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile (``q`` in 0..100) of unsorted ``values``; None when there are none."""
     if not values:
@@ -48,18 +120,28 @@ class HttpFigure:
     p50_ms: float | None
     p99_ms: float | None
     requests: int
-    errors: int  # socket errors plus non-2xx/3xx answers
+    errors: int  # transport errors plus answers that were not 2xx
     duration_s: float
     connections: int
-    error: str | None = None  # the measurement itself failed: why
+    error: str | None = None  # the measurement failed: why (then no rate or latency is reported)
+    samples: tuple[float, ...] = ()  # req/s of each repeat; requests_per_s is their median
+    first_error: str | None = None  # the first bad answer or transport error, e.g. "HTTP 404"
 
     def summary(self) -> str:
         if self.error:
             return f"HTTP at {self.target} failed: {self.error}"
         return (
-            f"HTTP at {self.target}: {self.requests_per_s:,.0f} req/s, p50 {_ms(self.p50_ms)} ms, "
-            f"p99 {_ms(self.p99_ms)} ms ({self.tool}, {self.errors} errors)"
+            f"HTTP at {self.target}: {self.requests_per_s:,.0f} req/s{spread(self.samples)}, "
+            f"p50 {_ms(self.p50_ms)} ms, p99 {_ms(self.p99_ms)} ms ({self.tool})"
         )
+
+    @property
+    def low(self) -> float:
+        return min(self.samples) if self.samples else self.requests_per_s
+
+    @property
+    def high(self) -> float:
+        return max(self.samples) if self.samples else self.requests_per_s
 
 
 @dataclass(frozen=True)
@@ -74,19 +156,25 @@ class EchoFigure:
     messages: int
     errors: int
     duration_s: float
-    first_failure: str | None = None  # why a client could not connect, when some could not
+    first_failure: str | None = None  # the first handshake that failed, frame that did not echo, ...
     error: str | None = None
+    samples: tuple[float, ...] = ()  # msg/s of each repeat; messages_per_s is their median
 
     def summary(self) -> str:
         if self.error:
             return f"WebSocket echo at {self.target} failed: {self.error}"
-        text = (
-            f"WebSocket echo at {self.target}: {self.messages_per_s:,.0f} msg/s, p50 {_ms(self.p50_ms)} ms, "
-            f"p99 {_ms(self.p99_ms)} ms ({self.connected} clients)"
+        return (
+            f"WebSocket echo at {self.target}: {self.messages_per_s:,.0f} msg/s{spread(self.samples)}, "
+            f"p50 {_ms(self.p50_ms)} ms, p99 {_ms(self.p99_ms)} ms ({self.connected} clients)"
         )
-        if self.connected < self.clients:
-            text += f"; {self.clients - self.connected} could not connect (first: {self.first_failure})"
-        return text
+
+    @property
+    def low(self) -> float:
+        return min(self.samples) if self.samples else self.messages_per_s
+
+    @property
+    def high(self) -> float:
+        return max(self.samples) if self.samples else self.messages_per_s
 
 
 @dataclass(frozen=True)
@@ -166,6 +254,15 @@ class VariantResult:
 
     def fanout_for(self, clients: int) -> FanoutFigure | None:
         return next((f for f in self.fanout if f.clients == clients and f.error is None), None)
+
+    def failed_measurements(self) -> list[str]:
+        """Every measurement of this variant that failed, as "what: why"."""
+        failed = [f.summary() for f in self.http if f.error]
+        failed += [f.summary() for f in self.echo if f.error]
+        failed += [f.summary() for f in self.fanout if f.error]
+        if self.conns is not None and self.conns.error:
+            failed.append(self.conns.summary())
+        return failed
 
 
 def to_data(value: Any) -> Any:

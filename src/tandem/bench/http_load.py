@@ -5,9 +5,11 @@ server: the client, not the server, is then the bottleneck, so the two are never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -23,6 +25,30 @@ _RATE = re.compile(r"^Requests/sec:\s+([\d.]+)", re.M)
 _TOTAL = re.compile(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m|h)", re.M)
 _SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_BAD = re.compile(r"^tandem-bad: (\d+)$", re.M)
+_FIRST = re.compile(r"^tandem-first: (.*)$", re.M)
+# wrk counts only 4xx/5xx as errors ("Non-2xx or 3xx responses"): a redirect to a login page would pass as
+# a served page. This script counts every answer that is not 2xx, per thread, and reports the first one.
+STATUS_SCRIPT = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) bad = 0; first = "" end
+function response(status, headers, body)
+  if status < 200 or status > 299 then
+    bad = bad + 1
+    if first == "" then first = "HTTP " .. status end
+  end
+end
+function done(summary, latency, requests)
+  local total, seen = 0, ""
+  for _, t in ipairs(threads) do
+    total = total + t:get("bad")
+    local f = t:get("first")
+    if seen == "" and f ~= nil then seen = f end
+  end
+  io.write(string.format("tandem-bad: %d\\ntandem-first: %s\\n", total, seen))
+end
+"""
 
 
 @dataclass(frozen=True)
@@ -32,7 +58,8 @@ class WrkOutput:
     p99_ms: float | None
     requests: int
     duration_s: float
-    errors: int
+    errors: int  # socket errors plus answers that were not 2xx
+    first_error: str | None = None
 
 
 def parse_wrk(text: str) -> WrkOutput:
@@ -45,12 +72,21 @@ def parse_wrk(text: str) -> WrkOutput:
     requests = int(total.group(1)) if total else 0
     duration = float(total.group(2)) * _UNITS_MS[total.group(3)] / 1000.0 if total else 0.0
     socket_errors = _SOCKET_ERRORS.search(text)
-    errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
-    non_2xx = _NON_2XX.search(text)
-    if non_2xx:
-        errors += int(non_2xx.group(1))
+    errors, first = 0, None
+    if socket_errors:
+        kinds = ("connect", "read", "write", "timeout")
+        counts = [int(n) for n in socket_errors.groups()]
+        errors = sum(counts)
+        first = next((f"socket {kind} errors" for kind, n in zip(kinds, counts, strict=True) if n), None)
+    bad = _BAD.search(text)
+    non_2xx = _NON_2XX.search(text)  # wrk's own count (4xx/5xx only), when the script's is missing
+    count = int(bad.group(1)) if bad else int(non_2xx.group(1)) if non_2xx else 0
+    if count:
+        errors += count
+        seen = _FIRST.search(text)
+        first = (seen.group(1).strip() if seen else "") or first or "an answer that was not 2xx"
     return WrkOutput(
-        float(rate.group(1)), latencies.get("50"), latencies.get("99"), requests, duration, errors
+        float(rate.group(1)), latencies.get("50"), latencies.get("99"), requests, duration, errors, first
     )
 
 
@@ -70,26 +106,42 @@ def wrk_version(path: str) -> str:
 def run_wrk(path: str, url: str, *, duration: float, connections: int, threads: int = 2) -> WrkOutput:
     """One wrk run; bounded by its own duration plus a margin."""
     seconds = max(1, round(duration))
-    argv = [path, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="tandem-wrk-") as script:
+        script.write(STATUS_SCRIPT)
+        script.flush()
+        argv = [
+            path,
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30, check=False)
     if result.returncode != 0:
         message = " ".join((result.stderr or result.stdout).split())[:300]
         raise RuntimeError(f"wrk exited with code {result.returncode}: {message}")
     return parse_wrk(result.stdout)
 
 
-def wrk_figure(
-    path: str, target: str, url: str, *, duration: float, warmup: float, connections: int
-) -> HttpFigure:
-    try:
-        if warmup >= 1:
+def wrk_warmup(path: str, url: str, *, warmup: float, connections: int) -> None:
+    """Unrecorded load before the first sample; its failures show up in the samples themselves."""
+    if warmup >= 1:
+        with contextlib.suppress(RuntimeError, ValueError, OSError, subprocess.TimeoutExpired):
             run_wrk(path, url, duration=warmup, connections=connections)
+
+
+def wrk_figure(path: str, target: str, url: str, *, duration: float, connections: int) -> HttpFigure:
+    """One recorded wrk sample."""
+    try:
         out = run_wrk(path, url, duration=duration, connections=connections)
     except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as exc:
         return HttpFigure(target, url, WRK, 0.0, None, None, 0, 0, 0.0, connections, error=str(exc))
     return HttpFigure(
         target, url, WRK, out.requests_per_s, out.p50_ms, out.p99_ms, out.requests, out.errors,
-        out.duration_s, connections,
+        out.duration_s, connections, first_error=out.first_error,
     )  # fmt: skip
 
 
@@ -119,7 +171,9 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, headers.get("connection") != "close"
 
 
-async def _client(url: str, until: float, record: bool, latencies: list[float], counts: list[int]) -> None:
+async def _client(
+    url: str, until: float, record: bool, latencies: list[float], counts: list[int], first: list[str]
+) -> None:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: tandem-bench\r\n\r\n".encode()
@@ -133,13 +187,18 @@ async def _client(url: str, until: float, record: bool, latencies: list[float], 
             status, keep = await _read_response(reader)
             if record:
                 latencies.append(time.monotonic() - started)
-                counts[0 if 200 <= status < 400 else 1] += 1
+                good = 200 <= status < 300  # a redirect (to a login page, say) is not the page measured
+                counts[0 if good else 1] += 1
+                if not good and not first:
+                    first.append(f"HTTP {status}")
             if not keep:
                 writer.close()
                 writer = None
-    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
         if record:
             counts[1] += 1
+            if not first:
+                first.append(f"{type(exc).__name__}: {exc}"[:200])
     finally:
         if writer is not None:
             writer.close()
@@ -149,12 +208,13 @@ async def python_load(url: str, *, duration: float, warmup: float, connections: 
     """Keep-alive GETs from ``connections`` clients; a client that fails stops (counted as an error)."""
     if warmup > 0:
         until = time.monotonic() + warmup
-        await asyncio.gather(*(_client(url, until, False, [], [0, 0]) for _ in range(connections)))
+        await asyncio.gather(*(_client(url, until, False, [], [0, 0], []) for _ in range(connections)))
     latencies: list[float] = []
     counts = [0, 0]
+    first: list[str] = []
     started = time.monotonic()
     until = started + duration
-    await asyncio.gather(*(_client(url, until, True, latencies, counts) for _ in range(connections)))
+    await asyncio.gather(*(_client(url, until, True, latencies, counts, first) for _ in range(connections)))
     elapsed = time.monotonic() - started
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     return {
@@ -163,5 +223,6 @@ async def python_load(url: str, *, duration: float, warmup: float, connections: 
         "p99_ms": p99 * 1000 if p99 is not None else None,
         "requests": counts[0],
         "errors": counts[1],
+        "first_error": first[0] if first else None,
         "duration_s": elapsed,
     }

@@ -1,14 +1,18 @@
 """One figure each: HTTP, WebSocket echo, fan-out, concurrent connections, against a running server.
 
-A measurement that fails returns its figure with ``error`` set, so the run goes on with the next one.
+A measurement that fails returns its figure with ``error`` set, so the run goes on with the next one. HTTP
+and echo are measured ``repeat`` times and reported as the median with min-max; any answer that is not 2xx
+(or 101), or any transport error, in any repeat fails the measurement: it then carries no rate at all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tandem.bench.figures import ConnsFigure, EchoFigure, FanoutFigure, HttpFigure
-from tandem.bench.http_load import PYTHON, wrk_figure
+import httpx
+
+from tandem.bench.figures import ConnsFigure, EchoFigure, FanoutFigure, HttpFigure, combine_echo, combine_http
+from tandem.bench.http_load import PYTHON, WRK, wrk_figure, wrk_warmup
 from tandem.bench.jobs import HeldJob, JobFailed, run_job
 from tandem.bench.server import ServeRun
 
@@ -26,6 +30,7 @@ class Load:
     fanout_messages: int
     conns_timeout: float
     wrk: str | None  # wrk's path, or None for the Python fallback
+    repeat: int = 3
 
 
 def http_url(base: str, path: str) -> str:
@@ -40,43 +45,71 @@ def origin_of(base: str) -> str:
     return base.rstrip("/")
 
 
+def check_answer(url: str, timeout: float = 15.0) -> str | None:
+    """One GET before any load: why ``url`` is not a page to measure (not 2xx, no answer), or None."""
+    try:
+        response = httpx.get(url, timeout=timeout, follow_redirects=False, trust_env=False)
+    except httpx.HTTPError as exc:
+        return f"GET {url} got no answer: {exc or type(exc).__name__}"
+    if 200 <= response.status_code < 300:
+        return None
+    where = f" -> {response.headers['location']}" if "location" in response.headers else ""
+    return f"GET {url} answered HTTP {response.status_code}{where}, not 2xx"
+
+
 def measure_http(target: str, base: str, path: str, load: Load) -> HttpFigure:
     url = http_url(base, path)
+    tool = WRK if load.wrk else PYTHON
+    refused = check_answer(url)
+    if refused is not None:
+        return HttpFigure(target, url, tool, 0.0, None, None, 0, 0, 0.0, load.connections, error=refused)
     if load.wrk:
-        return wrk_figure(
-            load.wrk, target, url, duration=load.duration, warmup=load.warmup, connections=load.connections
-        )
-    job = {
-        "kind": "http",
-        "url": url,
-        "duration": load.duration,
-        "warmup": load.warmup,
-        "connections": load.connections,
-    }
-    try:
-        out = run_job(job, load.duration + load.warmup + JOB_MARGIN)
-    except JobFailed as exc:
-        return HttpFigure(target, url, PYTHON, 0.0, None, None, 0, 0, 0.0, load.connections, error=str(exc))
-    return HttpFigure(
-        target, url, PYTHON, out["requests_per_s"], out["p50_ms"], out["p99_ms"], out["requests"],
-        out["errors"], out["duration_s"], load.connections,
-    )  # fmt: skip
+        wrk_warmup(load.wrk, url, warmup=load.warmup, connections=load.connections)
+        runs = [
+            wrk_figure(load.wrk, target, url, duration=load.duration, connections=load.connections)
+            for _ in range(load.repeat)
+        ]
+        return combine_http(runs)
+    runs = []
+    for index in range(load.repeat):
+        job = {
+            "kind": "http", "url": url, "duration": load.duration,
+            "warmup": load.warmup if index == 0 else 0.0, "connections": load.connections,
+        }  # fmt: skip
+        try:
+            out = run_job(job, load.duration + load.warmup + JOB_MARGIN)
+        except JobFailed as exc:
+            return HttpFigure(
+                target, url, PYTHON, 0.0, None, None, 0, 0, 0.0, load.connections, error=str(exc)
+            )
+        runs.append(
+            HttpFigure(
+                target, url, PYTHON, out["requests_per_s"], out["p50_ms"], out["p99_ms"], out["requests"],
+                out["errors"], out["duration_s"], load.connections, first_error=out.get("first_error"),
+            )
+        )  # fmt: skip
+    return combine_http(runs)
 
 
 def measure_echo(target: str, base: str, path: str, load: Load) -> EchoFigure:
     url = ws_url(base, path)
-    job = {
-        "kind": "echo", "url": url, "origin": origin_of(base), "clients": load.clients,
-        "duration": load.duration, "warmup": load.warmup,
-    }  # fmt: skip
-    try:
-        out = run_job(job, load.duration + load.warmup + JOB_MARGIN)
-    except JobFailed as exc:
-        return EchoFigure(target, url, load.clients, 0, 0.0, None, None, 0, 0, 0.0, error=str(exc))
-    return EchoFigure(
-        target, url, load.clients, out["connected"], out["messages_per_s"], out["p50_ms"], out["p99_ms"],
-        out["messages"], out["errors"], out["duration_s"], out.get("first_failure"),
-    )  # fmt: skip
+    runs = []
+    for index in range(load.repeat):
+        job = {
+            "kind": "echo", "url": url, "origin": origin_of(base), "clients": load.clients,
+            "duration": load.duration, "warmup": load.warmup if index == 0 else 0.0,
+        }  # fmt: skip
+        try:
+            out = run_job(job, load.duration + load.warmup + JOB_MARGIN)
+        except JobFailed as exc:
+            return EchoFigure(target, url, load.clients, 0, 0.0, None, None, 0, 0, 0.0, error=str(exc))
+        runs.append(
+            EchoFigure(
+                target, url, load.clients, out["connected"], out["messages_per_s"], out["p50_ms"],
+                out["p99_ms"], out["messages"], out["errors"], out["duration_s"], out.get("first_failure"),
+            )
+        )  # fmt: skip
+    return combine_echo(runs)
 
 
 def measure_fanout(base: str, path: str, cookie: str, clients: int, load: Load) -> FanoutFigure:
@@ -92,7 +125,13 @@ def measure_fanout(base: str, path: str, cookie: str, clients: int, load: Load) 
         out = run_job(job, bound)
     except JobFailed as exc:
         return FanoutFigure(clients, 0, 0, 0, 0, None, None, None, None, 0.0, error=str(exc))
-    # Fewer listeners than asked is a figure, not a failure: `connected` tells how many joined.
+    if out["join_failures"]:
+        # A handshake that did not end in 101 is a failed measurement, even if a retry got the room full.
+        return FanoutFigure(
+            clients, out["connected"], 0, 0, 0, None, None, None, None, out["connect_s"], out["join_failures"],
+            out["first_failure"],
+            error=f"{out['join_failures']} listener handshake(s) failed (first: {out['first_failure']})",
+        )  # fmt: skip
     return FanoutFigure(
         clients, out["connected"], out["messages"], out["complete"], out["missing"], out["last_p50_ms"],
         out["last_p99_ms"], out["each_p50_ms"], out["each_p99_ms"], out["connect_s"], out["join_failures"],

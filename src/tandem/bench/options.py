@@ -21,9 +21,12 @@ class BenchOptions:
     variants: tuple[str, ...] = ()
     duration: float = 10.0
     warmup: float = 2.0
-    http_path: str = "/healthz"
-    ws_path: str = "/ws/echo/"
-    fanout_path: str = "/ws/chat/{room}/"
+    # None: taken from the project (a GET route that answers 200; the first route that says it echoes).
+    http_path: str | None = None
+    ws_path: str | None = None
+    # None: no fan-out. A route the user says speaks the fan-out protocol documented in the README.
+    fanout_path: str | None = None
+    repeat: int = 3
     connections: int = 32
     clients: int = 32
     fanout: tuple[int, ...] = (100, 1000)
@@ -40,6 +43,10 @@ def _path(value: str, option: str) -> str:
     if not value.startswith("/"):
         raise UsageError(f"{option}: {value!r} must start with '/'", hint=f"e.g. {option} /{value}")
     return value
+
+
+def _optional_path(value: object, option: str) -> str | None:
+    return _path(str(value), option) if value else None
 
 
 def parse_options(raw: Mapping[str, Any]) -> BenchOptions:
@@ -60,11 +67,14 @@ def parse_options(raw: Mapping[str, Any]) -> BenchOptions:
     max_conns = int(raw.get("max_conns", 8000))
     if not 0 <= max_conns <= 100_000:
         raise UsageError(f"--max-conns: {max_conns} must be between 0 and 100000", hint="0 skips the figure")
-    fanout_path = _path(str(raw.get("fanout_path") or "/ws/chat/{room}/"), "--fanout-path")
-    if "{room}" not in fanout_path:
+    fanout_path = _optional_path(raw.get("fanout_path"), "--fanout-path")
+    if fanout_path is not None and "{room}" not in fanout_path:
         raise UsageError(
             f"--fanout-path: {fanout_path!r} has no {{room}} placeholder", hint="e.g. /ws/chat/{room}/"
         )
+    repeat = int(raw["repeat"]) if raw.get("repeat") is not None else 3
+    if not 1 <= repeat <= 20:
+        raise UsageError(f"--repeat: {repeat} must be between 1 and 20", hint="e.g. --repeat 3")
     modes = split_list(raw.get("modes") or "unified,split")
     names = split_list(raw.get("variants"))
     # Checked here, before the project is loaded, so a typo costs nothing; the table's names do not
@@ -91,9 +101,10 @@ def parse_options(raw: Mapping[str, Any]) -> BenchOptions:
         variants=names,
         duration=duration,
         warmup=warmup,
-        http_path=_path(str(raw.get("http_path") or "/healthz"), "--http-path"),
-        ws_path=_path(str(raw.get("ws_path") or "/ws/echo/"), "--ws-path"),
+        http_path=_optional_path(raw.get("http_path"), "--http-path"),
+        ws_path=_optional_path(raw.get("ws_path"), "--ws-path"),
         fanout_path=fanout_path,
+        repeat=repeat,
         connections=int(raw.get("connections", 32)),
         clients=int(raw.get("clients", 32)),
         fanout=parse_counts(

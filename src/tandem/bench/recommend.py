@@ -1,13 +1,17 @@
-"""Which topology to run, derived from the measured figures and the project's own facts (pure).
+"""Which topology to run, derived from the measured figures and what the project does (pure).
 
-The rules, in order:
+No recommendation rests on a failed measurement: when any variant failed (to start, or in a measurement),
+the result is "undecided" and says which. Otherwise, in order:
 1. No WebSocket routes: Daphne has nothing to do that Gunicorn cannot; split (Gunicorn behind nginx).
-2. No HTTP routes at all (a WebSocket-only project): unified; the split's HTTP speed buys nothing.
-3. Otherwise split when its HTTP rate is at least ``SPLIT_WORTH`` times the best unified variant's, else
-   unified (one server is simpler, and the split's advantage is small on this project).
-4. Unified with several Daphne processes only when they measured at least ``PROCS_WORTH`` times one.
-Caveats carry what the figures say beyond the choice: the channel layer, the proxy hop, fan-out latency,
-connection limits, a Python-fallback HTTP figure.
+2. No HTTP routes at all (a WebSocket-only project): unified; the split's HTTP speed buys nothing. An HTTP
+   route count that could not be read is unknown, never zero.
+3. Otherwise split when its HTTP rate is ``SPLIT_WORTH`` times the best unified variant's *beyond the
+   run-to-run spread* (split's slowest repeat against unified's fastest), unified when even split's fastest
+   repeat is below that against unified's slowest, and undecided in between: a margin inside the noise
+   decides nothing.
+4. Unified with several Daphne processes only when they beat one by ``PROCS_WORTH`` beyond the spread.
+A channel layer that crosses processes (Redis) is advised only when the chosen topology spans processes and
+the project uses groups over WebSocket routes; never for a project without WebSocket routes.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tandem.bench.figures import GUNICORN_DIRECT, OK, PUBLIC, VariantResult, find
+from tandem.bench.figures import GUNICORN_DIRECT, OK, PUBLIC, SKIPPED, HttpFigure, VariantResult, find
 
 SPLIT_WORTH = 1.5
 PROCS_WORTH = 1.3
@@ -26,14 +30,16 @@ REDIS_EXAMPLE = "redis://127.0.0.1:6379/0"
 @dataclass(frozen=True)
 class ProjectFacts:
     websocket_routes: int
-    http_routes: int
+    http_routes: int | None  # None: the URLconf could not be read
     layer: str  # e.g. "InMemoryChannelLayer"
     cross_process_layer: bool
+    uses_groups: bool = True  # the project joins or sends to groups (True when unknown: the safe side)
+    http_group_senders: tuple[str, ...] = ()  # non-consumer files that call group_send (views, tasks)
 
     @property
-    def websocket_share(self) -> float:
-        total = self.websocket_routes + self.http_routes
-        return self.websocket_routes / total if total else 0.0
+    def needs_shared_layer(self) -> bool:
+        """Group messages must cross processes once the topology has more than one."""
+        return self.websocket_routes > 0 and self.uses_groups and not self.cross_process_layer
 
 
 @dataclass(frozen=True)
@@ -45,47 +51,55 @@ class Recommendation:
     caveats: tuple[str, ...]
 
 
-def _best_http(results: Sequence[VariantResult], mode: str) -> tuple[VariantResult, float] | None:
-    best: tuple[VariantResult, float] | None = None
+def _best_http(results: Sequence[VariantResult], mode: str) -> tuple[VariantResult, HttpFigure] | None:
+    best: tuple[VariantResult, HttpFigure] | None = None
     for variant in results:
         figure = variant.http_at(PUBLIC) if variant.status == OK and variant.mode == mode else None
-        if (
-            figure is not None
-            and figure.requests_per_s > 0
-            and (best is None or figure.requests_per_s > best[1])
-        ):
-            best = (variant, figure.requests_per_s)
+        better = figure is not None and (best is None or figure.requests_per_s > best[1].requests_per_s)
+        if figure is not None and figure.requests_per_s > 0 and better:
+            best = (variant, figure)
     return best
+
+
+def _range(figure: HttpFigure) -> str:
+    return f"{figure.requests_per_s:,.0f} req/s" + (
+        f" (min-max {figure.low:,.0f}-{figure.high:,.0f})" if len(figure.samples) > 1 else ""
+    )
 
 
 def _procs_advice(results: Sequence[VariantResult]) -> tuple[int, str | None]:
     one, many = find(results, "unified-1"), find(results, "unified-n")
     one_http = one.http_at() if one else None
     many_http = many.http_at() if many else None
-    if many is None or one_http is None or many_http is None or one_http.requests_per_s <= 0:
+    if many is None or one_http is None or many_http is None or one_http.low <= 0:
         return 1, None
     ratio = many_http.requests_per_s / one_http.requests_per_s
-    text = (
-        f"{many.procs} Daphne processes served {many_http.requests_per_s:,.0f} req/s, "
-        f"{ratio:.2f}x one ({one_http.requests_per_s:,.0f})"
-    )
-    return (many.procs or 1, text) if ratio >= PROCS_WORTH else (1, text)
+    text = f"{many.procs} Daphne processes served {_range(many_http)}, {ratio:.2f}x one ({_range(one_http)})"
+    worth = many_http.low / one_http.high >= PROCS_WORTH
+    return (many.procs or 1, text) if worth else (1, text + ": not beyond the run-to-run spread")
 
 
 def _command(mode: str, procs: int, facts: ProjectFacts) -> str:
+    spans = mode == "split" or procs > 1
+    layer = f" --channel-layer {REDIS_EXAMPLE}" if spans and facts.needs_shared_layer else ""
     if mode == "split":
-        command = "tandem serve --mode split"
-        return command if facts.cross_process_layer else f"{command} --channel-layer {REDIS_EXAMPLE}"
-    if mode == "unified" and procs > 1:
-        command = f"tandem serve --procs {procs}"
-        return command if facts.cross_process_layer else f"{command} --channel-layer {REDIS_EXAMPLE}"
-    return "tandem serve --procs 1" if mode == "unified" else "tandem bench"
+        return "tandem serve --mode split" + layer
+    if mode == "unified":
+        return f"tandem serve --procs {procs}" + layer
+    return "tandem bench"
 
 
 def _layer_caveat(results: Sequence[VariantResult], facts: ProjectFacts) -> str:
+    where = (
+        f"; HTTP-side code sends to groups ({', '.join(facts.http_group_senders)}), and in split mode it runs "
+        "in Gunicorn"
+        if facts.http_group_senders
+        else ""
+    )
     text = (
         f"the project's channel layer is {facts.layer}, which stays inside one process: group messages sent "
-        "from a Gunicorn worker or another Daphne process never reach WebSocket clients; use channels_redis"
+        f"from a Gunicorn worker or another Daphne process never reach WebSocket clients{where}; "
+        "use channels_redis"
     )
     memory, redis = find(results, "unified-1"), find(results, "unified-1-redis")
     if memory and redis:
@@ -101,7 +115,7 @@ def _layer_caveat(results: Sequence[VariantResult], facts: ProjectFacts) -> str:
 
 def _caveats(results: Sequence[VariantResult], facts: ProjectFacts, mode: str, procs: int) -> list[str]:
     caveats: list[str] = []
-    if (mode == "split" or procs > 1) and not facts.cross_process_layer and facts.websocket_routes:
+    if (mode == "split" or procs > 1) and facts.needs_shared_layer:
         caveats.append(_layer_caveat(results, facts))
     tcp = find(results, "split-tcp")
     via, direct = (tcp.http_at(PUBLIC), tcp.http_at(GUNICORN_DIRECT)) if tcp else (None, None)
@@ -135,44 +149,61 @@ def _caveats(results: Sequence[VariantResult], facts: ProjectFacts, mode: str, p
     return caveats
 
 
+def _undecided(headline: str, reasons: list[str]) -> Recommendation:
+    return Recommendation("undecided", "tandem bench", headline, tuple(reasons), ())
+
+
 def recommend(results: Sequence[VariantResult], facts: ProjectFacts) -> Recommendation:
-    unified, split = _best_http(results, "unified"), _best_http(results, "split")
-    share = (
-        f"the project has {facts.websocket_routes} WebSocket route(s) and {facts.http_routes} HTTP URL "
-        f"pattern(s) ({facts.websocket_share:.0%} WebSocket)"
+    routes = (
+        "unknown (the URLconf could not be read)" if facts.http_routes is None else str(facts.http_routes)
     )
-    reasons = [share]
+    reasons = [
+        f"the project has {facts.websocket_routes} WebSocket route(s) and {routes} HTTP URL pattern(s)"
+    ]
+    failed = [v for v in results if v.status not in (OK, SKIPPED)]
+    if failed:
+        first = failed[0]
+        return _undecided(f"no recommendation: {first.name} failed ({first.reason})", reasons)
+    unified, split = _best_http(results, "unified"), _best_http(results, "split")
     procs, procs_text = _procs_advice(results)
     if facts.websocket_routes == 0:
-        mode = "split" if split else "undecided"
+        if split is None:
+            return _undecided("no WebSocket routes, but no split variant was measured", reasons)
+        mode = "split"
         headline = "no WebSocket routes: Gunicorn behind nginx serves the whole project"
-        if split:
-            reasons.append(f"{split[0].name} served {split[1]:,.0f} req/s")
+        reasons.append(f"{split[0].name} served {_range(split[1])}")
     elif unified is None and split is None:
-        mode, headline = "undecided", "no HTTP figures were measured: nothing to compare"
+        return _undecided("no HTTP figures were measured: nothing to compare", reasons)
     elif unified is None or split is None:
         only = unified or split
         assert only is not None
-        mode = only[0].mode
-        headline = f"only {mode} was measured ({only[0].name}: {only[1]:,.0f} req/s)"
-    else:
-        ratio = split[1] / unified[1]
-        versus = (
-            f"{split[0].name} served {split[1]:,.0f} req/s, {ratio:.2f}x the best unified variant "
-            f"({unified[0].name}: {unified[1]:,.0f} req/s)"
+        return _undecided(
+            f"only {only[0].mode} was measured ({only[0].name}: {_range(only[1])}): nothing to compare",
+            reasons,
         )
-        reasons.append(versus)
+    else:
+        ratio = split[1].requests_per_s / unified[1].requests_per_s
+        reasons.append(
+            f"{split[0].name} served {_range(split[1])}, {ratio:.2f}x the best unified variant "
+            f"({unified[0].name}: {_range(unified[1])})"
+        )
         if facts.http_routes == 0:
             mode = "unified"
             headline = (
                 "a WebSocket-only project: one server is simpler, and the split's HTTP speed buys nothing"
             )
-        elif ratio >= SPLIT_WORTH:
+        elif split[1].low / unified[1].high >= SPLIT_WORTH:
             mode = "split"
             headline = f"split: {ratio:.1f}x the HTTP throughput of unified on this project"
-        else:
+        elif split[1].high / unified[1].low < SPLIT_WORTH:
             mode = "unified"
             headline = f"unified: split is only {ratio:.2f}x faster here (below {SPLIT_WORTH}x), one server is simpler"
+        else:
+            return _undecided(
+                f"split measured {ratio:.2f}x unified, but the repeats' spread straddles the {SPLIT_WORTH}x "
+                "threshold: run longer (--duration) or more often (--repeat)",
+                reasons,
+            )
     if mode == "unified" and procs_text:
         reasons.append(procs_text)
     procs = procs if mode == "unified" else 1

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tandem.bench.charts import Chart, grouped_bars, millis, number
-from tandem.bench.figures import DAPHNE_DIRECT, GUNICORN_DIRECT, OK, PUBLIC, VariantResult, to_data
+from tandem.bench.figures import DAPHNE_DIRECT, GUNICORN_DIRECT, OK, PUBLIC, VariantResult, spread, to_data
 from tandem.bench.runner import BenchReport
 
 
@@ -109,6 +109,7 @@ def render_html(report: BenchReport) -> str:
         command_line=shlex.join(report.command),
         charts=build_charts(report),
         fmt_ms=_fmt_ms,
+        spread=spread,
     )
 
 
@@ -118,6 +119,12 @@ def write_html(report: BenchReport, path: Path) -> None:
 
 
 # --- terminal -------------------------------------------------------------------------------------------
+
+
+def _rate(median: float, samples: tuple[float, ...]) -> str:
+    """The median, and the min-max of the repeats under it."""
+    text = f"{median:,.0f}"
+    return text + (f"\n({min(samples):,.0f}-{max(samples):,.0f})" if len(samples) > 1 else "")
 
 
 def _pair(a: float | None, b: float | None) -> str:
@@ -150,7 +157,7 @@ def _rows(variant: VariantResult) -> list[list[str]]:
             row += ["failed", ""]
         else:
             row += [
-                f"{http.requests_per_s:,.0f}" + ("*" if http.tool == "python" else ""),
+                _rate(http.requests_per_s, http.samples) + ("*" if http.tool == "python" else ""),
                 _pair(http.p50_ms, http.p99_ms),
             ]
         if echo is None:
@@ -158,7 +165,7 @@ def _rows(variant: VariantResult) -> list[list[str]]:
         elif echo.error:
             row += ["failed", ""]
         else:
-            row += [f"{echo.messages_per_s:,.0f}", _pair(echo.p50_ms, echo.p99_ms)]
+            row += [_rate(echo.messages_per_s, echo.samples), _pair(echo.p50_ms, echo.p99_ms)]
         if target == PUBLIC:
             fan = ", ".join(
                 f"{f.clients}: failed" if f.error else f"{f.clients}: {_fmt_ms(f.last_p99_ms)}"
@@ -193,18 +200,15 @@ def print_summary(report: BenchReport, console: Console) -> None:
     console.print(table)
     if report.http_tool == "python":
         console.print("* HTTP by the Python fallback, not wrk: the load generator is the bottleneck.")
-    targets = Table(title="targets (ratios from this run)", title_justify="left")
-    for heading in ("target", "wanted", "measured", "result", "basis"):
-        targets.add_column(heading)
-    for t in report.targets:
-        result = (
-            "[dim]not measured[/]" if t.met is None else ("[green]met[/]" if t.met else "[red]not met[/]")
-        )
-        targets.add_row(Text(t.title), Text(t.wanted), Text(t.shown), result, Text(t.basis))
-    console.print(targets)
+    repeats = report.options.get("repeat", 1)
+    if isinstance(repeats, int) and repeats > 1:
+        console.print(f"HTTP and echo rates: the median of {repeats} runs, min-max under it.")
     for what, why in report.skipped.items():
         console.print(f"not measured: {what}: {why}", markup=False, highlight=False)
     rec = report.recommendation
-    if rec is not None:
+    if rec is not None and rec.mode == "undecided":
+        # No command to copy: a figure that failed or sits inside the noise recommends nothing.
+        console.print(f"no recommendation: {rec.headline.removeprefix('no recommendation: ')}", markup=False)
+    elif rec is not None:
         body = "\n".join([rec.command, *(f"- {r}" for r in rec.reasons), *(f"- {c}" for c in rec.caveats)])
         console.print(Panel(Text(body), title=Text(f"recommendation: {rec.headline}"), title_align="left"))

@@ -7,6 +7,7 @@ blocks, and SIGTERM is turned into the same unwinding as Ctrl-C while the run is
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import os
 import shutil
@@ -22,20 +23,19 @@ from types import FrameType
 from typing import Any
 
 from tandem import __version__
-from tandem.bench import accounts, facts
+from tandem.bench import accounts, facts, paths
 from tandem.bench.figures import (
     FAILED,
     SKIPPED,
     VariantResult,
 )
 from tandem.bench.http_load import PYTHON, WRK, wrk_path
-from tandem.bench.measure import Load
+from tandem.bench.measure import Load, check_answer
 from tandem.bench.options import BenchOptions
 from tandem.bench.recommend import ProjectFacts, Recommendation, recommend
 from tandem.bench.server import PrivateRedis, ServeRun, StartFailed, redis_binary
 from tandem.bench.skips import skip_reasons
 from tandem.bench.steps import Measurer, Ui
-from tandem.bench.targets import Target, check_targets
 from tandem.bench.variants import CONNS, DIRECT, ECHO, FANOUT, HTTP, Variant, select_variants, variant_table
 from tandem.errors import DependencyError, TandemError
 from tandem.launcher import discover_project_routes, load
@@ -58,7 +58,6 @@ class BenchReport:
     http_tool: str
     skipped: dict[str, str]  # figure -> why it was not measured anywhere
     variants: list[VariantResult] = field(default_factory=list)
-    targets: list[Target] = field(default_factory=list)
     recommendation: Recommendation | None = None
     elapsed_s: float = 0.0
     tandem_version: str = __version__
@@ -92,6 +91,8 @@ class Runner:
         self.redis: PrivateRedis | None = None
         self.login: accounts.BenchLogin | None = None
         self.skip: dict[str, str] = {}
+        # Tried on the first server that starts when --http-path was not given; None: cannot be read.
+        self.http_candidates: list[str] | None = None
 
     # --- preparation ------------------------------------------------------------------------------------
 
@@ -115,7 +116,7 @@ class Runner:
 
     def steps(self, variant: Variant) -> int:
         count = 1
-        if HTTP in variant.measure:
+        if HTTP in variant.measure and HTTP not in self.skip:
             count += 2 if DIRECT in variant.measure else 1
         if ECHO in variant.measure and ECHO not in self.skip:
             count += 2 if DIRECT in variant.measure else 1
@@ -153,10 +154,37 @@ class Runner:
             ui.advance()
             ui.say(f"{variant.name}: ready in {result.ready_s:.2f} s at {run.url}")
             assert run.url is not None
-            Measurer(options, self.skip, self.login, self.ui).measure(variant, result, run, run.url, load)
+            if options.http_path is None and HTTP not in self.skip:
+                self._choose_http_path(run.url)
+            Measurer(self.options, self.skip, self.login, self.ui).measure(
+                variant, result, run, run.url, load
+            )
+            failed = result.failed_measurements()
+            if failed:
+                # Its other figures stay in the JSON, but no verdict may rest on a variant that failed.
+                more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+                result.status, result.reason = FAILED, f"measurement failed: {failed[0]}{more}"
         finally:
             ui.step(f"{variant.name}: stopping")
             result.notes.extend(run.stop(STOP_TIMEOUT))
+
+    def _choose_http_path(self, url: str) -> None:
+        """The first of the project's GET routes that answers 2xx, used for every variant alike."""
+        if self.http_candidates is None:
+            self.skip[HTTP] = (
+                "the project's URLconf could not be read: pass --http-path with a page that answers 200"
+            )
+            return
+        chosen, tried = paths.pick_http_path(url, self.http_candidates, check_answer)
+        if chosen is None:
+            self.skip[HTTP] = (
+                f"no GET route of the project answered 2xx ({'; '.join(tried) or 'none to try'}): "
+                "pass --http-path with a page that answers 200"
+            )
+            self.ui.say(f"HTTP not measured: {self.skip[HTTP]}")
+            return
+        self.options = dataclasses.replace(self.options, http_path=chosen)
+        self.ui.say(f"HTTP path: {chosen} (the first of the project's GET routes that answered 2xx)")
 
     # --- the whole run ----------------------------------------------------------------------------------
 
@@ -175,10 +203,15 @@ class Runner:
             raise DependencyError(
                 "--http-tool wrk: wrk is not installed", hint="apt-get install wrk, or --http-tool auto"
             )
+        urlconf = getattr(loaded.settings, "ROOT_URLCONF", None)
+        if options.ws_path is None:
+            options = self.options = dataclasses.replace(options, ws_path=paths.echo_route(table))
+        if options.http_path is None:
+            self.http_candidates = paths.http_candidates(urlconf)
         self.skip = skip_reasons(
             table, options, nginx_found=nginx is not None, redis_found=redis_binary() is not None
         )
-        http_routes = facts.count_http_urls(getattr(loaded.settings, "ROOT_URLCONF", None))
+        http_routes = facts.count_http_urls(urlconf)
         report = BenchReport(
             started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             command=argv,
@@ -197,7 +230,7 @@ class Runner:
         )
         load_spec = Load(
             options.duration, options.warmup, options.connections, options.clients, options.fanout_messages,
-            options.conns_timeout, wrk,
+            options.conns_timeout, wrk, options.repeat,
         )  # fmt: skip
         workdir = Path(
             tempfile.mkdtemp(prefix="tandem-bench-", dir="/tmp" if Path("/tmp").is_dir() else None)
@@ -208,16 +241,19 @@ class Runner:
         finally:
             self._cleanup(workdir)
         report.skipped = {k: v for k, v in self.skip.items()}
+        report.options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(self.options).items()}
         report.machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        consumers = {r.target.rpartition(".")[0] for r in table.for_protocol(WEBSOCKET)}
+        uses_groups, senders = facts.group_usage(project.root, consumers)
         project_facts = ProjectFacts(
             websocket_routes=len(table.for_protocol(WEBSOCKET)),
             http_routes=http_routes,
             layer=project.channel_layer.name,
             cross_process_layer=project.channel_layer.cross_process,
+            uses_groups=uses_groups,
+            http_group_senders=senders,
         )
-        report.targets = check_targets(
-            report.variants, max_conns=options.max_conns, fanout_counts=options.fanout
-        )
+        report.project["http_group_senders"] = list(senders)
         report.recommendation = recommend(report.variants, project_facts)
         report.elapsed_s = time.monotonic() - started
         if not any(v.status == "ok" for v in report.variants):

@@ -1,5 +1,8 @@
 """The processes a benchmark starts: one ``tandem serve`` per variant, and a private redis-server.
 
+A variant's servers are known from its supervisor, asked through the control socket (the same ``status``
+reply ``tandem status --json`` prints): readiness, the public URL, each process's pid and role, and the
+upstreams the proxy forwards to. Nothing is parsed from human-readable output or matched on command lines.
 Every process is started in its own session and stopped by its pid: TERM, a bounded wait, then KILL, and
 the run is only over once every descendant it had is gone, so variants never overlap.
 """
@@ -17,12 +20,15 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-READY = re.compile(r"^Ready: (http://\S+)$")
-RUNTIME_DIR = re.compile(r"runtime dir (\S+)\s*$")
+from tandem.status import Instance, NotRunning, instances, send
+
+# Only to explain a start that failed: the one-line error tandem prints before exiting.
 ERROR = re.compile(r"^tandem: error: (.+)$")
+POLL = 0.1
 
 
 class StartFailed(Exception):
@@ -49,35 +55,46 @@ class ServeRun:
         self.lines: collections.deque[str] = collections.deque(maxlen=200)
         self.url: str | None = None
         self.ready_at: float | None = None
-        self.runtime_dir: str | None = None
+        self.instance: Instance | None = None
+        self.status: dict[str, Any] = {}
         self.descendants: dict[int, psutil.Process] = {}
         self.output_ended = False
-        self._ready = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
+        # Drained so the child never blocks on a full pipe; kept only to explain a failed start.
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
-            line = raw.rstrip("\n")
-            self.lines.append(line)
-            if self.url is None and (match := READY.match(line)):
-                self.url = match.group(1)
-                self.ready_at = time.monotonic()
-                self._ready.set()
-            elif self.runtime_dir is None and (match := RUNTIME_DIR.search(line)):
-                self.runtime_dir = match.group(1)
+            self.lines.append(raw.rstrip("\n"))
         self.output_ended = True
-        self._ready.set()  # whoever waits learns it will never be ready
+
+    def ask(self) -> dict[str, Any]:
+        """The supervisor's status reply (state, url, processes, upstreams), through its control socket."""
+        if self.instance is None:
+            self.instance = next((i for i in instances() if i.pid == self.proc.pid), None)
+            if self.instance is None:
+                raise NotRunning(f"tandem serve (pid {self.proc.pid}) has not registered its control socket")
+        reply = send(self.instance, "status", timeout=5)
+        status: dict[str, Any] = reply.get("status") or {}
+        return status
 
     def wait_ready(self, timeout: float) -> float:
-        """Seconds from spawn to the Ready line. Raises StartFailed with the reason."""
-        self._ready.wait(timeout)  # bounded: returns at Ready, at end of output, or at the timeout
-        if self.url is None or self.ready_at is None:
-            if not self.output_ended:
-                raise StartFailed(f"no 'Ready:' line within {timeout:.0f} s")
-            raise StartFailed(self.failure_reason())
-        self.remember_descendants()
-        return self.ready_at - self.started
+        """Seconds from spawn until the supervisor reports every process ready. Raises StartFailed."""
+        deadline = self.started + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise StartFailed(self.failure_reason())
+            try:
+                status = self.ask()
+            except NotRunning:
+                status = {}
+            if status.get("state") == "ready":
+                self.ready_at = time.monotonic()
+                self.status, self.url = status, str(status["url"])
+                self.remember_descendants()
+                return self.ready_at - self.started
+            time.sleep(POLL)  # wait-ok: polling interval of a bounded wait
+        raise StartFailed(f"not ready within {timeout:.0f} s (tandem status never said ready)")
 
     def failure_reason(self) -> str:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -94,29 +111,28 @@ class ServeRun:
             for child in psutil.Process(self.proc.pid).children(recursive=True):
                 self.descendants.setdefault(child.pid, child)
 
-    def _children_with(self, word: str) -> list[psutil.Process]:
-        """Direct children of tandem whose command line names ``word`` (gunicorn, daphne)."""
-        found = []
-        with contextlib.suppress(psutil.NoSuchProcess):
-            for child in psutil.Process(self.proc.pid).children():
-                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                    if any(word in part for part in child.cmdline()):
-                        found.append(child)
-        return found
+    def direct_url(self, role: str) -> str | None:
+        """http://HOST:PORT/ of the app server the proxy forwards ``role`` traffic to, when it is TCP."""
+        upstream = str((self.status.get("upstreams") or {}).get(role) or "")
+        if not upstream or upstream.startswith("unix:"):
+            return None
+        return f"http://{upstream}/"
 
-    def listening_port(self, word: str) -> int | None:
-        """The 127.0.0.1 port a child server listens on (split over TCP: Gunicorn's, Daphne's)."""
-        for child in self._children_with(word):
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                for conn in child.net_connections(kind="inet"):
-                    if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.ip == "127.0.0.1":
-                        return int(conn.laddr.port)
-        return None
+    def pids(self, role: str) -> list[int]:
+        """The supervisor's processes in ``role`` (daphne, gunicorn, nginx), as it reports them now."""
+        try:
+            processes = self.ask().get("processes") or []
+        except NotRunning:
+            return []
+        return [int(p["pid"]) for p in processes if p.get("role") == role and p.get("pid")]
 
-    def rss_kb(self, word: str = "daphne") -> int | None:
-        """Total resident memory of the child servers named ``word`` and their own children."""
+    def rss_kb(self, role: str = "daphne") -> int | None:
+        """Total resident memory of the supervisor's ``role`` processes and their own children."""
         total = 0
-        processes = self._children_with(word)
+        processes = []
+        for pid in self.pids(role):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                processes.append(psutil.Process(pid))
         if not processes:
             return None
         for process in processes:

@@ -11,6 +11,11 @@ from tandem.bench.options import BenchOptions
 from tandem.bench.variants import CONNS, ECHO, FANOUT
 from tandem.routes import WEBSOCKET, RouteTable
 
+FANOUT_NEEDS_PATH = (
+    "runs only with --fanout-path on a route that speaks the fan-out protocol (see the README, Benchmarks): "
+    "tandem cannot know how a project's consumers broadcast"
+)
+
 
 def route_list(table: RouteTable) -> str:
     return ", ".join(f"/{r.pattern}" for r in table.for_protocol(WEBSOCKET)) or "none"
@@ -19,20 +24,32 @@ def route_list(table: RouteTable) -> str:
 def skip_reasons(
     table: RouteTable, options: BenchOptions, *, nginx_found: bool, redis_found: bool
 ) -> dict[str, str]:
+    """``options.ws_path`` is the echo path already resolved (given, or found by ``paths.echo_route``)."""
     skip: dict[str, str] = {}
     if not table.for_protocol(WEBSOCKET):
         skip[ECHO] = skip[FANOUT] = "the project has no WebSocket routes"
+    elif options.ws_path is None:
+        skip[ECHO] = (
+            f"no WebSocket route says it echoes (routes: {route_list(table)}); "
+            "pass --ws-path with the path of a route that sends every text frame back"
+        )
     elif not matching_websocket_route(table, options.ws_path):
         skip[ECHO] = (
             f"no WebSocket route serves {options.ws_path} (routes: {route_list(table)}); "
             "pass --ws-path with the path of an echo consumer"
         )
+    if FANOUT not in skip and options.fanout_path is None:
+        skip[FANOUT] = FANOUT_NEEDS_PATH
     if FANOUT not in skip and not options.fanout:
         skip[FANOUT] = "--fanout is empty"
-    if FANOUT not in skip and not matching_websocket_route(table, options.fanout_path.format(room="bench")):
+    if (
+        FANOUT not in skip
+        and options.fanout_path is not None
+        and not matching_websocket_route(table, options.fanout_path.format(room="bench"))
+    ):
         skip[FANOUT] = (
             f"no WebSocket route serves {options.fanout_path} (routes: {route_list(table)}); "
-            "pass --fanout-path with a chat-protocol route"
+            "pass --fanout-path with a route that speaks the fan-out protocol"
         )
     if ECHO in skip:
         skip[CONNS] = "needs the echo route (see the WebSocket echo figure)"

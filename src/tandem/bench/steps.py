@@ -47,9 +47,8 @@ class Measurer:
         ui, options = self.ui, self.options
         direct: dict[str, str | None] = {}
         if DIRECT in variant.measure:
-            for word in ("gunicorn", "daphne"):
-                port = run.listening_port(word)
-                direct[word] = f"http://127.0.0.1:{port}/" if port else None
+            for role in ("gunicorn", "daphne"):
+                direct[role] = run.direct_url(role)  # the upstream its supervisor reports
         steps: list[tuple[str, Step]] = []
         if CONNS in variant.measure and CONNS not in self.skip:
             # First, on a fresh Daphne: later, memory freed by earlier measurements would be reused and
@@ -60,7 +59,7 @@ class Measurer:
                     self._conns_step(result, run, url, load),
                 )
             )
-        if HTTP in variant.measure:
+        if HTTP in variant.measure and HTTP not in self.skip and options.http_path is not None:
             tool = "wrk" if load.wrk else "python fallback"
             targets = [(PUBLIC, url)] + (
                 [(GUNICORN_DIRECT, direct.get("gunicorn"))] if DIRECT in variant.measure else []
@@ -79,7 +78,12 @@ class Measurer:
                     (f"WebSocket echo at {target} ({options.clients} clients, {options.duration:g} s)",
                      self._echo_step(result, target, base, load))
                 )  # fmt: skip
-        if FANOUT in variant.measure and FANOUT not in self.skip and self.login is not None:
+        if (
+            FANOUT in variant.measure
+            and FANOUT not in self.skip
+            and self.login is not None
+            and options.fanout_path is not None
+        ):
             room = f"bench-{secrets.token_hex(4)}"
             for clients in options.fanout:
                 steps.append(
@@ -96,6 +100,7 @@ class Measurer:
 
     def _http_step(self, result: VariantResult, target: str, base: str | None, load: Load) -> Step:
         def measure(server: str) -> Summarised:
+            assert self.options.http_path is not None
             figure = measure_http(target, server, self.options.http_path, load)
             result.http.append(figure)
             return figure
@@ -104,6 +109,7 @@ class Measurer:
 
     def _echo_step(self, result: VariantResult, target: str, base: str | None, load: Load) -> Step:
         def measure(server: str) -> Summarised:
+            assert self.options.ws_path is not None
             figure = measure_echo(target, server, self.options.ws_path, load)
             result.echo.append(figure)
             return figure
@@ -118,7 +124,7 @@ class Measurer:
 
         def step() -> Summarised | None:
             if base is None:
-                result.notes.append(f"{target}: no 127.0.0.1 listening port found for the server")
+                result.notes.append(f"{target}: its supervisor reports no TCP upstream for the server")
                 return None
             return measure(base)
 
@@ -135,6 +141,7 @@ class Measurer:
 
     def _conns_step(self, result: VariantResult, run: ServeRun, url: str, load: Load) -> Step:
         def step() -> Summarised | None:
+            assert self.options.ws_path is not None
             result.conns = measure_conns(run, PUBLIC, url, self.options.ws_path, self.options.max_conns, load)
             return result.conns
 

@@ -131,29 +131,52 @@ def open_count(conns: list[ClientConnection]) -> int:
 # --- echo -----------------------------------------------------------------------------------------------
 
 
+@dataclass
+class Failures:
+    count: int = 0
+    first: str | None = None
+
+    def add(self, what: str) -> None:
+        self.count += 1
+        self.first = self.first or what
+
+
 async def _echo_loop(
-    conn: ClientConnection, until: float, latencies: list[float] | None, errors: list[int]
+    conn: ClientConnection, until: float, latencies: list[float] | None, failures: Failures
 ) -> None:
     try:
         while time.monotonic() < until:
             started = time.monotonic()
             await conn.send(ECHO_PAYLOAD)
-            await conn.recv()
+            reply = await conn.recv()
+            if reply != ECHO_PAYLOAD:
+                # Not an echo: a rate of whatever this route answers with would be no echo figure.
+                text = reply if isinstance(reply, str) else repr(reply)
+                failures.add(
+                    f"the route answered {text[:60]!r} instead of the frame sent (not an echo route?)"
+                )
+                return
             if latencies is not None:
                 latencies.append(time.monotonic() - started)
-    except (ConnectionClosed, OSError):
-        errors[0] += 1
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd else 1006
+        failures.add(f"the server closed a connection (code {code})")
+    except OSError as exc:
+        failures.add(describe(exc))
 
 
 async def _phase(
-    conns: list[ClientConnection], seconds: float, latencies: list[float] | None, errors: list[int]
+    conns: list[ClientConnection], seconds: float, latencies: list[float] | None, failures: Failures
 ) -> None:
     until = time.monotonic() + seconds
     # A server that stops answering would leave recv() waiting: the phase is bounded all the same.
-    with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+    try:
         await asyncio.wait_for(
-            asyncio.gather(*(_echo_loop(c, until, latencies, errors) for c in conns)), seconds + OPEN_TIMEOUT
+            asyncio.gather(*(_echo_loop(c, until, latencies, failures) for c in conns)),
+            seconds + OPEN_TIMEOUT,
         )
+    except TimeoutError:
+        failures.add(f"echoes stopped coming back within {OPEN_TIMEOUT:.0f} s")
 
 
 async def echo_load(
@@ -166,12 +189,12 @@ async def echo_load(
     try:
         if not opened.conns:
             raise RuntimeError(f"no WebSocket connection to {url} opened: {opened.first_error}")
-        errors = [opened.failures]
+        failures = Failures(opened.failures, opened.first_error)
         if warmup > 0:
-            await _phase(opened.conns, warmup, None, [0])
+            await _phase(opened.conns, warmup, None, failures)
         latencies: list[float] = []
         started = time.monotonic()
-        await _phase(opened.conns, duration, latencies, errors)
+        await _phase(opened.conns, duration, latencies, failures)
         elapsed = time.monotonic() - started
     finally:
         await close_all(opened.conns)
@@ -182,7 +205,7 @@ async def echo_load(
         "p50_ms": p50 * 1000 if p50 is not None else None,
         "p99_ms": p99 * 1000 if p99 is not None else None,
         "messages": len(latencies),
-        "errors": errors[0],
+        "errors": failures.count,
         "duration_s": elapsed,
-        "first_failure": opened.first_error,
+        "first_failure": failures.first,
     }

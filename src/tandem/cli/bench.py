@@ -33,13 +33,26 @@ from tandem.cli.base import handle_errors, main
 @click.option(
     "--warmup", type=float, default=2.0, show_default=True, help="Seconds of unrecorded load before each."
 )
-@click.option("--http-path", default="/healthz", show_default=True, help="HTTP path to load.")
-@click.option("--ws-path", default="/ws/echo/", show_default=True, help="WebSocket echo route.")
+@click.option(
+    "--http-path",
+    help="HTTP path to load. Default: the first of the project's GET routes that answers 2xx ('/' first).",
+)
+@click.option(
+    "--ws-path",
+    help="WebSocket route that echoes every text frame. Default: the first route whose consumer or path "
+    "says echo; else the echo and connection figures are skipped.",
+)
 @click.option(
     "--fanout-path",
-    default="/ws/chat/{room}/",
+    help="Route speaking the fan-out protocol (README, Benchmarks); {room} is replaced. Without it there "
+    "is no fan-out figure.",
+)
+@click.option(
+    "--repeat",
+    type=int,
+    default=3,
     show_default=True,
-    help="Chat-protocol route for the broadcast fan-out; {room} is replaced.",
+    help="Runs of each HTTP and echo measurement; the median is reported with min-max.",
 )
 @click.option("--connections", type=int, default=32, show_default=True, help="HTTP connections (wrk -c).")
 @click.option("--clients", type=int, default=32, show_default=True, help="WebSocket echo clients.")

@@ -13,6 +13,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "notesite.urls"
 ASGI_APPLICATION = "notesite.asgi.application"
 WSGI_APPLICATION = "notesite.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
