@@ -15,6 +15,7 @@ from tandem.bench.figures import FAILED, GUNICORN_DIRECT
 from tandem.bench.recommend import recommend
 from tandem.bench.report import build_charts, print_summary, render_html, write_json
 from tandem.bench.runner import BenchReport
+from tandem.bench.targets import check_targets, variants_from_json
 from tests.unit.test_bench_decisions import EXAMPLE_FACTS, http, reference_run, variant
 
 
@@ -126,3 +127,15 @@ def test_terminal_summary(tool: str) -> None:
     assert "no recommendation: split-redis failed" in text
     assert "not measured: conns: --max-conns 0" in text
     assert ("Python fallback" in text) is (tool == "python")
+
+
+def test_development_targets_read_back_from_the_json(tmp_path: Path) -> None:
+    """The targets left the report; developers check them from the JSON (python -m tandem.bench.targets)."""
+    report = make_report()
+    path = tmp_path / "bench.json"
+    write_json(report, path)
+    from_json = variants_from_json(json.loads(path.read_text()))
+    assert [v.name for v in from_json] == [v.name for v in report.variants]
+    direct = check_targets(report.variants, max_conns=8000, fanout_counts=(100, 1000))
+    again = check_targets(from_json, max_conns=8000, fanout_counts=(100, 1000))
+    assert [(t.key, t.met) for t in again] == [(t.key, t.met) for t in direct]

@@ -1,8 +1,9 @@
 """Broadcast fan-out, run inside the worker process: K clients in one chat room, one logged-in client
 posts, every client timestamps the broadcast on arrival.
 
-Speaks the example project's chat protocol (``{"type": "message", "text", "client_id"}`` in, the stored
-message with the same ``client_id`` broadcast to the room's group). All clients live in one event loop,
+Speaks the fan-out protocol documented in the README (Benchmarks), and only on the route the user names
+with ``--fanout-path``: ``{"type": "message", "text", "client_id"}`` in from the poster, a frame with
+``"type": "message"`` and the same ``client_id`` out to every listener. The example's chat route speaks it. All clients live in one event loop,
 so send and receipt times come from one clock; the figure therefore includes the time this process needs
 to read K frames, which is reported as measured at the client.
 """

@@ -1,15 +1,31 @@
-"""The targets issue 6 sets for tandem's defaults, checked against one run's figures (pure).
+"""tandem's own development targets (issue 6) for its defaults, checked against one run's figures.
 
-Every ratio compares two figures from the same run on the same machine; a target whose figures were not
-measured is reported as such (``met`` None), never as met.
+Not part of ``tandem bench``'s output or report: they are goals for tandem's developers, not facts about a
+user's project. Developers check a run's JSON with ``python -m tandem.bench.targets bench.json`` (see
+docs/bench/README.md). Every ratio compares two figures from the same run on the same machine; a target
+whose figures were not measured is reported as such (``met`` None), never as met.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
 
-from tandem.bench.figures import DAPHNE_DIRECT, GUNICORN_DIRECT, PUBLIC, VariantResult, find
+from tandem.bench.figures import (
+    DAPHNE_DIRECT,
+    GUNICORN_DIRECT,
+    PUBLIC,
+    ConnsFigure,
+    EchoFigure,
+    FanoutFigure,
+    HttpFigure,
+    VariantResult,
+    find,
+)
 
 SPLIT_OVER_UNIFIED = 7.0
 PROXY_HOP = 0.95
@@ -187,3 +203,46 @@ def _fanout_target(results: Sequence[VariantResult], fanout_counts: Sequence[int
     return Target(
         "fanout_1000", title, wanted, figure.last_p99_ms, f"{figure.last_p99_ms:.1f} ms", met, basis
     )
+
+
+def _build(kind: type[Any], data: dict[str, Any]) -> Any:
+    known = {f.name for f in fields(kind)}
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+    return kind(**values)
+
+
+def variants_from_json(data: dict[str, Any]) -> list[VariantResult]:
+    """The variants of a ``tandem bench --json`` file, as the dataclasses the checks read."""
+    results = []
+    for raw in data.get("variants", []):
+        variant = _build(
+            VariantResult, {k: v for k, v in raw.items() if k not in ("http", "echo", "fanout", "conns")}
+        )
+        variant.http = [_build(HttpFigure, f) for f in raw.get("http", [])]
+        variant.echo = [_build(EchoFigure, f) for f in raw.get("echo", [])]
+        variant.fanout = [_build(FanoutFigure, f) for f in raw.get("fanout", [])]
+        variant.conns = _build(ConnsFigure, raw["conns"]) if raw.get("conns") else None
+        variant.notes = list(raw.get("notes", []))
+        results.append(variant)
+    return results
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tandem.bench.targets BENCH.json``: one line per target, for tandem's developers."""
+    if len(argv) != 1:
+        print("usage: python -m tandem.bench.targets BENCH.json", file=sys.stderr)
+        return 2
+    data = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    options = data.get("options", {})
+    for target in check_targets(
+        variants_from_json(data),
+        max_conns=int(options.get("max_conns", 0)),
+        fanout_counts=tuple(options.get("fanout", ())),
+    ):
+        result = "not measured" if target.met is None else ("met" if target.met else "NOT MET")
+        print(f"{target.title}: wanted {target.wanted}, measured {target.shown} ({result}); {target.basis}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))  # a developer's script: its exit status is the result
