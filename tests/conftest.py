@@ -12,6 +12,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -356,3 +357,59 @@ def require(program: str, package: str) -> str:
 @pytest.fixture
 def nginx_bin() -> str:
     return require("nginx", "nginx-light")
+
+
+# --- a real Redis with a password on a free TCP port (projects that configure channels-redis themselves) ---
+
+REDIS_PASSWORD = "corpus-redis-pw"
+
+
+@dataclass
+class PasswordRedis:
+    host: str
+    port: int
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def password_redis(tmp_path: Path) -> Iterator[PasswordRedis]:
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", REDIS_PASSWORD, "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def answers() -> bool:
+        assert proc.poll() is None, "redis-server exited at start (port taken?)"
+        try:
+            return bool(
+                redis.Redis(host="127.0.0.1", port=port, password=REDIS_PASSWORD, socket_timeout=1).ping()
+            )
+        except redis.RedisError:
+            return False
+
+    try:
+        wait_for(answers, message="redis-server with a password")
+        yield PasswordRedis("127.0.0.1", port)
+    finally:
+        stop_process(proc)
+
+
+def redis_env(server: PasswordRedis, password: str) -> dict[str, str]:
+    return {
+        "CORPUS_REDIS_HOST": server.host,
+        "CORPUS_REDIS_PORT": str(server.port),
+        "CORPUS_REDIS_PASSWORD": password,
+    }

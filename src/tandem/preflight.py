@@ -20,6 +20,7 @@ from tandem.errors import UsageError
 from tandem.layerchoice import LayerChoice
 from tandem.project import Project
 from tandem.pythonpath import environ_value
+from tandem.redishosts import redis_timeout_fix
 
 # Findings serve fixes for the processes it starts, so they are not warnings there (``check`` still reports
 # them: a production deployment without tandem has to fix them itself).
@@ -48,22 +49,23 @@ def format_message(message: django_checks.CheckMessage) -> str:
 def run_checks(
     settings: Any, environ: Mapping[str, str], cli: Mapping[str, object], config: Config
 ) -> tuple[Any, list[django_checks.CheckMessage]]:
-    """(check context, messages serve acts on). Errors raise ChecksFailed with every message and hint."""
-    from tandem.checks import run
+    """(check context, the warnings to show). Errors raise ChecksFailed with every message and hint."""
+    from tandem.checks import blocking, run, warnings
     from tandem.checks.context import CheckContext
 
-    ctx = CheckContext(settings, environ, cli)
+    # serving=True: what serve fixes itself in the processes it starts (W012's read timeout) is left out.
+    ctx = CheckContext(settings, environ, cli, serving=True)
     if config.skip_checks:
         return ctx, []
     messages = [m for m in run(ctx, deploy=True) if m.id not in FIXED_BY_SERVE]
-    errors = [m for m in messages if m.level >= django_checks.ERROR]
+    errors = blocking(messages)
     if errors:
         body = "\n".join(format_message(m) for m in errors)
         raise ChecksFailed(
             f"tandem check found {len(errors)} error(s) for {config.mode} mode, so nothing was started:\n{body}",
             hint="fix them (tandem check shows every finding), or pass --skip-checks to start anyway",
         )
-    return ctx, [m for m in messages if django_checks.WARNING <= m.level < django_checks.ERROR]
+    return ctx, warnings(messages)
 
 
 def with_static_root(project: Project, environ: Mapping[str, str], notes: list[str]) -> Project:
@@ -107,6 +109,9 @@ def preflight(
     if config.skip_checks:
         notes.append("--skip-checks: tandem's deployment checks were not run (tandem check runs them)")
     layer: LayerChoice = ctx.layer_choice
+    raised = redis_timeout_fix(loaded.settings, config)
+    if raised:
+        notes.append(raised)
     project = with_static_root(loaded.project, environ, notes)
     env = dict(child_env)
     env["DJANGO_SETTINGS_MODULE"] = project.settings_module

@@ -7,28 +7,23 @@ The dict-form Redis host runs against a real redis-server with a password on a f
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, clean_env, stop_process, wait_for
+from tests.conftest import REDIS_PASSWORD, REPO, PasswordRedis, clean_env, redis_env
+from tests.small_projects import copy_corpus
 
 CORPUS = REPO / "tests" / "corpus"
 TIMEOUT = 120
-PASSWORD = "corpus-redis-pw"
+PASSWORD = REDIS_PASSWORD
 
 
 def copy(name: str, tmp_path: Path) -> Path:
-    target = tmp_path / name
-    shutil.copytree(CORPUS / name, target, ignore=shutil.ignore_patterns("__pycache__", "staticfiles"))
-    return target
+    return copy_corpus(name, tmp_path)
 
 
 def check(project: Path, settings: str, *args: str, **env: str) -> tuple[int, dict[str, tuple[str, str]]]:
@@ -55,55 +50,6 @@ def levels(found: dict[str, tuple[str, str]]) -> dict[str, str]:
 
 
 # --- a real Redis with a password ------------------------------------------------------------------
-
-
-@dataclass
-class PasswordRedis:
-    host: str
-    port: int
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def password_redis(tmp_path: Path) -> Iterator[PasswordRedis]:
-    import redis
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", PASSWORD, "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-
-    def answers() -> bool:
-        assert proc.poll() is None, "redis-server exited at start (port taken?)"
-        try:
-            return bool(redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, socket_timeout=1).ping())
-        except redis.RedisError:
-            return False
-
-    try:
-        wait_for(answers, message="redis-server with a password")
-        yield PasswordRedis("127.0.0.1", port)
-    finally:
-        stop_process(proc)
-
-
-def redis_env(server: PasswordRedis, password: str) -> dict[str, str]:
-    return {
-        "CORPUS_REDIS_HOST": server.host,
-        "CORPUS_REDIS_PORT": str(server.port),
-        "CORPUS_REDIS_PASSWORD": password,
-    }
 
 
 def test_dict_host_with_password(tmp_path: Path, password_redis: PasswordRedis) -> None:

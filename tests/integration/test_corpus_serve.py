@@ -12,9 +12,19 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.conftest import BOTH_MODES, TandemRunner, clean_env, wait_for
+from tests.conftest import (
+    BOTH_MODES,
+    REDIS_PASSWORD,
+    PasswordRedis,
+    TandemRunner,
+    clean_env,
+    redis_env,
+    wait_for,
+)
 from tests.small_projects import copy_corpus
 
 
@@ -177,3 +187,34 @@ def test_media_is_nosniff_in_unified_mode(tmp_path: Path, tandem: TandemRunner) 
     response = httpx.get(run.url + "media/upload.txt", timeout=10)
     assert response.status_code == 200
     assert response.headers.get("x-content-type-options") == "nosniff", response.headers
+
+
+def test_idle_websocket_survives_a_project_redis_with_the_5s_read_timeout(
+    tmp_path: Path, tandem: TandemRunner, password_redis: PasswordRedis
+) -> None:
+    """The project writes its channels-redis host as a dict without socket_timeout (redis-py 8 reads with
+    5 s, channels-redis blocks 5 s waiting for a message): serve raises the timeout in its processes, so a
+    WebSocket idle for 30 s still gets its group messages. With --keep-redis-timeouts it dies with 1011."""
+    project = copy_corpus("redisdict", tmp_path)
+    env = corpus_env(tmp_path, **redis_env(password_redis, REDIS_PASSWORD))
+    run = tandem.serve(project, env=env)
+    assert "raising the Redis read timeout to 30 s" in run.output, run.output
+    origin = run.url.rstrip("/")
+    ws_url = origin.replace("http://", "ws://", 1) + "/ws/feed/"
+    with connect(ws_url, origin=origin, open_timeout=10) as ws:  # type: ignore[arg-type]
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=30)  # idle: nothing arrives, and the socket must stay open through it
+        ws.send(json.dumps({"n": 1}))
+        assert json.loads(ws.recv(timeout=10)) == {"n": 1}
+    assert run.stop() == 0
+
+    kept = tandem.serve(project, "--keep-redis-timeouts", env=env)
+    assert "raising the Redis read timeout" not in kept.output
+    kept_origin = kept.url.rstrip("/")
+    kept_ws = kept_origin.replace("http://", "ws://", 1) + "/ws/feed/"
+    with (
+        connect(kept_ws, origin=kept_origin, open_timeout=10) as ws,  # type: ignore[arg-type]
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=20)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011, closed.value

@@ -22,7 +22,10 @@ def redis_channel_layers(url: str) -> dict[str, Any]:
 def apply_overrides(spec: RuntimeSpec) -> None:
     from django.conf import settings
 
-    if spec.channel_layer:
+    if spec.channel_layer == "memory":
+        # --channel-layer memory: the in-memory layer even where the settings name Redis.
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    elif spec.channel_layer:
         settings.CHANNEL_LAYERS = redis_channel_layers(spec.channel_layer)
     elif spec.redis_read_timeout and hasattr(settings, "CHANNEL_LAYERS"):
         # The project's own channels-redis hosts with redis-py's 5 s read timeout (tandem.W012).

@@ -16,7 +16,7 @@ PROBE_HEADER = "x-tandem-probe"
 class RuntimeSpec:
     app: str  # the user's application, "module:attr"
     probe_token: str  # the health probe answers only requests carrying this token
-    channel_layer: str | None = None  # a redis:// URL replacing settings.CHANNEL_LAYERS
+    channel_layer: str | None = None  # a redis:// URL (or "memory") replacing settings.CHANNEL_LAYERS
     redis_read_timeout: float | None = None  # raise the project's Redis read timeouts to this (W012)
     serve_static: bool = False  # unified mode: static and media files from the app server
     static_url: str | None = None

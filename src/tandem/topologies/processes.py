@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 
-from tandem.layerchoice import MANAGED, URL
+from tandem.accesslog import AccessLogTarget, gunicorn_log_format
+from tandem.layerchoice import KEPT_MEMORY, MANAGED, URL
 from tandem.plan import Address, Context, Probe, ProcessSpec
 from tandem.pythonpath import environ_value
 from tandem.redishosts import read_timeout_for
@@ -32,14 +34,15 @@ def child_env(ctx: Context, spec: RuntimeSpec) -> dict[str, str]:
 
 
 def channel_layer_url(ctx: Context) -> str | None:
-    """The Redis URL that replaces CHANNEL_LAYERS in the children: the user's --channel-layer, or the
-    managed redis-server's socket; None keeps the project's own layer."""
+    """What replaces CHANNEL_LAYERS in the children: the user's --channel-layer URL, the managed
+    redis-server's socket, or "memory" (the in-memory layer kept); None keeps the project's own layer."""
     layer = ctx.layer
     if layer is None:
-        memory = ctx.config.channel_layer == "memory"
-        return None if memory else ctx.config.channel_layer
+        return ctx.config.channel_layer
     if layer.kind == MANAGED:
         return redis_url(ctx.runtime_dir)
+    if layer.kind == KEPT_MEMORY:
+        return "memory"
     return layer.url if layer.kind == URL else None
 
 
@@ -69,6 +72,14 @@ def probe(ctx: Context, address: Address, *, websocket: bool = False) -> Probe:
         headers={PROBE_HEADER: ctx.probe_token},
         websocket=websocket,
     )
+
+
+def app_access_log(ctx: Context, *, behind_proxy: bool) -> AccessLogTarget | None:
+    """Where an app server writes its access log: behind nginx, which already logs every request, only
+    with --app-access-log (one line per request by default)."""
+    if ctx.access_log is None or (behind_proxy and not ctx.config.app_access_log):
+        return None
+    return ctx.access_log
 
 
 def _twisted_unix(path: str) -> str:
@@ -105,13 +116,21 @@ def daphne_processes(
             "--application-close-timeout", "10",
             "--no-server-name",
         ]  # fmt: skip
-        # Without --access-log Daphne still logs every request to stdout at its default verbosity.
-        argv += ["--access-log", "-" if config.access_log else os.devnull]
+        name = f"daphne.{index}" if count > 1 else "daphne"
+        # Daphne's own access log (a line per request through sys.stdout, on by default at its verbosity)
+        # is off; tandem's server class writes its own, buffered, straight to the target.
+        argv += ["--access-log", os.devnull]
+        target = app_access_log(ctx, behind_proxy=behind_proxy)
+        if target is not None:
+            if target.fd is not None:
+                argv += ["--access-log-fd", str(target.fd)]
+            else:
+                argv += ["--access-log-file", target.path or ""]
+            argv += ["--access-log-format", target.format, "--access-log-prefix", target.prefix(name)]
         if behind_proxy:
             # nginx overwrites X-Forwarded-For with the peer address, so its left-most value is trusted.
             argv += ["--proxy-headers"]
         argv.append("tandem.runtime.asgi:application")
-        name = f"daphne.{index}" if count > 1 else "daphne"
         processes.append(
             ProcessSpec(
                 name=name,
@@ -119,7 +138,8 @@ def daphne_processes(
                 argv=tuple(argv),
                 env=env,
                 probe=probe(ctx, private, websocket=True),
-                inherited_fds=(bound.fd,) if bound.fd is not None else (),
+                inherited_fds=((bound.fd,) if bound.fd is not None else ())
+                + (target.inherited_fds if target is not None else ()),
                 cwd=str(ctx.project.root),
             )
         )
@@ -142,8 +162,14 @@ def gunicorn_process(ctx: Context, workers: int, socket_name: str) -> ProcessSpe
         # Gunicorn 24+ opens a control socket, by default one per user in ~/.gunicorn: keep ours private.
         "--control-socket", str(ctx.runtime_dir / "gunicorn.ctl"),
     ]  # fmt: skip
-    if config.access_log:
-        argv += ["--access-logfile", "-"]
+    target = app_access_log(ctx, behind_proxy=True)
+    if target is not None:
+        argv += [
+            "--access-logfile", target.child_path,
+            "--access-logformat", gunicorn_log_format(target.format, target.prefix("gunicorn")),
+            # Leaves tandem's probes out of the log.
+            "--logger-class", "tandem.runtime.gunicorn_log.TandemLogger",
+        ]  # fmt: skip
     argv.append("tandem.runtime.wsgi:application")
     return ProcessSpec(
         name="gunicorn",
@@ -151,6 +177,9 @@ def gunicorn_process(ctx: Context, workers: int, socket_name: str) -> ProcessSpe
         argv=tuple(argv),
         env=child_env(ctx, spec),
         probe=probe(ctx, bound.address),
-        inherited_fds=(bound.fd,) if bound.fd is not None else (),
+        inherited_fds=((bound.fd,) if bound.fd is not None else ())
+        + (target.inherited_fds if target is not None else ()),
         cwd=str(ctx.project.root),
+        # Gunicorn reopens its log files on USR1 (and on HUP, a reload); the terminal needs no reopening.
+        reopen_signal=signal.SIGUSR1 if target is not None and target.path is not None else None,
     )
