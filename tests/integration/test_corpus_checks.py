@@ -252,3 +252,25 @@ def test_daphne_runserver(tmp_path: Path, settings: str, expected: dict[str, str
     assert {c: lv for c, lv in levels(found).items() if c not in ("W004", "I001")} == expected, found
     if expected:
         assert "after 'django.contrib.staticfiles'" in found["W001"][1]
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "args"),
+    [("nomanage", "nomanage_site.settings", ()), ("shadowed", "tests.settings", ("--project", "example"))],
+)
+def test_check_finds_projects_as_serve_does(
+    tmp_path: Path, name: str, settings: str, args: tuple[str, ...]
+) -> None:
+    """No manage.py (settings from the environment), and a settings package a nested dir would shadow:
+    check loads them exactly as serve does, so it runs its checks instead of failing to find them."""
+    project = copy(name, tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "tandem", "check", "--json", *args],
+        cwd=project,
+        env=clean_env(DJANGO_SETTINGS_MODULE=settings),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["settings"] == settings

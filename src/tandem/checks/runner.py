@@ -60,15 +60,17 @@ def check_project(
     project_dir: Path | None = None,
     settings_module: str | None = None,
     cwd: Path | None = None,
+    pythonpath: tuple[Path, ...] = (),
 ) -> CheckReport:
     """Import the settings, set Django up and run every tandem check. Only an unloadable project raises
     (ProjectError); everything else, including invalid tandem options, is a check message."""
     from tandem.launcher import setup_django
-    from tandem.project import find_root, load_settings, resolve_settings_module
+    from tandem.project import open_project
 
-    root = find_root(project_dir, cwd or Path.cwd())
-    module, source = resolve_settings_module(settings_module, environ, root)
-    settings = load_settings(root, module, source)
+    # As serve finds the project: without manage.py from DJANGO_SETTINGS_MODULE/--settings, sys.path in
+    # python -m django's order.
+    location, settings = open_project(project_dir, settings_module, environ, cwd or Path.cwd(), pythonpath)
+    module = location.settings_module
     setup_django()
     ctx = CheckContext(settings, environ, cli)
     messages = run(ctx, deploy=True)

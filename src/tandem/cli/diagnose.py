@@ -38,6 +38,7 @@ def check(as_json: bool, **options: Any) -> None:
         os.environ,
         project_dir=options.get("project"),
         settings_module=options.get("settings"),
+        pythonpath=tuple(options.get("pythonpath") or ()),
     )
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
