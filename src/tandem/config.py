@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tandem.errors import ConfigError
+from tandem.sizes import size_bytes
 
 MODES = ("unified", "split")
 INTERNAL = ("unix", "tcp")
@@ -66,7 +67,12 @@ class Config:
     ping_interval: int = 20
     ping_timeout: int = 30
     ws_read_timeout: int | None = None  # None: derived from ping_interval (3 x, at least 60 s)
-    max_body_size: str = "10m"
+    max_body_size: str = "10m"  # nginx in split; tandem's Daphne itself in both modes (413 above it)
+    header_timeout: float = 15.0  # seconds for a request's headers to arrive at Daphne (slowloris)
+    ws_max_message_size: str = "1m"  # larger WebSocket messages or frames are closed with 1009
+    ws_max_queue: int = 32  # messages waiting for the app per WebSocket before reading pauses
+    ws_write_buffer: str = "256k"  # unsent bytes per WebSocket before the app's send() waits
+    ws_send_timeout: float = 10.0  # a send() waiting this long on a client that does not read: 1008
     access_log: bool = True
     skip_checks: bool = False  # serve: start even when tandem's checks find errors
     keep_redis_timeouts: bool = False  # serve: leave the project's too-short Redis read timeouts (W012)
@@ -172,6 +178,11 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "ping_timeout": _parse_int,
     "ws_read_timeout": _parse_optional_int,
     "max_body_size": _parse_str,
+    "header_timeout": _parse_float,
+    "ws_max_message_size": _parse_str,
+    "ws_max_queue": _parse_int,
+    "ws_write_buffer": _parse_str,
+    "ws_send_timeout": _parse_float,
     "access_log": _parse_bool,
     "skip_checks": _parse_bool,
     "keep_redis_timeouts": _parse_bool,
@@ -221,6 +232,7 @@ def _validate(config: Config) -> None:
             f"{DAPHNE_PING_GRANULARITY} s ({config.ping_interval} + {DAPHNE_PING_GRANULARITY} s), or the proxy "
             "cuts idle WebSockets between two pings",
         )
+    _validate_limits(config, bad)
     for prefix in config.asgi_prefixes:
         if not prefix.startswith("/"):
             raise bad("asgi_prefixes", f"entries must start with '/', not {prefix!r}")
@@ -238,6 +250,20 @@ def _validate(config: Config) -> None:
             "diagnostic_token",
             "must be at least 16 characters: it guards an endpoint showing request headers",
         )
+
+
+def _validate_limits(config: Config, bad: Callable[[str, str], ConfigError]) -> None:
+    """The per-connection limits tandem's Daphne enforces (tandem.runtime.limits)."""
+    for name in ("max_body_size", "ws_max_message_size", "ws_write_buffer"):
+        try:
+            size_bytes(getattr(config, name))
+        except ValueError as exc:
+            raise bad(name, str(exc)) from None
+    for name in ("header_timeout", "ws_send_timeout"):
+        if getattr(config, name) < 0:
+            raise bad(name, f"must not be negative (0 turns it off), not {getattr(config, name)}")
+    if config.ws_max_queue < 1:
+        raise bad("ws_max_queue", f"must be at least 1, not {config.ws_max_queue}")
 
 
 def resolve_config(

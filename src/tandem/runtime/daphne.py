@@ -25,6 +25,9 @@ import time
 import weakref
 from typing import Any
 
+from tandem.runtime.hardening import hardened_server
+from tandem.runtime.limits import Limits
+
 BACKLOG = 2048  # as tandem.sockets binds it
 GOING_AWAY = 1001
 SERVICE_RESTART = 1012
@@ -40,7 +43,9 @@ def _family(fd: int) -> int:
         probe.detach()  # the descriptor stays open for Twisted to adopt
 
 
-def make_server_class(shared_fd: int | None, drain_timeout: float, spread: float) -> type[Any]:
+def make_server_class(
+    shared_fd: int | None, drain_timeout: float, spread: float, limits: Limits | None = None
+) -> type[Any]:
     from daphne.http_protocol import WebRequest
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
@@ -49,7 +54,8 @@ def make_server_class(shared_fd: int | None, drain_timeout: float, spread: float
 
     reactor: Any = installed_reactor  # Daphne installs the asyncio reactor; Twisted's stubs type the default
 
-    class TandemServer(Server):  # type: ignore[misc]
+    # Limits (bodies, headers, WebSocket backpressure) sit below draining in the MRO: see hardening.py.
+    class TandemServer(hardened_server(Server, limits or Limits())):  # type: ignore[misc]
         shared_port: Any = None
         draining = False
         close_code = GOING_AWAY
@@ -203,11 +209,14 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def main(argv: list[str]) -> None:
+    limits, argv = Limits.parse(argv)
     options, daphne_argv = parse(argv)
     from daphne.cli import CommandLineInterface
 
     cli = CommandLineInterface()
-    cli.server_class = make_server_class(options.shared_fd, options.drain_timeout, options.close_spread)
+    cli.server_class = make_server_class(
+        options.shared_fd, options.drain_timeout, options.close_spread, limits=limits
+    )
     try:
         cli.run(daphne_argv)
     except Exception as exc:

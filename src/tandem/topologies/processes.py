@@ -6,12 +6,15 @@ import os
 import signal
 
 from tandem.accesslog import AccessLogTarget, gunicorn_log_format
+from tandem.config import Config
 from tandem.layerchoice import KEPT_MEMORY, MANAGED, URL
 from tandem.plan import Address, Context, Probe, ProcessSpec
 from tandem.pythonpath import environ_value
 from tandem.redishosts import read_timeout_for
 from tandem.runtime.bootfailure import MARKER_DIR_ENV
+from tandem.runtime.limits import Limits
 from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
+from tandem.sizes import size_bytes
 from tandem.topologies.services import redis_url
 
 GENERATION = "{generation}"
@@ -86,6 +89,21 @@ def _twisted_unix(path: str) -> str:
     return "unix:" + path.replace("\\", "\\\\").replace(":", "\\:")
 
 
+def daphne_limits_argv(config: Config) -> list[str]:
+    """Per-connection limits for tandem's Daphne (tandem.runtime.limits), in both modes: in split mode
+    nginx enforces the body size first and the rest apply to what it passes on."""
+    message = str(size_bytes(config.ws_max_message_size))
+    limits = Limits(
+        max_body_size=size_bytes(config.max_body_size),
+        header_timeout=config.header_timeout,
+        ws_max_queue=config.ws_max_queue,
+        ws_write_buffer=size_bytes(config.ws_write_buffer),
+        ws_send_timeout=config.ws_send_timeout,
+    )
+    # Daphne's own options: a larger message or frame is refused (tandem makes it a 1009 close).
+    return [*limits.to_argv(), "--websocket-max-message-size", message, "--websocket-max-frame-size", message]
+
+
 def daphne_processes(
     ctx: Context, count: int, shared: str, *, serve_static: bool, behind_proxy: bool
 ) -> tuple[ProcessSpec, ...]:
@@ -116,6 +134,7 @@ def daphne_processes(
             "--application-close-timeout", "10",
             "--no-server-name",
         ]  # fmt: skip
+        argv += daphne_limits_argv(config)
         name = f"daphne.{index}" if count > 1 else "daphne"
         # Daphne's own access log (a line per request through sys.stdout, on by default at its verbosity)
         # is off; tandem's server class writes its own, buffered, straight to the target.
