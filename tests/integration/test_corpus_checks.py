@@ -274,3 +274,9 @@ def test_check_finds_projects_as_serve_does(
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["settings"] == settings
+
+
+def test_plain_django_asgi_app_has_no_websocket_routes_to_guard(tmp_path: Path) -> None:
+    """get_asgi_application() alone refuses every WebSocket itself: no origin finding (W004/E006)."""
+    rc, found = check(copy("plainstatic", tmp_path), "plainstatic.settings")
+    assert rc == 0 and not {"W004", "E006"} & set(found), found

@@ -60,6 +60,10 @@ def _pattern_text(route: object) -> str:
 
 def websocket_stacks(application: object) -> list[WebSocketStack]:
     """Every WebSocket route with the origin validators and cookie middleware in front of it."""
+    from django.core.handlers.asgi import ASGIHandler
+
+    if isinstance(application, ASGIHandler):
+        return []  # plain Django (get_asgi_application()): it refuses every WebSocket connection itself
     mapping = getattr(application, "application_mapping", None)
     if isinstance(mapping, Mapping):
         if "websocket" not in mapping:
