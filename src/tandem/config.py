@@ -18,6 +18,7 @@ from tandem.sizes import size_bytes
 
 MODES = ("unified", "split")
 INTERNAL = ("unix", "tcp")
+ACCESS_LOG_FORMATS = ("common", "combined", "json")
 CHANNEL_LAYER_SCHEMES = ("redis://", "rediss://", "unix://")
 
 DAPHNE_PING_GRANULARITY = 2  # seconds between Daphne's timeout_checker runs, which send due pings
@@ -74,6 +75,9 @@ class Config:
     ws_write_buffer: str = "256k"  # unsent bytes per WebSocket before the app's send() waits
     ws_send_timeout: float = 10.0  # a send() waiting this long on a client that does not read: 1008
     access_log: bool = True
+    access_log_file: str | None = None  # None: the terminal (tandem's stdout); else appended to this file
+    access_log_format: str = "common"
+    app_access_log: bool = False  # split mode: Gunicorn and Daphne log requests too (nginx always does)
     skip_checks: bool = False  # serve: start even when tandem's checks find errors
     keep_redis_timeouts: bool = False  # serve: leave the project's too-short Redis read timeouts (W012)
     nginx: str = "nginx"
@@ -184,6 +188,9 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "ws_write_buffer": _parse_str,
     "ws_send_timeout": _parse_float,
     "access_log": _parse_bool,
+    "access_log_file": _parse_optional_str,
+    "access_log_format": _parse_str,
+    "app_access_log": _parse_bool,
     "skip_checks": _parse_bool,
     "keep_redis_timeouts": _parse_bool,
     "nginx": _parse_str,
@@ -217,6 +224,11 @@ def _validate(config: Config) -> None:
             "channel_layer",
             "must be a Redis URL such as redis://127.0.0.1:6379/0 or unix:///run/redis/redis.sock, "
             f"or 'memory' to keep the in-memory layer, not {config.channel_layer!r}",
+        )
+    if config.access_log_format not in ACCESS_LOG_FORMATS:
+        raise bad(
+            "access_log_format",
+            f"must be one of {', '.join(ACCESS_LOG_FORMATS)}, not {config.access_log_format!r}",
         )
     if config.graceful_timeout < 0:
         raise bad("graceful_timeout", "must not be negative")

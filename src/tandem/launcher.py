@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tandem.accesslog import close_target, open_target
 from tandem.children import Liveness
 from tandem.config import Config, resolve_config
 from tandem.errors import ProjectError, TandemError, UsageError
@@ -147,11 +148,13 @@ def write_files(files: tuple[File, ...], directory: Path) -> list[Path]:
 # normal user's), local installs, and nginx's own default prefix for a source build.
 
 
-def nginx_test(nginx: str, conf: Path) -> None:
-    """``nginx -t`` on the rendered config; its own message on failure."""
+def nginx_test(nginx: str, conf: Path, pass_fds: tuple[int, ...] = ()) -> None:
+    """``nginx -t`` on the rendered config; its own message on failure. ``pass_fds``: descriptors the
+    config names (the access log's /dev/fd/N), which nginx opens to test them."""
     result = subprocess.run(
         [nginx, "-t", "-q", "-p", f"{conf.parent}/", "-c", str(conf), "-e", "stderr"],
         capture_output=True,
+        pass_fds=pass_fds,
         text=True,
         timeout=30,
         check=False,
@@ -159,6 +162,10 @@ def nginx_test(nginx: str, conf: Path) -> None:
     if result.returncode != 0:
         message = " ".join((result.stderr or result.stdout).split()) or f"exit code {result.returncode}"
         raise UsageError(f"nginx rejected the generated config: {message}", hint=f"see {conf}")
+
+
+def access_log_fds(ctx: Context) -> tuple[int, ...]:
+    return ctx.access_log.inherited_fds if ctx.access_log is not None else ()
 
 
 def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
@@ -193,7 +200,7 @@ class Serving:
             candidate = target.with_name(target.name + ".new")
             candidate.write_text(file.content, encoding="utf-8")
             try:
-                nginx_test(require_nginx(ctx.config), candidate)
+                nginx_test(require_nginx(ctx.config), candidate, access_log_fds(ctx))
             except TandemError:
                 candidate.unlink(missing_ok=True)
                 raise
@@ -203,6 +210,7 @@ class Serving:
 
     def close(self) -> None:
         close_all(self.sockets)
+        close_target(self.context.access_log)
         if self.remove_runtime_dir:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
@@ -222,7 +230,9 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
     routes = routes_with_prefixes(loaded) if chosen.needs_routes else None
     runtime_dir, created = make_runtime_dir(config)
     bound_sockets: list[socket.socket] = []
+    access_log = None
     try:
+        access_log = open_target(config)
         sockets: dict[str, BoundSocket] = {}
         for name, address in chosen.sockets(config, runtime_dir).items():
             sock, bound = bind(address)
@@ -239,6 +249,7 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             environ=child_environ(environ),
             layer=checked.layer,
             redis_server=redis_server,
+            access_log=access_log,
         )
         plan = chosen.build(ctx)
         plan = replace(
@@ -249,9 +260,10 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             if process.cwd and Path(process.cwd).is_relative_to(runtime_dir):
                 Path(process.cwd).mkdir(parents=True, exist_ok=True)
         if nginx is not None:
-            nginx_test(nginx, runtime_dir / "nginx" / "nginx.conf")
+            nginx_test(nginx, runtime_dir / "nginx" / "nginx.conf", access_log_fds(ctx))
     except BaseException:
         close_all(bound_sockets)
+        close_target(access_log)
         if created:
             shutil.rmtree(runtime_dir, ignore_errors=True)
         raise
@@ -288,7 +300,7 @@ def serve(
         problem = unreachable_reason(plan.public_url, loaded.project, serving.context.probe_token)
         if problem:
             printer.write("tandem", f"warning: {problem}")
-        print(f"Ready: {plan.public_url}", flush=True)
+        printer.raw(f"Ready: {plan.public_url}")
 
     supervisor = Supervisor(
         plan,
@@ -300,18 +312,22 @@ def serve(
             loaded.config.probe_interval, loaded.config.probe_timeout, loaded.config.probe_failures
         ),
         on_ready=ready,
+        output=printer.child_lines,
     )
     control = ControlServer(serving.runtime_dir / CONTROL_SOCKET, supervisor.request)
     control.start()
     registration = register(
         Instance(os.getpid(), str(loaded.project.root), plan.public_url, plan.mode, str(serving.runtime_dir))
     )
+    # From here on the supervisor's loop and the children's readers only queue lines; one thread writes.
+    printer.start()
     try:
         return supervisor.run()
     finally:
         registration.unlink(missing_ok=True)
         control.close()
         serving.close()
+        printer.close()
 
 
 def unreachable_reason(url: str, project: Project, token: str) -> str | None:

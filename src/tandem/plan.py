@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tandem.accesslog import AccessLogTarget
 from tandem.config import Config, cpu_count, describe_source
 from tandem.errors import UsageError
 from tandem.layerchoice import KEPT_MEMORY, LayerChoice
@@ -80,6 +81,8 @@ class ProcessSpec:
     probe: Probe
     inherited_fds: tuple[int, ...] = ()  # listening sockets the child adopts (same numbers in the child)
     cwd: str | None = None
+    # Sent on SIGUSR1 to tandem (logrotate) when the process writes a log file it must reopen; None: none.
+    reopen_signal: int | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,11 @@ class ProxySpec:
     # A proxied WebSocket holds two connections (client and upstream): room for ~8,000 sockets per worker.
     worker_connections: int = 16384
     worker_rlimit_nofile: int = 20000
-    access_log: str = "off"
+    access_log: str = "off"  # a path nginx opens (/dev/fd/N for the terminal), or "off"
+    access_log_format: str = ""  # the log_format body (tandem.accesslog.nginx_log_format)
+    access_log_json: bool = False  # escape=json
+    access_log_buffer: str = "32k"
+    probe_token: str = ""  # requests carrying it (tandem's own probes) are left out of the access log
     error_log_level: str = "warn"
     run_as_root: bool = False
     mime_types: str = "/etc/nginx/mime.types"
@@ -167,6 +174,7 @@ class Context:
     managed: bool = True  # True: tandem serve runs it here; False: exported for a production host
     layer: LayerChoice | None = None  # the channel layer the processes use; None: the project's settings
     redis_server: str = "redis-server"  # the executable for a managed channel layer
+    access_log: AccessLogTarget | None = None  # where the servers write their access log; None: off
 
 
 def daphne_procs(config: Config, project: Project, layer: LayerChoice | None = None) -> int:

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from types import FrameType
 from typing import IO, Any
 
-from tandem.children import Child, Liveness
+from tandem.children import LAST_LINES, Child, Liveness
 from tandem.errors import BootError, RuntimeFailure, TandemError
 from tandem.events import Event, Kind
+from tandem.output import read_lines
 from tandem.plan import Plan, ProcessSpec
 from tandem.policy import RestartPolicy
 from tandem.probes import alive, answers
@@ -53,6 +54,7 @@ class Supervisor:
         spawn: Spawn = subprocess.Popen,
         on_ready: Callable[[Plan], None] | None = None,
         refresh_proxy: Callable[[], bool] | None = None,
+        output: Callable[[str, list[bytes]], None] | None = None,
     ) -> None:
         self.plan = plan
         self.listeners = listeners
@@ -64,6 +66,9 @@ class Supervisor:
         self.spawn = spawn
         self.on_ready = on_ready
         self.refresh_proxy = refresh_proxy
+        # Child output goes to ``output`` straight from the reader threads, never through the event queue:
+        # a chatty child must not fill the queue the loop dispatches liveness, reloads and stops from.
+        self.output = output
         self.events: queue.Queue[Event] = queue.Queue()
         self.children = [Child(spec) for spec in plan.processes]
         self.booted = False
@@ -117,16 +122,23 @@ class Supervisor:
         proc = child.proc
         self.emit(Kind.STARTED, spec.name, pid=proc.pid)
         assert proc.stdout is not None
-        threading.Thread(
-            target=self._read_output, args=(spec.name, proc.pid, proc.stdout), daemon=True
-        ).start()
+        threading.Thread(target=self._read_output, args=(child, spec.name, proc.stdout), daemon=True).start()
         threading.Thread(target=self._wait_exit, args=(spec.name, proc), daemon=True).start()
         threading.Thread(target=self._wait_ready, args=(spec, proc), daemon=True).start()
 
-    def _read_output(self, name: str, pid: int, stream: IO[bytes]) -> None:
-        for raw in iter(stream.readline, b""):
-            self.emit(Kind.LINE, name, pid=pid, line=raw.decode("utf-8", "replace").rstrip("\r\n"))
-        stream.close()
+    def _read_output(self, child: Child, name: str, stream: IO[bytes]) -> None:
+        def deliver(lines: list[bytes]) -> None:
+            # The last lines are kept for a boot failure's report even when the terminal drops them.
+            child.last_lines.extend(
+                line.decode("utf-8", "replace").rstrip("\r") for line in lines[-LAST_LINES:]
+            )
+            if self.output is not None:
+                self.output(name, lines)
+
+        try:
+            read_lines(stream.fileno(), deliver)
+        finally:
+            stream.close()
 
     def _wait_exit(self, name: str, proc: subprocess.Popen[bytes]) -> None:
         code = proc.wait()
@@ -163,7 +175,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Start everything, serve until told to stop. Returns 0 on a requested stop; raises on failure."""
-        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
         previous = {sig: signal.signal(sig, self._signal_handler) for sig in handled}
         monitor = threading.Thread(target=self._monitor, daemon=True)
         try:
@@ -215,11 +227,6 @@ class Supervisor:
         return next((c for c in self.children if c.pid == pid), None)
 
     # --- handlers ---------------------------------------------------------------------------------------
-
-    def handle_line(self, event: Event) -> None:
-        child = self.find(event.pid)
-        if child is not None:
-            child.last_lines.append(event.line)
 
     def handle_ready(self, event: Event) -> None:
         child = self.find(event.pid)
@@ -301,6 +308,9 @@ class Supervisor:
 
     def handle_signal(self, event: Event) -> None:
         signum = event.code or 0
+        if signum == signal.SIGUSR1:
+            self.reopen_logs()
+            return
         if signum == signal.SIGHUP:
             self.reload()
             return
@@ -347,6 +357,15 @@ class Supervisor:
             reloads=self.reloads,
             state=state,
         )
+
+    def reopen_logs(self) -> None:
+        """SIGUSR1 (logrotate's postrotate): the processes writing a log file reopen it. Daphne notices a
+        moved file itself (and USR1 retires a Daphne)."""
+        reopened = [c.name for c in self.children if c.spec.reopen_signal is not None and c.running]
+        for child in self.children:
+            if child.spec.reopen_signal is not None:
+                self._signal(child, child.spec.reopen_signal)
+        self.say(f"reopening log files ({', '.join(reopened)})" if reopened else "no log file to reopen")
 
     # --- reload -----------------------------------------------------------------------------------------
 

@@ -68,6 +68,9 @@ VALID_TEXT: dict[str, tuple[str, Any]] = {
     "ws_write_buffer": ("512k", "512k"),
     "ws_send_timeout": ("3", 3.0),
     "access_log": ("off", False),
+    "access_log_file": ("/var/log/tandem/access.log", "/var/log/tandem/access.log"),
+    "access_log_format": ("json", "json"),
+    "app_access_log": ("1", True),
     "nginx": ("/usr/sbin/nginx", "/usr/sbin/nginx"),
     "probe_interval": ("0.5", 0.5),
     "probe_timeout": ("3", 3.0),
@@ -169,6 +172,12 @@ def test_derived_websocket_read_timeout_outlives_the_ping_interval() -> None:
         ({}, {"TANDEM_PROBE_TIMEOUT": "0"}, {}, "TANDEM_PROBE_TIMEOUT must be a positive number of seconds"),
         ({}, {}, {"PROBE_FAILURES": 0}, "settings.TANDEM['PROBE_FAILURES'] must be at least 1, not 0"),
         ({}, {"TANDEM_PUBLIC_URL": "chat.example.com"}, {}, "TANDEM_PUBLIC_URL must start with http://"),
+        (
+            {},
+            {},
+            {"ACCESS_LOG_FORMAT": "apache"},
+            "settings.TANDEM['ACCESS_LOG_FORMAT'] must be one of common, combined, json, not 'apache'",
+        ),
     ],
 )
 def test_invalid_value_is_named_with_its_source(

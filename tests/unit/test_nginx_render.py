@@ -21,6 +21,7 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path, re_path
 
 from tandem import __version__
+from tandem.accesslog import AccessLogTarget
 from tandem.config import resolve_config
 from tandem.errors import ConfigError, UsageError
 from tandem.launcher import write_files
@@ -90,6 +91,7 @@ class Case:
     media_dir: str = "media"
     allowed_hosts: tuple[str, ...] = ("testserver",)
     tcp_ports: tuple[int, int] = (18001, 18002)  # what a managed run would have bound for --internal tcp
+    access_log: str | None = "common"  # a managed run's access log format (to a file here); None: off
 
 
 CASES = [
@@ -98,6 +100,9 @@ CASES = [
     Case("managed-upgrade", catch_all_routes),
     Case("managed-asgi-prefix", example_routes, cli={"asgi_prefixes": ("/sse/", "/whoami")}),
     Case("managed-no-websocket", plain_django_routes),
+    Case("managed-access-log-json", example_routes, access_log="json"),
+    Case("managed-access-log-combined", example_routes, access_log="combined"),
+    Case("managed-no-access-log", example_routes, access_log=None),
     Case(
         "managed-hostile-paths", example_routes, static_dir=f"static {HOSTILE}", media_dir=f"media {HOSTILE}"
     ),
@@ -157,6 +162,11 @@ def make_context(tmp: Path, case: Case, project: Project | None = None) -> Conte
         python="/usr/bin/python3",
         probe_token="golden",
         managed=case.managed,
+        access_log=(
+            AccessLogTarget(path=str(tmp / "access.log"), format=case.access_log)
+            if case.access_log and case.managed
+            else None
+        ),
     )
 
 

@@ -111,6 +111,29 @@ def serve_options(func: F) -> F:
             ),
             click.option("--nginx", help="nginx executable for split mode. Default: nginx on PATH."),
             click.option(
+                "--access-log/--no-access-log",
+                "access_log",
+                default=None,
+                help="One line per request, written by the server itself (nginx in split mode, Daphne in "
+                "unified). Default: on.",
+            ),
+            click.option(
+                "--access-log-file",
+                help="Append the access log to this file (reopened on SIGUSR1 and reload, for logrotate). "
+                "Default: the terminal.",
+            ),
+            click.option(
+                "--access-log-format",
+                type=click.Choice(["common", "combined", "json"]),
+                help="Access log line format. Default: common.",
+            ),
+            click.option(
+                "--app-access-log",
+                is_flag=True,
+                default=None,
+                help="Split mode: Gunicorn and Daphne log each request too (nginx already does).",
+            ),
+            click.option(
                 "--redis-server",
                 help="redis-server executable, for the Redis tandem runs when groups span processes. "
                 "Default: redis-server on PATH, /usr/bin or /usr/sbin.",

@@ -43,6 +43,14 @@ def nginx_comment(text: str) -> str:
     return _CONTROL.sub("?", text)
 
 
+def nginx_log_format(text: str) -> str:
+    """A ``log_format`` string: single-quoted, so its ``$variables`` expand and JSON's double quotes stay
+    literal. Only tandem's own formats come here; a quote or control character would end the string."""
+    if "'" in text or "\\" in text or _CONTROL.search(text):
+        raise ConfigError(f"cannot put {text!r} in an nginx log_format")
+    return "'" + text + "'"
+
+
 def nginx_name(text: str) -> str:
     """An nginx identifier (upstream name, variable name) derived from ``text``."""
     return _NOT_IDENTIFIER.sub("_", text).strip("_").lower() or "tandem"
@@ -61,6 +69,7 @@ def _environment() -> jinja2.Environment:
     env.globals["q"] = nginx_quote
     env.filters["q"] = nginx_quote
     env.globals["comment"] = nginx_comment
+    env.globals["log_format"] = nginx_log_format
     env.globals["version"] = __version__
     return env
 

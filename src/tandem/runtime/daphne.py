@@ -25,8 +25,10 @@ import time
 import weakref
 from typing import Any
 
+from tandem.runtime.accesslog import BufferedLog, DaphneAccessLog
 from tandem.runtime.hardening import hardened_server
 from tandem.runtime.limits import Limits
+from tandem.runtime.spec import PROBE_HEADER, RuntimeSpec
 
 BACKLOG = 2048  # as tandem.sockets binds it
 GOING_AWAY = 1001
@@ -44,15 +46,46 @@ def _family(fd: int) -> int:
 
 
 def make_server_class(
-    shared_fd: int | None, drain_timeout: float, spread: float, limits: Limits | None = None
+    shared_fd: int | None,
+    drain_timeout: float,
+    spread: float,
+    access_log: DaphneAccessLog | None = None,
+    limits: Limits | None = None,
 ) -> type[Any]:
     from daphne.http_protocol import WebRequest
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
-    from twisted.internet import defer
+    from twisted.internet import defer, task
     from twisted.internet import reactor as installed_reactor
 
     reactor: Any = installed_reactor  # Daphne installs the asyncio reactor; Twisted's stubs type the default
+    replying: list[Any] = [None]
+
+    class LoggedRequest(WebRequest):  # type: ignore[misc]
+        """Daphne hands its access logger no headers: the request whose response is finishing is kept
+        here while Daphne logs it: the probe token leaves tandem's own requests out; the combined and
+        JSON formats show the referer and user agent."""
+
+        def handle_reply(self, message: Any) -> None:
+            replying[0] = self
+            try:
+                super().handle_reply(message)
+            finally:
+                replying[0] = None
+
+    def replying_headers() -> dict[str, str]:
+        request = replying[0]
+        if request is None:
+            return {}
+        found = {"protocol": request.clientproto.decode("latin-1")}  # "HTTP/1.1", for the request line
+        for name in ("referer", "user-agent", PROBE_HEADER):
+            value = request.getHeader(name.encode())
+            if value is not None:
+                found[name] = value.decode("latin-1")
+        return found
+
+    if access_log is not None:
+        access_log.headers = replying_headers
 
     # Limits (bodies, headers, WebSocket backpressure) sit below draining in the MRO: see hardening.py.
     class TandemServer(hardened_server(Server, limits or Limits())):  # type: ignore[misc]
@@ -61,6 +94,7 @@ def make_server_class(
         close_code = GOING_AWAY
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["action_logger"] = access_log  # tandem's buffered log, or none at all
             super().__init__(*args, **kwargs)
             self.ports: list[Any] = []
             self.channels: weakref.WeakSet[Any] = weakref.WeakSet()  # HTTP connections, idle ones included
@@ -70,6 +104,8 @@ def make_server_class(
 
             def build_and_track(address: Any) -> Any:
                 protocol = build(address)
+                if protocol is not None and access_log is not None:
+                    protocol.requestFactory = LoggedRequest
                 if protocol is not None:
                     # Twisted wraps the HTTPChannel in a protocol-negotiating proxy; track the channel itself.
                     self.channels.add(getattr(protocol, "_channel", protocol))
@@ -79,7 +115,21 @@ def make_server_class(
 
         def run(self) -> None:
             signal.signal(signal.SIGUSR1, lambda *_: reactor.callFromThread(self.retire))
-            super().run()
+            if access_log is None:
+                super().run()
+                return
+            # At most a second of access lines waits in memory; a moved (rotated) file is reopened.
+            task.LoopingCall(self._flush_access_log).start(1.0, now=False)
+            try:
+                super().run()
+            finally:
+                access_log.log.close()
+
+        @staticmethod
+        def _flush_access_log() -> None:
+            assert access_log is not None
+            access_log.log.flush()
+            access_log.log.reopen_if_moved()
 
         def listen_success(self, port: Any) -> None:
             # Daphne calls this once its own endpoints listen, when its HTTP factory exists: adopt the
@@ -205,6 +255,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--shared-fd", type=int)
     parser.add_argument("--drain-timeout", type=float, default=30.0)
     parser.add_argument("--close-spread", type=float, default=2.0)
+    parser.add_argument("--access-log-fd", type=int)
+    parser.add_argument("--access-log-file")
+    parser.add_argument("--access-log-format", default="common")
+    parser.add_argument("--access-log-prefix", default="")
     return parser.parse_known_args(argv)
 
 
@@ -214,8 +268,15 @@ def main(argv: list[str]) -> None:
     from daphne.cli import CommandLineInterface
 
     cli = CommandLineInterface()
+    access_log = None
+    if options.access_log_fd is not None or options.access_log_file:
+        log = BufferedLog(fd=options.access_log_fd, path=options.access_log_file)
+        token = RuntimeSpec.from_env(os.environ).probe_token
+        access_log = DaphneAccessLog(
+            log, options.access_log_format, options.access_log_prefix, probe_token=token
+        )
     cli.server_class = make_server_class(
-        options.shared_fd, options.drain_timeout, options.close_spread, limits=limits
+        options.shared_fd, options.drain_timeout, options.close_spread, access_log, limits=limits
     )
     try:
         cli.run(daphne_argv)

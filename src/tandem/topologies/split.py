@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from tandem import accesslog
 from tandem.config import Config
 from tandem.errors import ConfigError, UsageError
 from tandem.plan import (
@@ -201,15 +204,34 @@ def proxy_spec(ctx: Context, *, managed: bool) -> ProxySpec:
         name=nginx_name(f"tandem_{ctx.project.package}"),
         wsgi_app=ctx.project.wsgi_app,
         asgi_app=ctx.project.asgi_app,
-        access_log="/dev/stdout" if config.access_log else "off",
         run_as_root=managed and os.geteuid() == 0,
+        **nginx_access_log(ctx, nginx_name(f"tandem_{ctx.project.package}")),
     )
+
+
+def nginx_access_log(ctx: Context, name: str) -> dict[str, Any]:
+    """nginx writes the one access line per request in split mode; the app servers stay quiet unless
+    --app-access-log."""
+    target = ctx.access_log
+    if target is None or not ctx.managed:
+        return {"access_log": "off"}
+    return {
+        "access_log": target.child_path,
+        "access_log_format": accesslog.nginx_log_format(
+            target.format, f"${name}_upstream_name", target.prefix("nginx")
+        ),
+        "access_log_json": target.format == "json",
+        "access_log_buffer": target.buffer,
+        "probe_token": ctx.probe_token,
+    }
 
 
 def nginx_process(ctx: Context) -> ProcessSpec:
     prefix = ctx.runtime_dir / NGINX_DIR
     bound = ctx.sockets["public"]
     env = dict(ctx.environ)
+    target = ctx.access_log
+    access_fds = target.inherited_fds if target is not None else ()
     if bound.fd is not None:
         # nginx adopts listening sockets named in $NGINX (its binary-upgrade mechanism), so the port tandem
         # bound (and resolved, for --port 0) is the one nginx serves, bound exactly once.
@@ -220,8 +242,10 @@ def nginx_process(ctx: Context) -> ProcessSpec:
         argv=(ctx.config.nginx, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-e", "stderr"),
         env=env,
         probe=probe(ctx, bound.address),
-        inherited_fds=(bound.fd,) if bound.fd is not None else (),
+        inherited_fds=((bound.fd,) if bound.fd is not None else ()) + access_fds,
         cwd=str(prefix),
+        # nginx reopens its log files on USR1; the terminal needs no reopening.
+        reopen_signal=signal.SIGUSR1 if target is not None and target.path is not None else None,
     )
 
 
