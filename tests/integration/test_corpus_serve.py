@@ -218,3 +218,47 @@ def test_idle_websocket_survives_a_project_redis_with_the_5s_read_timeout(
     ):
         ws.recv(timeout=20)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011, closed.value
+
+
+@BOTH_MODES
+def test_models_imported_before_the_asgi_handler_stop_serve(
+    mode: str, tmp_path: Path, tandem: TandemRunner
+) -> None:
+    """Works under runserver, fails under Daphne (AppRegistryNotReady): check knows, so serve refuses first,
+    naming the user's file and line, before any process starts."""
+    project = copy_corpus("modelsfirst", tmp_path)
+    code, output = tandem.run("serve", "--mode", mode, "--port", "0", cwd=project, env=corpus_env(tmp_path))
+    assert code == 2, output
+    assert "tandem.E004" in output and "AppRegistryNotReady" in output and "asgi.py, line" in output, output
+    assert "started " not in output and "Traceback" not in output, output
+
+
+@BOTH_MODES
+def test_project_redis_host_as_a_dict_with_password(
+    mode: str, tmp_path: Path, tandem: TandemRunner, password_redis: PasswordRedis
+) -> None:
+    """channels-redis hosts written as {'host', 'port', 'password', 'db'}: serve pings the right server with
+    the right password and the group round trip works through it; a wrong password stops serve (E011)."""
+    project = copy_corpus("redisdict", tmp_path)
+    env = corpus_env(tmp_path, **redis_env(password_redis, REDIS_PASSWORD))
+    run = tandem.serve(project, "--mode", mode, env=env)
+    assert "started redis" not in run.output  # the project's own Redis, not a managed one
+    origin = run.url.rstrip("/")
+    with connect(origin.replace("http://", "ws://", 1) + "/ws/feed/", origin=origin, open_timeout=10) as ws:  # type: ignore[arg-type]
+        ws.send(json.dumps({"dict": "host"}))
+        assert json.loads(ws.recv(timeout=10)) == {"dict": "host"}
+    assert run.stop() == 0
+
+    wrong = corpus_env(tmp_path, **redis_env(password_redis, "not-the-password"))
+    code, output = tandem.run("serve", "--mode", mode, "--port", "0", cwd=project, env=wrong)
+    assert code == 2, output
+    assert "tandem.E011" in output and f"{password_redis.host}:{password_redis.port}/2" in output, output
+    assert "not-the-password" not in output and "started " not in output, output
+
+
+@BOTH_MODES
+def test_daphne_after_staticfiles_serves_and_warns(mode: str, tmp_path: Path, tandem: TandemRunner) -> None:
+    project = copy_corpus("daphnelate", tmp_path)
+    run = tandem.serve(project, "--mode", mode, env=corpus_env(tmp_path))
+    warnings = run.output[: run.output.index("Ready:")]
+    assert "tandem.W001 warning" in warnings, run.output
