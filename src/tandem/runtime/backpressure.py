@@ -24,6 +24,7 @@ from typing import Any
 from tandem.runtime.limits import Limits
 
 POLICY_VIOLATION = 1008
+SLOW_READER_GRACE = 5.0  # seconds a closed slow reader has to read up to the close frame
 
 
 class WriteFlow:
@@ -126,8 +127,9 @@ def websocket_protocol_class(limits: Limits) -> type[Any]:
 
         def close_slow_reader(self) -> None:
             if self.state == self.STATE_OPEN:
-                # The close frame waits behind the unread data; autobahn drops the connection when the
-                # client does not answer it within its close handshake timeout.
+                # The close frame waits behind the unread data: a slow (not stalled) reader gets a few
+                # seconds to reach it and learn why; then autobahn drops the connection.
+                self.closeHandshakeTimeout = SLOW_READER_GRACE
                 self.sendCloseFrame(
                     code=POLICY_VIOLATION, reasonUtf8=b"client does not read fast enough", isReply=False
                 )

@@ -1,0 +1,144 @@
+"""WebSocket backpressure (issue 12, item 2), in both modes: a client flooding small frames without reading,
+a slow reader of a broadcast, and an oversized message. Memory stays bounded, other clients keep their echo
+latency, memory returns after the attacker leaves, and the attacker learns why it was closed."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import BOTH_MODES, Tandem, TandemRunner, clean_env
+from tests.hostile.attack import (
+    MB,
+    Victim,
+    address,
+    close_code,
+    daphne_rss,
+    flood,
+    frame,
+    read_frame,
+    wait_rss_at_most,
+    write_hostile_project,
+    ws_connect,
+)
+
+SEND_TIMEOUT = 2.0  # TANDEM_WS_SEND_TIMEOUT in these runs: a stalled reader is closed after this
+
+
+def serve(tandem: TandemRunner, tmp_path: Path, mode: str) -> tuple[Tandem, tuple[str, int]]:
+    project = write_hostile_project(tmp_path / "project")
+    env = clean_env(PYTHONUNBUFFERED="1", TANDEM_WS_SEND_TIMEOUT=str(SEND_TIMEOUT))
+    run = tandem.serve(project, "--mode", mode, env=env)
+    return run, address(run)
+
+
+@BOTH_MODES
+def test_flood_without_reading_is_bounded(tandem: TandemRunner, tmp_path: Path, mode: str) -> None:
+    run, addr = serve(tandem, tmp_path, mode)
+    victim = Victim(addr).start()
+    try:
+        time.sleep(1.0)  # wait-ok: the victim's latency before the attack, and Daphne's settled RSS
+        baseline = daphne_rss(run)
+        attacker = ws_connect(addr, "/ws/echo/", rcvbuf=4096)
+        peak = baseline
+        result: dict[str, float] = {}
+
+        def attack() -> None:
+            result["sent"] = flood(attacker, seconds=5)
+
+        thread = threading.Thread(target=attack, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while thread.is_alive() and time.monotonic() < deadline:
+            peak = max(peak, daphne_rss(run))
+            thread.join(0.1)
+        with contextlib.suppress(OSError):
+            attacker.close()
+        closed_at = time.monotonic()
+        after, took = wait_rss_at_most(run, baseline + 10 * MB, timeout=10)
+        p99 = victim.p99_ms()
+    finally:
+        victim.stop()
+    print(
+        f"\n[{mode}] flood: {result.get('sent', 0) / MB:.1f} MB of 14-byte frames taken in 5 s (reading pauses "
+        f"at the queue limit, TCP pushes back); Daphne RSS {baseline / MB:.1f} MB -> "
+        f"peak +{(peak - baseline) / MB:.1f} MB -> {after / MB:.1f} MB {took:.1f} s after the close "
+        f"({time.monotonic() - closed_at:.1f} s); victim echo p99 {p99:.1f} ms over {len(victim.latencies)}"
+    )
+    assert not victim.errors, victim.errors
+    assert peak - baseline < 50 * MB
+    assert p99 < 100
+    assert after <= baseline + 10 * MB, "memory did not return within 10 s of the attacker's close"
+
+
+@BOTH_MODES
+def test_slow_reader_of_a_broadcast_gets_1008(tandem: TandemRunner, tmp_path: Path, mode: str) -> None:
+    run, addr = serve(tandem, tmp_path, mode)
+    slow = ws_connect(addr, "/ws/fanout/", rcvbuf=4096)
+    sender = ws_connect(addr, "/ws/fanout/")
+    received = {"sender": 0}
+
+    def drain_sender() -> None:  # the sender is a fast reader of the same broadcast
+        with contextlib.suppress(OSError, ConnectionError):
+            sender.settimeout(20)
+            for _ in range(100_000):
+                opcode, payload = read_frame(sender)
+                received["sender"] += len(payload)
+                if opcode == 8:
+                    break
+
+    reader = threading.Thread(target=drain_sender, daemon=True)
+    reader.start()
+    victim = Victim(addr).start()
+    try:
+        time.sleep(1.0)  # wait-ok: the victim's latency before the attack, and Daphne's settled RSS
+        baseline = daphne_rss(run)
+        started = time.monotonic()
+        sender.sendall(frame(b"3000:4096"))  # 12 MB to every member of the group
+        peak = baseline
+        # The slow reader stalls past the send timeout, then reads (slowly) up to the close frame.
+        while time.monotonic() - started < SEND_TIMEOUT + 2.5:
+            peak = max(peak, daphne_rss(run))
+            time.sleep(0.1)  # wait-ok: sampling memory while the slow reader stalls
+        code = close_code(slow, timeout=15)
+        cut_after = time.monotonic() - started
+        peak = max(peak, daphne_rss(run))
+        slow.close()
+        after, took = wait_rss_at_most(run, baseline + 10 * MB, timeout=10)
+        p99 = victim.p99_ms()
+    finally:
+        victim.stop()
+        with contextlib.suppress(OSError):
+            sender.close()
+    print(
+        f"\n[{mode}] slow reader of a 12 MB broadcast: closed with {code} after {cut_after:.1f} s; Daphne RSS "
+        f"{baseline / MB:.1f} MB -> peak +{(peak - baseline) / MB:.1f} MB -> {after / MB:.1f} MB {took:.1f} s "
+        f"after the close; fast reader got {received['sender'] / MB:.1f} MB; victim echo p99 {p99:.1f} ms"
+    )
+    assert code == 1008
+    assert peak - baseline < 50 * MB
+    assert p99 < 100
+    assert after <= baseline + 10 * MB
+
+
+@BOTH_MODES
+def test_oversized_message_gets_1009(tandem: TandemRunner, tmp_path: Path, mode: str) -> None:
+    _run, addr = serve(tandem, tmp_path, mode)
+    sock = ws_connect(addr, "/ws/echo/")
+    payload = frame(b"y" * (2 * MB))  # the default WS_MAX_MESSAGE_SIZE is 1m
+    with contextlib.suppress(OSError):
+        sock.settimeout(5)
+        sock.sendall(payload)
+    code = close_code(sock, timeout=10)
+    sock.close()
+    print(f"\n[{mode}] a 2 MB message: close code {code}")
+    assert code == 1009
+    # The server is fine afterwards.
+    again = ws_connect(addr, "/ws/echo/")
+    again.sendall(frame(b"still here"))
+    assert read_frame(again) == (1, b"still here")
+    again.shutdown(socket.SHUT_RDWR)
+    again.close()
