@@ -53,6 +53,13 @@ class BodyQueue(asyncio.Queue[Any]):
                 return
         super()._put(item)
 
+    async def get(self) -> Any:
+        if self._queue and self._queue[0] is _REST:
+            # A get() that finds an item never yields: an application reading a large body in a loop
+            # would hold the event loop (and every other connection) until the whole body is read.
+            await asyncio.sleep(0)
+        return await super().get()
+
     def _get(self) -> Any:
         item = super()._get()
         if item is not _REST:
