@@ -26,6 +26,7 @@ from tandem.programs import require_nginx, require_redis_server
 from tandem.project import Project, discover, open_project
 from tandem.rediscover import discover_in_subprocess
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
+from tandem.sdnotify import Notifier
 from tandem.sockets import bind, close_all
 from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
 from tandem.supervisor import Supervisor
@@ -279,6 +280,7 @@ def serve(
 ) -> int:
     """``tandem serve``: run the Plan until stopped. Prints ``Ready: URL`` once every process answers."""
     out = printer or Printer(("tandem",))
+    notifier = Notifier.from_environ(environ)  # under systemd Type=notify (tandem export systemd)
     serving = prepare(loaded, environ, say=lambda line: out.write("tandem", line))
     plan = serving.plan
     names = tuple(p.name for p in plan.processes)
@@ -301,6 +303,7 @@ def serve(
         if problem:
             printer.write("tandem", f"warning: {problem}")
         printer.raw(f"Ready: {plan.public_url}")
+        notifier.ready(f"Ready: {plan.public_url}")
 
     supervisor = Supervisor(
         plan,
@@ -313,6 +316,7 @@ def serve(
         ),
         on_ready=ready,
         output=printer.child_lines,
+        notify=notifier,
     )
     control = ControlServer(serving.runtime_dir / CONTROL_SOCKET, supervisor.request)
     control.start()

@@ -26,6 +26,7 @@ from tandem.output import read_lines
 from tandem.plan import Plan, ProcessSpec
 from tandem.policy import RestartPolicy
 from tandem.probes import alive, answers
+from tandem.sdnotify import DISABLED, Notifier
 
 # How each server stops gracefully: Gunicorn and Daphne finish in-flight work on TERM; nginx on QUIT.
 STOP_SIGNALS = {
@@ -55,6 +56,7 @@ class Supervisor:
         on_ready: Callable[[Plan], None] | None = None,
         refresh_proxy: Callable[[], bool] | None = None,
         output: Callable[[str, list[bytes]], None] | None = None,
+        notify: Notifier | None = None,
     ) -> None:
         self.plan = plan
         self.listeners = listeners
@@ -69,6 +71,7 @@ class Supervisor:
         # Child output goes to ``output`` straight from the reader threads, never through the event queue:
         # a chatty child must not fill the queue the loop dispatches liveness, reloads and stops from.
         self.output = output
+        self.notify = notify or DISABLED  # systemd Type=notify: reload and stop states (tandem.sdnotify)
         self.events: queue.Queue[Event] = queue.Queue()
         self.children = [Child(spec) for spec in plan.processes]
         self.booted = False
@@ -378,6 +381,7 @@ class Supervisor:
             return False
         self.reloads += 1
         self.say("reloading")
+        self.notify.reloading()
         self._reload_proxy()
         for child in self.children:
             if child.spec.role == "gunicorn" and child.running:
@@ -413,6 +417,7 @@ class Supervisor:
             self._start(successor)
             return
         self.say("reload complete")
+        self.notify.ready("reload complete")
 
     def _retire(self, old: Child) -> None:
         old.state = "retiring"
@@ -427,6 +432,8 @@ class Supervisor:
     def stop(self) -> None:
         """Graceful stop in stages: nginx stops accepting and Daphne drains its WebSockets (1001) first,
         then Gunicorn once nginx has passed on every request in flight; KILL after ``stop_timeout``."""
+        if not self.stopping:
+            self.notify.stopping()
         self.stopping = True
         self.reload_queue = []
         self.stop_deadline = self.clock() + self.stop_timeout
