@@ -1,0 +1,1 @@
+"""Channel layers shipped by tandem (``tandem.layers.inmemory.TandemInMemoryChannelLayer``)."""
