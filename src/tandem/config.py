@@ -217,13 +217,15 @@ def _validate(config: Config) -> None:
         raise bad("procs", f"must be at least 1 (or 'auto'), not {config.procs}")
     if config.workers is not None and config.workers < 1:
         raise bad("workers", f"must be at least 1 (or 'auto'), not {config.workers}")
-    if config.channel_layer not in (None, "memory") and not config.channel_layer.startswith(
+    memory_options = (None, "memory", "channels-memory")
+    if config.channel_layer not in memory_options and not config.channel_layer.startswith(
         CHANNEL_LAYER_SCHEMES
     ):
         raise bad(
             "channel_layer",
             "must be a Redis URL such as redis://127.0.0.1:6379/0 or unix:///run/redis/redis.sock, "
-            f"or 'memory' to keep the in-memory layer, not {config.channel_layer!r}",
+            f"or 'memory' to keep the in-memory layer ('channels-memory': with Channels' own class), "
+            f"not {config.channel_layer!r}",
         )
     if config.access_log_format not in ACCESS_LOG_FORMATS:
         raise bad(

@@ -273,7 +273,7 @@ def _optional_path(value: object) -> Path | None:
 
 
 def channel_layer_info(settings: Any, override: str | None) -> ChannelLayer:
-    if override == "memory":
+    if override in ("memory", "channels-memory"):
         return ChannelLayer(INMEMORY_LAYER, "--channel-layer")
     if override:
         return ChannelLayer(REDIS_LAYER, "--channel-layer")

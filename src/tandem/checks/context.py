@@ -19,7 +19,14 @@ from tandem.checks.freshimport import FreshImport, fresh_imports, project_path
 from tandem.checks.groups import group_senders, uses_groups
 from tandem.config import Config, cpu_count, env_name, resolve_config
 from tandem.errors import ProjectError, TandemError
-from tandem.layerchoice import INMEMORY_LAYER, MEMORY, SETTINGS, LayerChoice, choose_layer
+from tandem.layerchoice import (
+    INMEMORY_LAYER,
+    MEMORY_OPTIONS,
+    SETTINGS,
+    LayerChoice,
+    choose_layer,
+    default_layer_config,
+)
 from tandem.project import ChannelLayer, channel_layer_info, normalize_app_path
 from tandem.routes import RouteTable, discover_routes
 from tandem.tracebacks import exception_line, where_in
@@ -148,7 +155,7 @@ class CheckContext:
         if self.config.procs is not None:
             return self.config.procs > 1
         option = self.config.channel_layer
-        cross = bool(option and option != MEMORY) or self.settings_layer.cross_process
+        cross = bool(option and option not in MEMORY_OPTIONS) or self.settings_layer.cross_process
         return cross and cpu_count() > 1
 
     @cached_property
@@ -159,6 +166,7 @@ class CheckContext:
             self.settings_layer.backend,
             spans_processes=self.spans_processes,
             uses_groups=self.uses_groups,
+            settings_config=default_layer_config(self.settings),
         )
 
     @property

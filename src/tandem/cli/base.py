@@ -53,7 +53,8 @@ def project_options(func: F) -> F:
             click.option(
                 "--channel-layer",
                 help="Use a Redis channel layer at this URL (redis://HOST:PORT/N) instead of settings.CHANNEL_LAYERS, "
-                "or 'memory' to keep the in-memory layer (no managed Redis).",
+                "or 'memory' to keep the in-memory layer (no managed Redis; tandem's O(1)-per-message class in one "
+                "process), or 'channels-memory' for Channels' InMemoryChannelLayer class exactly.",
             ),
         ]
     ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from tandem.layers.substitute import inmemory_layers, runtime_backend
 from tandem.runtime.spec import RuntimeSpec
 
 # channels-redis waits for messages in a blocking BZPOPMIN of up to 5 s (its brpop_timeout), while
@@ -22,9 +23,11 @@ def redis_channel_layers(url: str) -> dict[str, Any]:
 def apply_overrides(spec: RuntimeSpec) -> None:
     from django.conf import settings
 
-    if spec.channel_layer == "memory":
-        # --channel-layer memory: the in-memory layer even where the settings name Redis.
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    inmemory = runtime_backend(spec.channel_layer)
+    if inmemory:
+        # --channel-layer memory (even where the settings name Redis), or the settings' in-memory layer in
+        # one process: Channels' class or tandem's (tandem.layers.inmemory), the project's CONFIG kept.
+        settings.CHANNEL_LAYERS = inmemory_layers(getattr(settings, "CHANNEL_LAYERS", None), inmemory)
     elif spec.channel_layer:
         settings.CHANNEL_LAYERS = redis_channel_layers(spec.channel_layer)
     elif spec.redis_read_timeout and hasattr(settings, "CHANNEL_LAYERS"):

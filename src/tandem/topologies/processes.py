@@ -8,6 +8,7 @@ import signal
 from tandem.accesslog import AccessLogTarget, gunicorn_log_format
 from tandem.config import Config
 from tandem.layerchoice import KEPT_MEMORY, MANAGED, URL
+from tandem.layers.substitute import TANDEM_MEMORY_SPEC
 from tandem.plan import Address, Context, Probe, ProcessSpec
 from tandem.pythonpath import environ_value
 from tandem.redishosts import read_timeout_for
@@ -38,12 +39,15 @@ def child_env(ctx: Context, spec: RuntimeSpec) -> dict[str, str]:
 
 def channel_layer_url(ctx: Context) -> str | None:
     """What replaces CHANNEL_LAYERS in the children: the user's --channel-layer URL, the managed
-    redis-server's socket, or "memory" (the in-memory layer kept); None keeps the project's own layer."""
+    redis-server's socket, "memory" (the in-memory layer kept) or "tandem-memory" (the in-memory layer as
+    tandem.layers.inmemory's class, one process); None keeps the project's own layer."""
     layer = ctx.layer
     if layer is None:
         return ctx.config.channel_layer
     if layer.kind == MANAGED:
         return redis_url(ctx.runtime_dir)
+    if layer.tandem_memory:
+        return TANDEM_MEMORY_SPEC
     if layer.kind == KEPT_MEMORY:
         return "memory"
     return layer.url if layer.kind == URL else None
