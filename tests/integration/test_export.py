@@ -46,7 +46,10 @@ def test_export_nginx_on_the_example(
     output = export(tandem, example_project, out)
     assert f"wrote {out / 'tandem.conf'}" in output and f"wrote {out / 'README.txt'}" in output
     conf = (out / "tandem.conf").read_text()
-    assert "server unix:/run/tandem/gunicorn.sock;" in conf and "server unix:/run/tandem/daphne.sock;" in conf
+    assert (
+        'server "unix:/run/tandem/gunicorn.sock";' in conf
+        and 'server "unix:/run/tandem/daphne.sock";' in conf
+    )
     assert 'location ^~ "/ws/chat/"' in conf and 'location ^~ "/ws/echo/"' in conf
     assert "listen 80;" in conf and 'server_name "127.0.0.1" "localhost" "[::1]";' in conf
     assert f'alias "{example_project / "staticfiles"}/";' in conf
@@ -66,7 +69,7 @@ def test_export_with_tcp_and_asgi_prefix(
     out = tmp_path / "deploy"
     export(tandem, example_project, out, "--internal", "tcp", "--asgi-prefix", "/sse/", "--port", "8080")
     conf = (out / "tandem.conf").read_text()
-    assert "server 127.0.0.1:8000;" in conf and "server 127.0.0.1:8001;" in conf
+    assert 'server "127.0.0.1:8000";' in conf and 'server "127.0.0.1:8001";' in conf
     assert 'location ^~ "/sse/"' in conf and "listen 8080;" in conf
     assert "daphne -b 127.0.0.1 -p 8001 --proxy-headers" in (out / "README.txt").read_text()
     nginx_t(nginx_bin, harness(tmp_path / "harness", out / "tandem.conf"))

@@ -207,10 +207,13 @@ def routes(as_json: bool, **options: Any) -> None:
     type=click.Choice(["unix", "tcp"]),
     help="App servers on unix sockets (default) or 127.0.0.1 ports.",
 )
+@click.option(
+    "--nginx", help="nginx executable that checks the exported config (nginx -t). Default: nginx on PATH."
+)
 @handle_errors
 def export(target: str, out_dir: Path, port: int, **options: Any) -> None:
     """Write the production configuration for TARGET, rendered from the same Plan as 'serve --mode split'."""
-    from tandem.exporters import export_files
+    from tandem.exporters import check_export, export_files
     from tandem.launcher import export_plan, write_files
 
     runtime_dir = Path(options["runtime_dir"])
@@ -218,7 +221,9 @@ def export(target: str, out_dir: Path, port: int, **options: Any) -> None:
     loaded = load_project(options, require_wsgi=True)
     plan = export_plan(loaded, runtime_dir, port=port)
     files = export_files(target, plan)
-    for warning in plan.warnings:
+    # Checked before anything is written: a config nginx refuses never lands in --out.
+    unchecked = check_export(target, files, loaded.config, os.environ)
+    for warning in (*plan.warnings, *((unchecked,) if unchecked else ())):
         click.echo(f"warning: {warning}", err=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in write_files(files, out_dir):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from tandem.errors import UsageError
+from tandem.config import SOURCE_DEFAULT, Config
+from tandem.errors import DependencyError, UsageError
 from tandem.exporters.nginx import nginx_files
 from tandem.plan import File, Plan
 
@@ -19,3 +20,25 @@ def export_files(target: str, plan: Plan) -> tuple[File, ...]:
             f"unknown export target {target!r}", hint=f"choose one of {', '.join(EXPORTERS)}"
         ) from None
     return exporter(plan)
+
+
+def check_export(
+    target: str, files: tuple[File, ...], config: Config, environ: Mapping[str, str]
+) -> str | None:
+    """Validate the rendered files with the real tool, as serve does before it starts (``nginx -t``).
+    Raises ConfigError when the tool refuses them; returns a warning when the tool is not on this
+    machine (the values were still checked and quoted by tandem itself)."""
+    if target != "nginx":
+        return None
+    from tandem.programs import require_nginx
+    from tandem.proxies.nginx_check import check_server_block
+
+    try:
+        nginx = require_nginx(config, environ)
+    except DependencyError as error:
+        if config.sources.get("nginx", SOURCE_DEFAULT) != SOURCE_DEFAULT:
+            raise  # an nginx the user named (--nginx, TANDEM_NGINX) must be there
+        return f"the nginx config was not checked with nginx -t: {error}"
+    conf = next(f for f in files if f.path.endswith(".conf"))
+    check_server_block(nginx, conf.content, conf.path)
+    return None

@@ -20,17 +20,53 @@ from tandem.plan import File, ProxySpec
 _UNQUOTABLE = re.compile(r"[$\x00-\x1f\x7f]")
 
 
-def nginx_quote(value: str) -> str:
-    """Quote a value as one nginx token: spaces, quotes, ``;``, ``{``, ``#`` cannot break out."""
+def unquotable(value: str) -> str | None:
+    """Why ``value`` cannot be one quoted nginx token, or None when it can."""
     bad = _UNQUOTABLE.search(value)
-    if bad:
-        what = (
-            "'$' (nginx reads it as a variable and has no escape for it)"
-            if bad.group() == "$"
-            else (f"the control character {bad.group()!r}")
-        )
-        raise ConfigError(f"cannot put {value!r} in an nginx config: it contains {what}")
+    if bad is None:
+        return None
+    if bad.group() == "$":
+        return "'$' (nginx reads it as a variable and has no escape for it)"
+    return f"the control character {bad.group()!r}"
+
+
+def nginx_quote(value: str) -> str:
+    """Quote a value as one nginx token: spaces, quotes, ``;``, ``{``, ``#`` cannot break out.
+
+    The one quoting path: every string the template takes from the project, the command line or the
+    environment goes through it (tests/unit/test_nginx_quoting.py holds the template to that). nginx
+    unescapes ``\\"``, ``\\'`` and ``\\\\`` in a token (and turns ``\\n``, ``\\t``, ``\\r`` into control
+    characters), so escaping every backslash keeps each one literal.
+    """
+    why = unquotable(value)
+    if why:
+        raise ConfigError(f"cannot put {value!r} in an nginx config: it contains {why}")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def nginx_literal(what: str, value: str, hint: str | None = None) -> str:
+    """``value`` unchanged when ``nginx_quote`` can carry it; otherwise a refusal naming where the value
+    came from (``what``: an option or a setting), before anything is rendered, written or started."""
+    why = unquotable(value)
+    if why:
+        raise ConfigError(
+            f"{what} {value!r} cannot go into nginx's config: it contains {why}",
+            hint=hint or f"choose a {what} without it",
+        )
+    return value
+
+
+# What may stand in the config unquoted: numbers, sizes, addresses ("[::1]:8000"), identifiers.
+_BARE = re.compile(r"[A-Za-z0-9_.:\[\]-]+")
+
+
+def nginx_bare(value: object) -> str:
+    """A value tandem computed (a port, a size, an address it bound) that stays an unquoted token, as
+    nginx's own docs write it; anything that could end or split the directive is refused."""
+    text = str(value)
+    if isinstance(value, bool) or not _BARE.fullmatch(text):
+        raise ConfigError(f"cannot put {text!r} unquoted in an nginx config")
+    return text
 
 
 _NOT_IDENTIFIER = re.compile(r"[^A-Za-z0-9_]+")
@@ -69,6 +105,7 @@ def _environment() -> jinja2.Environment:
     env.globals["q"] = nginx_quote
     env.filters["q"] = nginx_quote
     env.globals["comment"] = nginx_comment
+    env.globals["bare"] = nginx_bare
     env.globals["log_format"] = nginx_log_format
     env.globals["version"] = __version__
     return env

@@ -26,7 +26,7 @@ from tandem.plan import (
     gunicorn_workers,
     host_for_url,
 )
-from tandem.proxies.nginx import nginx_name, render_nginx
+from tandem.proxies.nginx import nginx_literal, nginx_name, render_nginx
 from tandem.routes import RouteTable
 from tandem.topologies.processes import daphne_processes, gunicorn_process, probe
 from tandem.topologies.services import needs_redis, redis_process
@@ -62,19 +62,35 @@ def _directory(setting: str, path: Path, root: Path) -> str:
     """
     full = path if path.is_absolute() else root / path
     text = str(full).rstrip("/") + "/"
-    if "$" in text:
-        raise ConfigError(
-            f"{setting} {str(path)!r} contains '$', which nginx cannot take literally in a path "
-            "(it starts a variable there, with no escape)",
-            hint=f"move {setting} to a directory whose path has no '$'",
-        )
-    return text
+    return nginx_literal(
+        setting, text, hint=f"move {setting} to a directory whose path has no such character"
+    )
 
 
-def _url_prefix(url: str) -> str:
+def _url_prefix(setting: str, url: str) -> str:
     # Django requires STATIC_URL/MEDIA_URL to end with "/"; without it "location /static" + alias would
     # also answer /static../secret from the parent directory.
-    return url if url.endswith("/") else url + "/"
+    return nginx_literal(setting, url if url.endswith("/") else url + "/")
+
+
+# sun_path holds 108 bytes with the terminating NUL; nginx (and the app servers) refuse a longer path.
+UNIX_PATH_MAX = 107
+
+
+def runtime_dir_for_nginx(ctx: Context) -> str:
+    """The runtime directory as nginx's config names it (pid, temp paths, the app servers' sockets): a
+    clear refusal, naming --runtime-dir, for a path nginx's config cannot carry or a socket path too long
+    for a unix socket, instead of nginx's own message (or, unquoted, another upstream: issue 12, P4)."""
+    text = nginx_literal("--runtime-dir", str(ctx.runtime_dir), hint="choose a directory without it")
+    for name in ("wsgi", "asgi"):
+        path = ctx.sockets[name].address.path
+        if path is not None and len(os.fsencode(path)) > UNIX_PATH_MAX:
+            raise ConfigError(
+                f"--runtime-dir {text!r} is too long: the socket path {path!r} is "
+                f"{len(os.fsencode(path))} bytes, and a unix socket path holds at most {UNIX_PATH_MAX}",
+                hint="choose a shorter directory (or --internal tcp)",
+            )
+    return text
 
 
 _SIZE = re.compile(r"(\d+)([kKmMgG]?)")
@@ -109,7 +125,7 @@ def static_locations(ctx: Context) -> tuple[StaticLocation, ...]:
     if project.static_root and project.static_url and _is_local_url(project.static_url):
         locations.append(
             StaticLocation(
-                url=_url_prefix(project.static_url),
+                url=_url_prefix("STATIC_URL", project.static_url),
                 root=_directory("STATIC_ROOT", project.static_root, project.root),
                 expires="1h",
             )
@@ -117,7 +133,7 @@ def static_locations(ctx: Context) -> tuple[StaticLocation, ...]:
     if project.media_root and project.media_url and _is_local_url(project.media_url):
         locations.append(
             StaticLocation(
-                url=_url_prefix(project.media_url),
+                url=_url_prefix("MEDIA_URL", project.media_url),
                 root=_directory("MEDIA_ROOT", project.media_root, project.root),
                 media=True,
                 expires="off",
@@ -130,9 +146,15 @@ def asgi_prefixes(
     requested: tuple[str, ...], ws_prefixes: tuple[str, ...], static: tuple[StaticLocation, ...]
 ) -> tuple[str, ...]:
     """--asgi-prefix values as nginx locations: each once, none that a WebSocket prefix already sends
-    to Daphne (nginx refuses a duplicate location), none that is a static or media URL."""
+    to Daphne (nginx refuses a duplicate location), none that is a static or media URL, not "/"."""
     kept: list[str] = []
     for prefix in requested:
+        nginx_literal("--asgi-prefix", prefix)
+        if prefix == "/":
+            raise UsageError(
+                "--asgi-prefix / would send every request to Daphne, leaving Gunicorn nothing to serve",
+                hint="serve everything with Daphne in unified mode (--mode unified), or name narrower prefixes",
+            )
         for location in static:
             if prefix.rstrip("/") == location.url.rstrip("/"):
                 kind = "MEDIA_URL" if location.media else "STATIC_URL"
@@ -169,13 +191,42 @@ def route_summary(routes: RouteTable | None, asgi_prefixes: tuple[str, ...]) -> 
     return "; ".join(parts)
 
 
+# An ALLOWED_HOSTS entry nginx's server_name reads as the same name Django does: a domain (a leading "."
+# matches subdomains in both) or a bracketed IPv6 literal. nginx would read "~..." as a regular
+# expression and "*" inside a name as its own wildcard; Django matches neither, nor spaces or quotes.
+_HOST = re.compile(r"\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\]")
+
+
 def server_names(allowed_hosts: tuple[str, ...]) -> tuple[str, ...]:
     names = []
     for host in allowed_hosts:
         if host in ("*", ""):
             return ("_",)
+        if not _HOST.fullmatch(host):
+            raise ConfigError(
+                f"ALLOWED_HOSTS entry {host!r} is not a host name nginx's server_name reads as Django does",
+                hint='use host names (".example.com" for subdomains) or bracketed IPv6 addresses',
+            )
         names.append(host)
     return tuple(names) or ("_",)
+
+
+def distinct_locations(spec: ProxySpec) -> ProxySpec:
+    """nginx refuses a second location with the same prefix ("duplicate location"): say which values
+    collide, before anything is written."""
+    seen: dict[str, str] = {"/": "the catch-all location / (Gunicorn)"}
+    named = [
+        *((loc.url, "MEDIA_URL" if loc.media else "STATIC_URL") for loc in spec.static_locations),
+        *((prefix, "the WebSocket route prefix") for prefix in spec.ws_prefixes),
+        *((prefix, "--asgi-prefix (or an HTTP route of the ASGI app)") for prefix in spec.asgi_prefixes),
+    ]
+    for url, what in named:
+        if url in seen:
+            raise ConfigError(
+                f"{what} {url} and {seen[url]} would be the same nginx location", hint="make them differ"
+            )
+        seen[url] = f"{what} {url}"
+    return spec
 
 
 def proxy_spec(ctx: Context, *, managed: bool) -> ProxySpec:
@@ -280,7 +331,8 @@ def build(ctx: Context) -> Plan:
         warnings.append(too_small)
     if ctx.routes is not None:
         warnings.extend(ctx.routes.warnings)
-    proxy = proxy_spec(ctx, managed=ctx.managed)
+    runtime_dir_for_nginx(ctx)
+    proxy = distinct_locations(proxy_spec(ctx, managed=ctx.managed))
     processes = (
         *((redis_process(ctx),) if needs_redis(ctx) else ()),
         gunicorn_process(ctx, gunicorn_workers(config), "wsgi"),
