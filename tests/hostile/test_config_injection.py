@@ -143,6 +143,7 @@ def test_export_refuses_what_nginx_cannot_carry(tandem: TandemRunner, tmp_path: 
     cases = {
         ("--runtime-dir", "/srv/cost$HOME"): "--runtime-dir",
         ("--runtime-dir", "/srv/a\nb"): "control character",
+        ("--runtime-dir", "run/tandem"): "must be an absolute path",
         ("--asgi-prefix", "/"): "--asgi-prefix / would send every request to Daphne",
         ("--asgi-prefix", "/sse$uri"): "--asgi-prefix",
         ("--nginx", str(tmp_path / "no-such-nginx")): "does not exist",

@@ -12,7 +12,7 @@ import click
 
 from tandem.cli.base import handle_errors, load_project, main, print_table, project_options, serve_options
 from tandem.config import Config
-from tandem.errors import TandemError
+from tandem.errors import TandemError, UsageError
 
 
 @main.command()
@@ -217,6 +217,12 @@ def export(target: str, out_dir: Path, port: int, **options: Any) -> None:
     from tandem.launcher import export_plan, write_files
 
     runtime_dir = Path(options["runtime_dir"])
+    if not runtime_dir.is_absolute():
+        # nginx would resolve a relative socket path against its own prefix, not where the servers run.
+        raise UsageError(
+            f"--runtime-dir {str(runtime_dir)!r} must be an absolute path on the production host",
+            hint="e.g. --runtime-dir /run/tandem",
+        )
     options["runtime_dir"] = None
     loaded = load_project(options, require_wsgi=True)
     plan = export_plan(loaded, runtime_dir, port=port)
