@@ -48,7 +48,7 @@ def announce_presence(channel_layer: Any, room_name: str, room_group: str) -> No
         await asyncio.sleep(PRESENCE_COALESCE_SECONDS)
         _presence_pending.pop(room_group, None)  # changes from now on schedule the next broadcast
         count = await database_sync_to_async(services.presence_count)(room_name)
-        await channel_layer.group_send(room_group, {"type": "chat.presence", "count": count})
+        await channel_layer.group_send(room_group, services.chat_presence_event(count))
 
     _presence_pending[room_group] = asyncio.get_running_loop().create_task(broadcast())
 
@@ -166,11 +166,20 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     # -- channel-layer events ---------------------------------------------------
 
+    # Events carry their frame encoded once for the whole room (services.chat_message_event); the dict forms
+    # are what a process running the previous version sends during a rolling restart over Redis.
+
     async def chat_message(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["message"])
+        if "text" in event:
+            await self.send(text_data=event["text"])
+        else:
+            await self.send_json(event["message"])
 
     async def chat_presence(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "presence", "count": event["count"]})
+        if "text" in event:
+            await self.send(text_data=event["text"])
+        else:
+            await self.send_json({"type": "presence", "count": event["count"]})
 
 
 def _unwrap(user: Any) -> Any:
