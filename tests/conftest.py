@@ -187,7 +187,11 @@ class Tandem:
                 if match:
                     return match
             seen = len(self.lines)
-            if not self.pump(0.1) and self._queue.empty():
+            if not self.pump(0.1):  # the output ended (tandem exited): nothing more can match
+                for line in self.lines[seen:]:
+                    match = regex.search(line)
+                    if match:
+                        return match
                 break
         raise AssertionError(f"no line matching {pattern!r}; output:\n" + self.output)
 
