@@ -385,7 +385,9 @@ class Supervisor:
         self._reload_proxy()
         for child in self.children:
             if child.spec.role == "gunicorn" and child.running:
-                self._signal(child, signal.SIGHUP)
+                self._signal(child, signal.SIGHUP)  # which also reopens its log files
+            elif child.spec.role == "nginx" and child.spec.reopen_signal is not None:
+                self._signal(child, child.spec.reopen_signal)  # a rotated access log is started afresh
         self.reload_queue = [c for c in self.children if c.spec.role == "daphne" and c.state == "ready"]
         self._reload_next()
         return True

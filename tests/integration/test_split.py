@@ -1,7 +1,7 @@
 """`tandem serve --mode split` for real: Gunicorn and Daphne behind the managed nginx.
 
-Which server answered is read from the servers' own output (the access-log lines tandem prints with
-their name: "gunicorn | ...", "daphne | ...") and from the example's /whoami view, which reports the
+Which server answered is read from nginx's own access log (each line names the upstream that answered:
+gunicorn, daphne, or "-" for nginx itself) and from the example's /whoami view, which reports the
 request class Django built ("wsgi" for Gunicorn, "asgi" for Daphne) - never from a header the test adds.
 """
 
@@ -58,15 +58,25 @@ def lines_from(run: Tandem, role: str) -> list[str]:
     return found
 
 
+# nginx's access line in tandem's common format: ... "REQUEST" STATUS BYTES UPSTREAM REQUEST_TIME UPSTREAM_TIME
+ACCESS = re.compile(r'"(?P<request>[^"]*)" \d{3} \d+ (?P<upstream>\S+) [\d.]+ \S+$')
+
+
 def answered_by(run: Tandem, needle: str) -> set[str]:
-    return {
-        role for role in ("gunicorn", "daphne", "nginx") if any(needle in t for t in lines_from(run, role))
-    }
+    """Who answered the requests whose request line contains ``needle``, by nginx's access log: "gunicorn",
+    "daphne", or "nginx" for what nginx answered itself (files, 413). A WebSocket is logged when it closes."""
+    found = set()
+    for text in lines_from(run, "nginx"):
+        match = ACCESS.search(text)
+        if match and needle in match.group("request"):
+            found.add("nginx" if match.group("upstream") == "-" else match.group("upstream"))
+    return found
 
 
 def wait_answered(run: Tandem, role: str, needle: str) -> None:
+    # nginx writes its access log in batches at least once a second.
     wait_for(
-        lambda: any(needle in t for t in lines_from(run, role)), timeout=15, message=f"{role} log of {needle}"
+        lambda: role in answered_by(run, needle), timeout=15, message=f"nginx's log of {needle} ({role})"
     )
 
 
@@ -168,11 +178,11 @@ def test_http_goes_to_gunicorn_and_websockets_to_daphne(example_project: Path, t
     with websocket(run.url, f"/ws/echo/?m={marker}") as ws:
         ws.send(marker)
         assert ws.recv(timeout=15) == marker
-    wait_answered(run, "daphne", f"WSCONNECT /ws/chat/{room}/")
-    wait_answered(run, "daphne", "WSCONNECT /ws/echo/")
+    wait_answered(run, "daphne", f"GET /ws/chat/{room}/ ")
+    wait_answered(run, "daphne", "GET /ws/echo/")
 
-    assert "daphne" not in answered_by(run, marker)
-    assert "gunicorn" not in answered_by(run, room)
+    assert answered_by(run, f"/whoami?m={marker}") == {"gunicorn"}
+    assert answered_by(run, room) == {"daphne"}
     assert run.stop() == 0
     assert run.alive_descendants() == []
 
@@ -183,9 +193,9 @@ def test_static_media_and_oversized_bodies_never_reach_django(
     media = example_project / "media" / "notes"
     media.mkdir(parents=True)
     (media / "hello.txt").write_text("uploaded earlier\n")
-    # One Gunicorn worker: its log lines come in request order, so the sentinel below comes after any
-    # line a static request would have produced.
-    run = tandem.serve(example_project, *SPLIT, "--workers", "1")
+    # One Gunicorn worker, logging its own requests (--app-access-log): its log lines come in request
+    # order, so the sentinel below comes after any line a static request would have produced.
+    run = tandem.serve(example_project, *SPLIT, "--workers", "1", "--app-access-log")
 
     css = httpx.get(run.url + "static/chat/chat.css", timeout=15)
     served_from_disk(css, example_project / "chat" / "static" / "chat" / "chat.css")
@@ -205,9 +215,11 @@ def test_static_media_and_oversized_bodies_never_reach_django(
 
     sentinel = uuid.uuid4().hex
     httpx.get(f"{run.url}healthz?after={sentinel}", timeout=15)
-    wait_answered(run, "gunicorn", sentinel)
+    wait_for(lambda: any(sentinel in t for t in lines_from(run, "gunicorn")), timeout=15, message="sentinel")
+    app_lines = lines_from(run, "gunicorn") + lines_from(run, "daphne")
     for needle in ("chat.css", "hello.txt", "toobig"):
-        assert answered_by(run, needle) <= {"nginx"}, f"{needle} reached an app server"
+        assert not [t for t in app_lines if needle in t], f"{needle} reached an app server"
+    wait_answered(run, "nginx", "toobig")  # nginx logs what it refused itself ("-": no upstream)
 
 
 def test_logged_in_session_is_recognised_on_the_websocket(
@@ -237,7 +249,8 @@ def test_client_address_and_scheme_come_from_nginx_only(
     CHAT_TRUST_X_FORWARDED_PROTO makes Django itself read X-Forwarded-Proto as well."""
     env = {**example_env(example_project), "CHAT_TRUST_X_FORWARDED_PROTO": "1"}
     extra = ("--asgi-prefix", "/whoami") if server == "asgi" else ()
-    run = tandem.serve(example_project, *SPLIT, *extra, env=env)
+    # --app-access-log: Daphne's own access log shows the client address it took from nginx's headers.
+    run = tandem.serve(example_project, *SPLIT, *extra, "--app-access-log", env=env)
     for headers in ({}, SPOOF):
         answer = httpx.get(run.url + "whoami", headers=headers, timeout=15).json()
         assert answer["server"] == server
@@ -247,9 +260,13 @@ def test_client_address_and_scheme_come_from_nginx_only(
     with websocket(run.url, "/ws/echo/", SPOOF) as ws:
         ws.send("x")
         assert ws.recv(timeout=15) == "x"
-    wait_answered(run, "daphne", "WSCONNECT /ws/echo/")
+    wait_for(
+        lambda: any("WSCONNECT /ws/echo/" in t for t in lines_from(run, "daphne")),
+        timeout=15,
+        message="WSCONNECT",
+    )
     connects = [t for t in lines_from(run, "daphne") if "WSCONNECT /ws/echo/" in t]
-    assert all(t.startswith("127.0.0.1:") for t in connects), connects
+    assert all(t.startswith("127.0.0.1 ") for t in connects), connects
     assert "203.0.113" not in run.output
 
 
@@ -282,7 +299,7 @@ def test_internal_tcp(example_project: Path, tandem: TandemRunner) -> None:
     with websocket(run.url, "/ws/echo/") as ws:
         ws.send("over tcp")
         assert ws.recv(timeout=15) == "over tcp"
-    wait_answered(run, "daphne", "WSCONNECT /ws/echo/")
+    wait_answered(run, "daphne", "GET /ws/echo/")
     assert run.stop() == 0
     assert run.alive_descendants() == []
 
@@ -297,7 +314,7 @@ def test_catch_all_websocket_route_is_routed_by_upgrade_header(tmp_path: Path, t
         ws.send("upgraded")
         assert ws.recv(timeout=15) == "upgraded"
     wait_answered(run, "gunicorn", "GET /status/?m=plain")
-    wait_answered(run, "daphne", "WSCONNECT /status/")
+    wait_answered(run, "daphne", "GET /status/ HTTP")
     assert "daphne" not in answered_by(run, "status/?m=plain")
 
 

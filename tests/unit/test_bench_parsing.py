@@ -178,7 +178,13 @@ def test_empty_fanout_means_none() -> None:
 
 def test_variant_table_uses_the_core_count() -> None:
     names = [v.name for v in variant_table(4)]
-    assert names == ["unified-1", "unified-n", "unified-1-redis", "split-unix", "split-tcp", "split-redis"]
+    assert names == [
+        "unified-1", "unified-1-log", "unified-n", "unified-1-redis", "split-unix", "split-unix-log", "split-tcp",
+        "split-redis",
+    ]  # fmt: skip
+    # Each access-log variant runs right after its pair without the log: a paired figure.
+    for logged in (v for v in variant_table(4) if v.access_log):
+        assert names[names.index(logged.name) - 1] == logged.pair_of
     many = next(v for v in variant_table(4) if v.name == "unified-n")
     assert many.procs == 4 and many.serve_args == ("--procs", "4") and many.redis
     # One core still compares two processes with one: the target is about two.
@@ -191,9 +197,18 @@ def test_variant_table_uses_the_core_count() -> None:
         (
             ("unified", "split"),
             (),
-            ["unified-1", "unified-n", "unified-1-redis", "split-unix", "split-tcp", "split-redis"],
+            [
+                "unified-1",
+                "unified-1-log",
+                "unified-n",
+                "unified-1-redis",
+                "split-unix",
+                "split-unix-log",
+                "split-tcp",
+                "split-redis",
+            ],
         ),
-        (("split",), (), ["split-unix", "split-tcp", "split-redis"]),
+        (("split",), (), ["split-unix", "split-unix-log", "split-tcp", "split-redis"]),
         (("unified", "split"), ("split-tcp", "unified-1"), ["unified-1", "split-tcp"]),
         (("unified",), ("split-tcp", "unified-1"), ["unified-1"]),
     ],

@@ -139,3 +139,21 @@ def test_development_targets_read_back_from_the_json(tmp_path: Path) -> None:
     direct = check_targets(report.variants, max_conns=8000, fanout_counts=(100, 1000))
     again = check_targets(from_json, max_conns=8000, fanout_counts=(100, 1000))
     assert [(t.key, t.met) for t in again] == [(t.key, t.met) for t in direct]
+
+
+def test_access_log_cost_is_the_paired_ratio() -> None:
+    from tandem.bench.figures import HttpFigure, VariantResult
+    from tandem.bench.logcost import log_costs
+
+    def variant(name: str, rate: float) -> VariantResult:
+        result = VariantResult(name, "split", "", "InMemoryChannelLayer", False, None)
+        result.http.append(
+            HttpFigure("public", "http://x/", "wrk", rate, 1.0, 2.0, int(rate * 10), 0, 10.0, 32)
+        )
+        return result
+
+    [cost] = log_costs(
+        [variant("split-unix", 3000.0), variant("split-unix-log", 2940.0), variant("unified-1", 500)]
+    )
+    assert (cost.logged, cost.unlogged, round(cost.ratio, 2)) == ("split-unix-log", "split-unix", 0.98)
+    assert cost.summary().endswith("split-unix 3,000 req/s: 0.98x")

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from tandem.bench.charts import Chart, grouped_bars, millis, number
 from tandem.bench.figures import DAPHNE_DIRECT, GUNICORN_DIRECT, OK, PUBLIC, VariantResult, spread, to_data
+from tandem.bench.logcost import log_costs
 from tandem.bench.runner import BenchReport
 
 
@@ -203,6 +204,8 @@ def print_summary(report: BenchReport, console: Console) -> None:
     repeats = report.options.get("repeat", 1)
     if isinstance(repeats, int) and repeats > 1:
         console.print(f"HTTP and echo rates: the median of {repeats} runs, min-max under it.")
+    for cost in log_costs(report.variants):
+        console.print(cost.summary(), markup=False, highlight=False)
     for what, why in report.skipped.items():
         console.print(f"not measured: {what}: {why}", markup=False, highlight=False)
     rec = report.recommendation

@@ -93,6 +93,7 @@ class Runner:
         self.skip: dict[str, str] = {}
         # Tried on the first server that starts when --http-path was not given; None: cannot be read.
         self.http_candidates: list[str] | None = None
+        self.workdir = Path(tempfile.gettempdir())  # the run's own directory once it starts (run)
 
     # --- preparation ------------------------------------------------------------------------------------
 
@@ -140,9 +141,11 @@ class Runner:
         ui, options = self.ui, self.options
         ui.step(f"{variant.name}: starting")
         env = dict(self.environ)
-        # Access logs would make the servers (and tandem's own log relay) format and pipe a line per
-        # request: a benchmark of terminal output, not of the topology.
-        env["TANDEM_ACCESS_LOG"] = "0"
+        # Off, except in the variants that measure what the access log costs (paired with one without it):
+        # then to a file, as a production server would, not through this process's pipe.
+        env["TANDEM_ACCESS_LOG"] = "1" if variant.access_log else "0"
+        if variant.access_log:
+            env["TANDEM_ACCESS_LOG_FILE"] = str(self.workdir / f"access-{variant.name}.log")
         run = ServeRun(self._serve_argv(variant, project_root), cwd=project_root, env=env)
         try:
             try:
@@ -269,6 +272,7 @@ class Runner:
         workdir: Path,
         layer: ChannelLayer,
     ) -> None:
+        self.workdir = workdir
         if any(v.redis for v in variants) and "redis" not in self.skip:
             self._start_redis(workdir)
         if any(FANOUT in v.measure for v in variants) and FANOUT not in self.skip:

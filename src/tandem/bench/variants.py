@@ -30,6 +30,10 @@ class Variant:
     redis: bool  # runs with a private Redis channel layer (--channel-layer unix://...)
     procs: int | None  # Daphne processes; None: tandem's default for the project
     measure: frozenset[str]
+    # Every other variant runs with the access log off (a benchmark of the topology, not of logging);
+    # a variant with it on runs right after ``pair_of``, the same variant with it off: a paired figure.
+    access_log: bool = False
+    pair_of: str | None = None
 
 
 def variant_table(cores: int) -> tuple[Variant, ...]:
@@ -44,6 +48,17 @@ def variant_table(cores: int) -> tuple[Variant, ...]:
             redis=False,
             procs=1,
             measure=frozenset({HTTP, ECHO, FANOUT, CONNS}),
+        ),
+        Variant(
+            "unified-1-log",
+            "unified",
+            "Daphne, 1 process, access log on (tandem's default), paired with unified-1",
+            ("--procs", "1"),
+            redis=False,
+            procs=1,
+            measure=frozenset({HTTP}),
+            access_log=True,
+            pair_of="unified-1",
         ),
         Variant(
             "unified-n",
@@ -71,6 +86,17 @@ def variant_table(cores: int) -> tuple[Variant, ...]:
             redis=False,
             procs=None,
             measure=frozenset({HTTP, ECHO, FANOUT, CONNS}),
+        ),
+        Variant(
+            "split-unix-log",
+            "split",
+            "nginx -> Gunicorn + Daphne over unix sockets, access log on (tandem's default), paired with split-unix",
+            ("--internal", "unix"),
+            redis=False,
+            procs=None,
+            measure=frozenset({HTTP}),
+            access_log=True,
+            pair_of="split-unix",
         ),
         Variant(
             "split-tcp",

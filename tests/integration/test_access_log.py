@@ -1,0 +1,287 @@
+"""The default access log under load, a child flooding its output, and probes kept out of every log (issue 10).
+
+Before: every access line went through a pipe to tandem, became an event on the supervisor's queue and was
+printed by its loop; under ordinary HTTP load that loop fell behind, 50 of 50 WebSocket clients died of
+keepalive ping timeouts, and stopping took more than 20 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import Tandem, TandemRunner, clean_env, wait_for
+from tests.small_projects import ASGI_WS_PREFIX, write_served_project
+
+ROOT_URLS = """\
+from django.http import JsonResponse
+from django.urls import path
+
+from mysite import views
+
+urlpatterns = [path("", lambda request: JsonResponse({"ok": True})), path("status/", views.status)]
+"""
+
+# Floods the Daphne child's stdout from a thread for a bounded time. Only inside a child tandem started
+# (TANDEM_RUNTIME is set there): tandem also imports the ASGI module itself to read the routing.
+FLOOD_ASGI = (
+    ASGI_WS_PREFIX
+    + """
+import os, threading, time  # noqa: E401, E402
+
+
+def _flood(seconds=float(os.environ.get("FLOOD_SECONDS", "30"))):
+    end = time.monotonic() + seconds
+    line = "flood " + "x" * 120
+    while time.monotonic() < end:  # bounded: the test's stop comes well before the end
+        for _ in range(1000):
+            print(line)
+
+
+if "TANDEM_RUNTIME" in os.environ:
+    threading.Thread(target=_flood, daemon=True).start()
+"""
+)
+
+GRACEFUL = 10.0  # --graceful-timeout for these runs; tandem KILLs what is left 5 s after it
+
+
+def served(tmp_path: Path, **files: str) -> Path:
+    return write_served_project(tmp_path / "proj", urls=ROOT_URLS, **files)
+
+
+def stop_within(run: Tandem, bound: float) -> float:
+    """SIGTERM, and the seconds until tandem and every process it started are gone (failing past ``bound``)."""
+    started = time.monotonic()
+    code = run.stop(signal.SIGTERM, timeout=bound)
+    took = time.monotonic() - started
+    assert code == 0, run.output[-3000:]
+    assert took <= bound, f"tandem took {took:.1f} s to stop"
+    assert run.alive_descendants() == []
+    return took
+
+
+# --- 50 WebSockets with keepalive pings survive 70 s of HTTP load with the default access log ----------------
+
+CLIENTS = 50
+LOAD_SECONDS = 70
+
+
+async def echo_client(url: str, index: int, until: float, failures: list[str], sent: list[int]) -> None:
+    """Echo every 0.5 s until ``until``, with the library's keepalive pings (every 20 s, 20 s timeout)."""
+    try:
+        async with connect(url, ping_interval=20, ping_timeout=20, open_timeout=20, close_timeout=2) as ws:
+            count = 0
+            while time.monotonic() < until:
+                message = f"{index}:{count}"
+                await ws.send(message)
+                reply = await asyncio.wait_for(ws.recv(), timeout=10)
+                if reply != message:
+                    failures.append(f"client {index}: sent {message!r}, got {reply!r}")
+                    return
+                count += 1
+                await asyncio.sleep(0.5)  # wait-ok: the pacing of a bounded echo loop
+            sent[index] = count
+    except (ConnectionClosed, OSError, TimeoutError) as exc:
+        failures.append(f"client {index}: {exc!r}")
+
+
+async def http_load(url: str, seconds: float) -> int:
+    """wrk -t1 -c4 when installed, else four bounded keep-alive clients; the number of 2xx answers."""
+    if shutil.which("wrk"):
+        proc = await asyncio.create_subprocess_exec(
+            "wrk", "-t1", "-c4", f"-d{int(seconds)}s", url, stdout=asyncio.subprocess.PIPE
+        )
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=seconds + 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+        total = int(re.search(rb"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+        non_2xx = re.search(rb"Non-2xx or 3xx responses: (\d+)", out)
+        return total - (int(non_2xx.group(1)) if non_2xx else 0)
+
+    async def one(until: float) -> int:
+        ok = 0
+        async with httpx.AsyncClient(timeout=10) as client:
+            while time.monotonic() < until:
+                ok += (await client.get(url)).status_code == 200
+        return ok
+
+    until = time.monotonic() + seconds
+    return sum(await asyncio.gather(*(one(until) for _ in range(4))))
+
+
+@pytest.mark.slow
+@pytest.mark.nginx
+def test_websockets_survive_http_load_with_the_default_access_log(
+    tmp_path: Path, tandem: TandemRunner, nginx_bin: str
+) -> None:
+    """The slow one (~85 s): the issue's scenario, with every default option (access log on)."""
+    project = served(tmp_path)
+    run = tandem.serve(project, "--mode", "split", "--graceful-timeout", str(GRACEFUL), env=clean_env())
+    ws_url = run.url.replace("http://", "ws://") + "ws/echo/"
+    failures: list[str] = []
+    sent = [0] * CLIENTS
+
+    async def scenario() -> int:
+        until = time.monotonic() + LOAD_SECONDS
+        clients = [asyncio.create_task(echo_client(ws_url, i, until, failures, sent)) for i in range(CLIENTS)]
+        answered = await http_load(run.url, LOAD_SECONDS)
+        await asyncio.wait_for(asyncio.gather(*clients), timeout=30)
+        return answered
+
+    answered = asyncio.run(scenario())
+    assert failures == [], f"{len(failures)} of {CLIENTS} clients failed: {failures[:5]}"
+    assert min(sent) >= LOAD_SECONDS  # every client echoed all along (about two a second)
+    assert answered > 1000, f"only {answered} HTTP answers in {LOAD_SECONDS} s"
+
+    # One line per request, written by nginx (buffered: flushed within a second), none by Gunicorn.
+    def logged() -> int:
+        return sum(
+            1 for line in run.output.splitlines() if re.match(r'nginx\s*\| .*"GET / HTTP/1.1" 200 ', line)
+        )
+
+    wait_for(lambda: logged() >= answered, timeout=10, message=f"{answered} access lines")
+    assert logged() <= answered + 8  # wrk's last requests in flight may be answered but not counted
+    assert not any(re.match(r"gunicorn\s*\| .*GET / ", line) for line in run.output.splitlines())
+
+    stop_within(run, GRACEFUL + 5)
+
+
+# --- a child flooding its output -----------------------------------------------------------------------------
+
+
+class SlowTerminal(Tandem):
+    """A terminal that reads tandem's output at about 50,000 lines a second, like a slow one."""
+
+    def _reader(self) -> None:
+        assert self.proc.stdout is not None
+        for count, line in enumerate(self.proc.stdout):
+            self._queue.put(line.rstrip("\n"))
+            if count % 50 == 0:
+                time.sleep(0.001)  # wait-ok: the pacing of a deliberately slow reader
+        self._queue.put(None)
+
+
+def control(runtime_dir: Path, command: str) -> tuple[dict[str, object], float]:
+    """One command on tandem's control socket, and the seconds the answer took."""
+    started = time.monotonic()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(runtime_dir / "control.sock"))
+        sock.sendall(json.dumps({"command": command}).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data), time.monotonic() - started
+
+
+def test_a_child_flooding_its_output_holds_up_nothing(tmp_path: Path, tandem: TandemRunner) -> None:
+    """Daphne prints as fast as it can (unified mode) to a terminal slower than that: tandem drops the
+    excess with a count, keeps serving, keeps probing, answers its control socket at once and stops in time."""
+    project = served(tmp_path, asgi=FLOOD_ASGI)
+    runtime = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandem", "serve", "--port", "0", "--runtime-dir", str(runtime),
+         "--graceful-timeout", str(GRACEFUL)],
+        cwd=project,
+        env=clean_env(FLOOD_SECONDS="60", TANDEM_PROBE_INTERVAL="0.5"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )  # fmt: skip
+    slow = SlowTerminal(proc)
+    tandem.runs.append(slow)  # cleaned up by the fixture, whatever happens
+    slow.start_reader()
+    slow.wait_ready()
+
+    # Serving goes on, liveness probes (every 0.5 s here) keep passing, and the loop answers at once.
+    for _ in range(5):
+        assert httpx.get(slow.url + "status/", timeout=10).text == "status ok"
+        reply, took = control(runtime, "status")
+        assert reply["ok"] is True and took < 1.0, (took, reply)
+    slow.wait_for_line(r"tandem\s*\| daphne: [\d,]+ lines dropped", timeout=20)
+    assert "stopped answering" not in slow.output and "restarting" not in slow.output
+    stop_within(slow, GRACEFUL + 5)
+
+
+# --- probes never show in an access log ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["unified", "split"])
+def test_probes_are_absent_from_the_access_log(mode: str, tmp_path: Path, tandem: TandemRunner) -> None:
+    """10 s idle with probes every 0.5 s (about 20 per process, plus the ready and reachability checks): the
+    access log holds only the two requests the test made. Split mode logs in nginx and, with
+    --app-access-log, in Gunicorn and Daphne too: none of them logs a probe."""
+    if mode == "split" and shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    project = served(tmp_path)
+    log = tmp_path / "access.log"
+    extra = ("--mode", "split", "--app-access-log") if mode == "split" else ("--mode", "unified")
+    run = tandem.serve(
+        project,
+        *extra,
+        "--access-log-file", str(log),
+        "--graceful-timeout", str(GRACEFUL),
+        env=clean_env(TANDEM_PROBE_INTERVAL="0.5"),
+    )  # fmt: skip
+    assert httpx.get(run.url + "status/?m=first", timeout=10).text == "status ok"
+    idle_until = time.monotonic() + 10
+    wait_for(
+        lambda: time.monotonic() >= idle_until and run.proc.poll() is None, timeout=15, message="10 s idle"
+    )
+    assert httpx.get(run.url + "status/?m=last", timeout=10).text == "status ok"
+    servers = 2 if mode == "split" else 1  # nginx and Gunicorn log each request in split mode here
+    wait_for(
+        lambda: log.exists() and log.read_text().count("m=last") == servers, timeout=10, message="the log"
+    )
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 * servers, lines
+    assert not [line for line in lines if "/.tandem/" in line or " 499 " in line]
+    # The lines go to the file only, not to the terminal.
+    assert "m=first" not in run.output
+    stop_within(run, GRACEFUL + 5)
+
+
+@pytest.mark.nginx
+def test_sigusr1_reopens_a_rotated_access_log(tmp_path: Path, tandem: TandemRunner, nginx_bin: str) -> None:
+    """logrotate moves the file, then sends SIGUSR1: nginx and Gunicorn start a new file, Daphne notices the
+    move itself."""
+    project = served(tmp_path)
+    log = tmp_path / "access.log"
+    run = tandem.serve(
+        project, "--mode", "split", "--app-access-log", "--access-log-file", str(log),
+        "--graceful-timeout", str(GRACEFUL), env=clean_env(),
+    )  # fmt: skip
+    assert httpx.get(run.url + "status/?m=before", timeout=10).status_code == 200
+    wait_for(lambda: log.read_text().count("m=before") == 2, timeout=10, message="the first lines")
+    rotated = log.rename(tmp_path / "access.log.1")
+    run.proc.send_signal(signal.SIGUSR1)
+    run.wait_for_line(r"tandem\s*\| reopening log files \(gunicorn, nginx\)", timeout=10)
+
+    def logged_after() -> bool:
+        httpx.get(run.url + "status/?m=after", timeout=10)
+        return log.exists() and log.read_text().count("m=after") >= 2
+
+    wait_for(logged_after, timeout=15, interval=0.5, message="lines in the new file")
+    assert "m=after" not in rotated.read_text()
+    stop_within(run, GRACEFUL + 5)
