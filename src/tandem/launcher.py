@@ -358,20 +358,33 @@ def unreachable_reason(url: str, project: Project, token: str) -> str | None:
     )
 
 
-def export_plan(loaded: Loaded, runtime_dir: Path, port: int = 80) -> Plan:
-    """What a production host runs: sockets under ``runtime_dir``, nothing bound here."""
-    config = replace(loaded.config, mode="split", port=port)
-    chosen = topology("split")
-    routes = routes_with_prefixes(loaded)
-    sockets = {name: BoundSocket(address) for name, address in chosen.sockets(config, runtime_dir).items()}
-    ctx = Context(
-        config=config,
-        project=loaded.project,
-        routes=routes,
-        runtime_dir=runtime_dir,
-        sockets=sockets,
+def export_plan(
+    loaded: Loaded,
+    runtime_dir: Path,
+    port: int = 80,
+    *,
+    mode: str = "split",
+    bind: str | None = None,
+    probe_token: str = "",
+    shared_fd: int | None = None,
+    procs: int | None = None,
+) -> Plan:
+    """What a production host runs: sockets under ``runtime_dir``, nothing bound here (``shared_fd``: the
+    Daphne socket arrives from the process manager on that descriptor; tandem.exporters.common)."""
+    from tandem.exporters.common import export_context
+
+    config = replace(loaded.config, mode=mode, port=port, bind=bind or loaded.config.bind)
+    if procs is not None:
+        config = replace(config, procs=procs)
+    chosen = topology(mode)
+    routes = routes_with_prefixes(loaded) if chosen.needs_routes else None
+    ctx = export_context(
+        config,
+        loaded.project,
+        routes,
+        runtime_dir,
         python=sys.executable,
-        probe_token="",
-        managed=False,
+        probe_token=probe_token,
+        shared_fd=shared_fd,
     )
     return chosen.build(ctx)

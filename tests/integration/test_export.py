@@ -55,11 +55,13 @@ def test_export_nginx_on_the_example(
     assert f'alias "{example_project / "staticfiles"}/";' in conf
     readme = (out / "README.txt").read_text()
     assert "sudo cp tandem.conf /etc/nginx/conf.d/chatsite.conf" in readme
-    assert "gunicorn --bind unix:/run/tandem/gunicorn.sock chatsite.wsgi:application" in readme
-    assert (
-        "daphne -u /run/tandem/daphne.sock --proxy-headers --ping-interval 20 chatsite.asgi:application"
-        in readme
-    )
+    # The app servers as tandem serve starts them (its entry points, settings module in the environment),
+    # never a bare gunicorn or daphne, and no middleware to write.
+    assert "tandem.runtime.wsgi:application" in readme and "-m tandem.runtime.daphne" in readme
+    assert "DJANGO_SETTINGS_MODULE=chatsite.settings" in readme and "--drain-timeout" in readme
+    assert "-u /run/tandem/daphne.sock" in readme and "middleware" not in readme
+    assert "tandem export systemd --per-process" in readme
+    assert "server_name _" not in readme  # ALLOWED_HOSTS names hosts
     nginx_t(nginx_bin, harness(tmp_path / "harness", out / "tandem.conf"))
 
 
@@ -71,7 +73,7 @@ def test_export_with_tcp_and_asgi_prefix(
     conf = (out / "tandem.conf").read_text()
     assert 'server "127.0.0.1:8000";' in conf and 'server "127.0.0.1:8001";' in conf
     assert 'location ^~ "/sse/"' in conf and "listen 8080;" in conf
-    assert "daphne -b 127.0.0.1 -p 8001 --proxy-headers" in (out / "README.txt").read_text()
+    assert "-b 127.0.0.1 -p 8001" in (out / "README.txt").read_text()
     nginx_t(nginx_bin, harness(tmp_path / "harness", out / "tandem.conf"))
 
 

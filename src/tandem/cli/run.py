@@ -183,7 +183,7 @@ def routes(as_json: bool, **options: Any) -> None:
 
 
 @main.command("export")
-@click.argument("target", type=click.Choice(["nginx"]))
+@click.argument("target", type=click.Choice(["nginx", "systemd", "procfile", "supervisor"]))
 @project_options
 @click.option(
     "--out",
@@ -198,7 +198,30 @@ def routes(as_json: bool, **options: Any) -> None:
     show_default=True,
     help="Where the production servers put their sockets.",
 )
-@click.option("--port", type=int, default=80, show_default=True, help="Port nginx listens on.")
+@click.option(
+    "--port",
+    type=int,
+    default=80,
+    show_default=True,
+    help="Public port (nginx's, or Daphne's in unified mode).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["unified", "split"]),
+    default="split",
+    show_default=True,
+    help="Topology the systemd, procfile and supervisor exports run (nginx: always split).",
+)
+@click.option(
+    "--bind", default="0.0.0.0", show_default=True, help="Public address tandem serve or Daphne binds."
+)
+@click.option(
+    "--per-process", is_flag=True, help="systemd: one unit per process instead of one tandem.service."
+)
+@click.option("--user", default=None, help="User the servers run as. Default: the user running export.")
+@click.option(
+    "--group", default="", help="Group the servers run as (default: www-data where nginx's workers need it)."
+)
 @click.option(
     "--asgi-prefix", "asgi_prefixes", multiple=True, help="Also send this HTTP prefix to Daphne (repeatable)."
 )
@@ -211,9 +234,23 @@ def routes(as_json: bool, **options: Any) -> None:
     "--nginx", help="nginx executable that checks the exported config (nginx -t). Default: nginx on PATH."
 )
 @handle_errors
-def export(target: str, out_dir: Path, port: int, **options: Any) -> None:
-    """Write the production configuration for TARGET, rendered from the same Plan as 'serve --mode split'."""
+def export(
+    target: str,
+    out_dir: Path,
+    port: int,
+    mode: str,
+    per_process: bool,
+    user: str | None,
+    group: str,
+    **options: Any,
+) -> None:
+    """Write the production configuration for TARGET (nginx, systemd, procfile, supervisor), rendered from
+    the same Plan as 'tandem serve': the same commands, environment and nginx config."""
+    import getpass
+    import secrets
+
     from tandem.exporters import check_export, export_files
+    from tandem.exporters.common import ExportOptions, shared_fd
     from tandem.launcher import export_plan, write_files
 
     runtime_dir = Path(options["runtime_dir"])
@@ -224,9 +261,28 @@ def export(target: str, out_dir: Path, port: int, **options: Any) -> None:
             hint="e.g. --runtime-dir /run/tandem",
         )
     options["runtime_dir"] = None
-    loaded = load_project(options, require_wsgi=True)
-    plan = export_plan(loaded, runtime_dir, port=port)
-    files = export_files(target, plan)
+    bind = options.pop("bind")
+    mode = "split" if target == "nginx" else mode
+    loaded = load_project({**options, "mode": mode}, require_wsgi=mode == "split")
+    serve_args = [arg for prefix in loaded.config.asgi_prefixes for arg in ("--asgi-prefix", prefix)]
+    if loaded.config.internal == "tcp":
+        serve_args += ["--internal", "tcp"]
+    export_options = ExportOptions(
+        user=user or getpass.getuser(), group=group, per_process=per_process, serve_args=tuple(serve_args)
+    )
+    plan = export_plan(
+        loaded,
+        runtime_dir,
+        port=port,
+        mode=mode,
+        bind=bind,
+        # The health probe's token, generated per export: the exported commands carry it.
+        probe_token=secrets.token_hex(16),
+        shared_fd=shared_fd(target, export_options),
+        # A Procfile runner starts each line alone: one Daphne unless asked (then refused, with the why).
+        procs=1 if target == "procfile" and loaded.config.procs is None else None,
+    )
+    files = export_files(target, plan, export_options)
     # Checked before anything is written: a config nginx refuses never lands in --out.
     unchecked = check_export(target, files, loaded.config, os.environ)
     for warning in (*plan.warnings, *((unchecked,) if unchecked else ())):

@@ -6,20 +6,30 @@ from collections.abc import Callable, Mapping
 
 from tandem.config import SOURCE_DEFAULT, Config
 from tandem.errors import DependencyError, UsageError
+from tandem.exporters.common import ExportOptions
 from tandem.exporters.nginx import nginx_files
+from tandem.exporters.procfile import procfile_files
+from tandem.exporters.supervisor import supervisor_files
+from tandem.exporters.systemd import systemd_files
+from tandem.exporters.validate import check_units, nginx_conf
 from tandem.plan import File, Plan
 
-EXPORTERS: dict[str, Callable[[Plan], tuple[File, ...]]] = {"nginx": nginx_files}
+EXPORTERS: dict[str, Callable[[Plan, ExportOptions], tuple[File, ...]]] = {
+    "nginx": lambda plan, _: nginx_files(plan),
+    "systemd": systemd_files,
+    "procfile": lambda plan, _: procfile_files(plan),
+    "supervisor": supervisor_files,
+}
 
 
-def export_files(target: str, plan: Plan) -> tuple[File, ...]:
+def export_files(target: str, plan: Plan, options: ExportOptions | None = None) -> tuple[File, ...]:
     try:
         exporter = EXPORTERS[target]
     except KeyError:
         raise UsageError(
             f"unknown export target {target!r}", hint=f"choose one of {', '.join(EXPORTERS)}"
         ) from None
-    return exporter(plan)
+    return exporter(plan, options or ExportOptions())
 
 
 def check_export(
@@ -28,8 +38,10 @@ def check_export(
     """Validate the rendered files with the real tool, as serve does before it starts (``nginx -t``).
     Raises ConfigError when the tool refuses them; returns a warning when the tool is not on this
     machine (the values were still checked and quoted by tandem itself)."""
-    if target != "nginx":
-        return None
+    units = check_units(files) if target == "systemd" else None
+    conf = nginx_conf(target, files)
+    if conf is None:
+        return units
     from tandem.programs import require_nginx
     from tandem.proxies.nginx_check import check_server_block
 
@@ -39,6 +51,5 @@ def check_export(
         if config.sources.get("nginx", SOURCE_DEFAULT) != SOURCE_DEFAULT:
             raise  # an nginx the user named (--nginx, TANDEM_NGINX) must be there
         return f"the nginx config was not checked with nginx -t: {error}"
-    conf = next(f for f in files if f.path.endswith(".conf"))
-    check_server_block(nginx, conf.content, conf.path)
-    return None
+    check_server_block(nginx, conf.content, conf.path.rsplit("/", 1)[-1])
+    return units

@@ -20,23 +20,29 @@ Install (Debian/Ubuntu):
   sudo cp tandem.conf /etc/nginx/conf.d/{name}.conf
   sudo nginx -t && sudo systemctl reload nginx
 
-The block answers the host names in ALLOWED_HOSTS ({server_names}). Requests for any other name go
-to nginx's default server (on Debian the welcome page in /etc/nginx/sites-enabled/default); with
-server_name _ (ALLOWED_HOSTS = ['*']) remove that default site so this block answers them.
+{hosts_note}
+The app servers
+---------------
+Run them as `tandem serve` does, with tandem's entry points (draining, 1012 on reload, ping timeout,
+the client address from X-Real-IP, DJANGO_SETTINGS_MODULE in their environment), under a process
+manager; tandem writes that configuration from the same Plan as this file:
 
-The app servers, started from the project directory (each under your process manager):
+  tandem export systemd --per-process --out DIR    # one systemd unit per server (recommended here)
+  tandem export supervisor --out DIR               # supervisord programs
+  tandem export procfile --out DIR                 # honcho / foreman
 
-  gunicorn --bind {gunicorn_bind} {wsgi_app}
-  daphne {daphne_bind} --proxy-headers --ping-interval {ping} {asgi_app}
+(`tandem export systemd` without --per-process runs `tandem serve --mode split` with its own nginx,
+in place of this file.) The exact commands, each started in {root}:
+
+{commands}
 {runtime_note}
 Routing: {summary}.
 WebSocket read timeout: {timeout} s, longer than Daphne's ping interval ({ping} s): Daphne pings an
 idle socket every {ping} s (checked every 2 s), so nginx always sees a frame before it would cut it.
 Client address: nginx replaces X-Real-IP, X-Forwarded-For and X-Forwarded-Proto with its own values
 on every request and removes X-Forwarded-Host/-Port/-Ssl/-Protocol, so the app servers may trust
-them. Daphne with --proxy-headers takes the client address and scheme from them. Gunicorn reports
-its socket peer (nginx) as REMOTE_ADDR: have Django read X-Real-IP (a small middleware; `tandem
-serve` does it for you) if your code needs the client's address.
+them. Daphne takes the client address and scheme from them, and tandem.runtime.wsgi (the application
+Gunicorn runs above) sets REMOTE_ADDR from X-Real-IP: Django sees the client's address in both.
 If another proxy or load balancer stands in front of this nginx, add set_real_ip_from/real_ip_header.
 """
 
@@ -52,14 +58,21 @@ send its own X-Forwarded-For. The static and media directories must be readable 
 """
 
 
-def _daphne_bind(upstream: str) -> str:
-    if upstream.startswith("unix:"):
-        return f"-u {upstream.removeprefix('unix:')}"
-    host, _, port = upstream.rpartition(":")
-    return f"-b {host.strip('[]')} -p {port}"
+HOSTS_NAMED = """The block answers the host names in ALLOWED_HOSTS ({server_names}). Requests for any other name go
+to nginx's default server (on Debian the welcome page in /etc/nginx/sites-enabled/default).
+"""
+
+HOSTS_ANY = """The block has server_name _ (ALLOWED_HOSTS has '*', or is empty): it answers only requests nginx's
+default server does not take, so remove that default site (/etc/nginx/sites-enabled/default on Debian)
+or add your host names to ALLOWED_HOSTS. With DEBUG off, an empty ALLOWED_HOSTS makes Django answer 400
+to every request: set it to the names clients use.
+"""
 
 
 def _readme(plan: Plan, proxy: ProxySpec) -> str:
+    from tandem.exporters.common import commands
+
+    cmds = commands(plan)
     locations = "".join(
         f"  {'uploads' if loc.media else 'static files'} ({loc.url}) served from {loc.root}\n"
         for loc in proxy.static_locations
@@ -70,11 +83,13 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
         asgi=proxy.asgi_upstream,
         locations=locations,
         name=proxy.project.split(".", 1)[0],
-        server_names=" ".join(proxy.server_names),
-        gunicorn_bind=proxy.wsgi_upstream,
-        wsgi_app=proxy.wsgi_app,
-        daphne_bind=_daphne_bind(proxy.asgi_upstream),
-        asgi_app=proxy.asgi_app,
+        hosts_note=(
+            HOSTS_ANY
+            if proxy.server_names == ("_",)
+            else HOSTS_NAMED.format(server_names=" ".join(proxy.server_names))
+        ),
+        root=cmds[0].cwd,
+        commands="\n".join(f"  {cmd.name}:\n    {cmd.shell()}\n" for cmd in cmds),
         runtime_note=(UNIX_NOTE if unix else TCP_NOTE).format(runtime=plan.runtime_dir),
         summary=proxy.route_summary,
         timeout=proxy.ws_read_timeout,

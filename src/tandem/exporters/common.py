@@ -1,0 +1,165 @@
+"""What every process exporter shares: the exported Context (the Plan serve would build, with the sockets a
+production host binds), the Plan's processes as commands, and the templates.
+
+A process exporter renders the Plan's own argv and environment: the same ``tandem.runtime`` entry points
+``tandem serve`` starts (Daphne's draining and 1012 on reload, ping timeout and limits; the WSGI wrapper's
+X-Real-IP; DJANGO_SETTINGS_MODULE and PYTHONPATH as tandem found them), never a hand-written command.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from tandem.config import Config
+from tandem.errors import UsageError
+from tandem.plan import Address, BoundSocket, Context, Plan, ProcessSpec
+from tandem.project import Project
+from tandem.routes import RouteTable
+from tandem.topologies.processes import GENERATION
+from tandem.topologies.split import EXPORT_TCP_PORTS
+
+# The socket all Daphne processes share: the process manager binds it once and passes it to each.
+SHARED_SOCKET = {"split": "asgi", "unified": "public"}
+APP_ROLES = ("gunicorn", "daphne")  # what a process exporter runs; nginx is the host's own service
+
+
+def export_context(
+    config: Config,
+    project: Project,
+    routes: RouteTable | None,
+    runtime_dir: Path,
+    *,
+    python: str,
+    probe_token: str,
+    shared_fd: int | None = None,
+) -> Context:
+    """The Context of an export: addresses only, or ``shared_fd`` for the Daphne socket when the process
+    manager binds it and passes it in (systemd socket activation: 3; supervisord's fcgi-program: 0)."""
+    from tandem.topologies import topology
+
+    sockets = {}
+    for name, address in topology(config.mode).sockets(config, runtime_dir).items():
+        if name in EXPORT_TCP_PORTS and not address.is_unix and address.port == 0:
+            address = Address(host=address.host, port=EXPORT_TCP_PORTS[name])
+        sockets[name] = BoundSocket(address, shared_fd if name == SHARED_SOCKET[config.mode] else None)
+    return Context(
+        config=config,
+        project=project,
+        routes=routes,
+        runtime_dir=runtime_dir,
+        sockets=sockets,
+        python=python,
+        probe_token=probe_token,
+        managed=False,
+    )
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What an export needs beyond the Plan: who runs the servers and how."""
+
+    user: str = "www-data"
+    group: str = ""  # empty: the user's own, or www-data where nginx's workers must reach the sockets
+    per_process: bool = False  # systemd: one unit per process instead of tandem.service
+    serve_args: tuple[str, ...] = ()  # systemd: `tandem serve` options beyond mode, bind, port, runtime dir
+    name: str = "tandem"  # unit and program name prefix
+
+
+def shared_fd(target: str, options: ExportOptions) -> int | None:
+    """The descriptor the Daphne socket arrives on when the process manager binds it: systemd socket
+    activation passes it as 3 (SD_LISTEN_FDS_START), supervisord's fcgi-program as 0."""
+    if target == "systemd" and options.per_process:
+        return 3
+    if target == "supervisor":
+        return 0
+    return None
+
+
+@dataclass(frozen=True)
+class Command:
+    """One exported process: its name, argv, environment and working directory."""
+
+    name: str
+    role: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str
+
+    def shell(self) -> str:
+        """``env K=V ... argv`` quoted for /bin/sh, as honcho and foreman run a Procfile line."""
+        words = ["env", *(f"{k}={v}" for k, v in sorted(self.env.items())), *self.argv]
+        return " ".join(shlex.quote(word) for word in words)
+
+
+def commands(plan: Plan, generation: str = "0") -> tuple[Command, ...]:
+    """The Plan's app servers as commands; the generation in a Daphne's private socket name is fixed (a
+    process manager starts one generation at a time)."""
+    found = []
+    for process in plan.processes:
+        if process.role not in APP_ROLES:
+            continue
+        found.append(command(process, generation))
+    return tuple(found)
+
+
+def command(process: ProcessSpec, generation: str = "0") -> Command:
+    return Command(
+        name=process.name,
+        role=process.role,
+        argv=tuple(arg.replace(GENERATION, generation) for arg in process.argv),
+        env=dict(process.env),
+        cwd=process.cwd or "/",
+    )
+
+
+def daphnes(plan: Plan) -> tuple[Command, ...]:
+    return tuple(c for c in commands(plan) if c.role == "daphne")
+
+
+def graceful_timeout(plan: Plan) -> float:
+    """Daphne's --drain-timeout, which is the Config's graceful timeout (Gunicorn has the same)."""
+    for process in plan.processes:
+        if "--drain-timeout" in process.argv:
+            return float(process.argv[process.argv.index("--drain-timeout") + 1])
+    return 30.0
+
+
+def stop_timeout(plan: Plan) -> int:
+    """How long a process manager waits after its stop signal before KILL: the graceful timeout plus the
+    margin ``tandem serve`` gives itself (Daphne closes WebSockets, Gunicorn finishes requests)."""
+    return int(graceful_timeout(plan)) + 5
+
+
+def need_procs_one(plan: Plan, target: str) -> None:
+    """A Procfile runner (honcho, foreman) starts each line on its own: N Daphne processes cannot share
+    one socket there."""
+    if len(daphnes(plan)) > 1:
+        raise UsageError(
+            f"{target}: {len(daphnes(plan))} Daphne processes cannot share one socket when each is started "
+            "on its own",
+            hint="set TANDEM_PROCS=1 for this export, or export systemd --per-process or supervisor (they "
+            "bind the socket once and pass it to every Daphne)",
+        )
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("tandem.exporters", "templates"),
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render(template: str, **values: Any) -> str:
+    return _environment().get_template(template).render(**values)

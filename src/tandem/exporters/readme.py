@@ -1,0 +1,81 @@
+"""README text the exporters share: how the exported app servers and nginx fit together on a host."""
+
+from __future__ import annotations
+
+from tandem.exporters.common import commands, graceful_timeout
+from tandem.plan import Plan
+
+APP_SERVERS = """\
+What runs
+---------
+{processes}
+Each is the command `tandem serve --mode {mode}` starts, with the same environment
+(DJANGO_SETTINGS_MODULE={settings}, PYTHONPATH, and TANDEM_RUNTIME, which tells tandem's wrappers what
+to do), so production behaves as the tests prove for `tandem serve`:
+  - Daphne runs through tandem.runtime.daphne: on TERM it stops accepting, closes WebSockets with 1001
+    and lets requests in flight finish within {graceful} s; on USR1 it does the same with 1012 (service
+    restart, clients reconnect) for a reload; it pings idle WebSockets and enforces tandem's limits.
+  - Gunicorn runs tandem.runtime.wsgi:application{real_ip}
+  - The health probe at /.tandem/health answers only requests carrying the X-Tandem-Probe token in
+    TANDEM_RUNTIME (generated for this export; anyone else gets the project's own 404).
+Add your own environment (SECRET_KEY, database settings, ...) where noted below. Start the servers as
+the user that owns the project, from any directory (each command sets its own).
+{runtime}{nginx}"""
+
+REAL_IP = """, which takes REMOTE_ADDR from nginx's X-Real-IP
+    (Django sees the client's address, not nginx's) and the scheme from X-Forwarded-Proto."""
+NO_PROXY = "."
+
+RUNTIME_UNIX = """
+The sockets live in {runtime_dir}: create it before starting the servers, reachable by nginx's
+workers (group www-data) and nobody else, e.g. as root:
+
+  install -d -m 0750 -o YOUR_USER -g www-data {runtime_dir}
+
+(/run is emptied at boot: a tmpfiles.d line "d {runtime_dir} 0750 YOUR_USER www-data -" recreates it.)
+"""
+
+RUNTIME_TCP = """
+The servers also use {runtime_dir} for private sockets: create it, owned by the user running them,
+mode 0700 (install -d -m 0700 -o YOUR_USER {runtime_dir}). They listen on 127.0.0.1 only.
+"""
+
+NGINX = """
+nginx
+-----
+{path} is the server block `tandem export nginx` writes (checked with nginx -t). Install it in the
+host's nginx, which routes WebSockets to Daphne, everything else to Gunicorn, and serves static and
+media files itself:
+
+  sudo cp {path} /etc/nginx/conf.d/{name}.conf
+  sudo nginx -t && sudo systemctl reload nginx
+"""
+
+
+def app_servers_readme(plan: Plan, *, nginx_path: str) -> str:
+    cmds = commands(plan)
+    processes = "".join(f"  {cmd.name:<10} {describe(cmd.role, plan)}\n" for cmd in cmds)
+    unix = plan.proxy is not None and plan.proxy.wsgi_upstream.startswith("unix:")
+    runtime = (RUNTIME_UNIX if unix else RUNTIME_TCP).format(runtime_dir=plan.runtime_dir)
+    nginx = (
+        NGINX.format(path=nginx_path, name=plan.proxy.project.split(".", 1)[0])
+        if plan.proxy is not None
+        else ""
+    )
+    return APP_SERVERS.format(
+        processes=processes,
+        mode=plan.mode,
+        settings=cmds[0].env.get("DJANGO_SETTINGS_MODULE", "?"),
+        graceful=f"{graceful_timeout(plan):g}",
+        real_ip=REAL_IP if plan.proxy is not None else NO_PROXY,
+        runtime=runtime,
+        nginx=nginx,
+    )
+
+
+def describe(role: str, plan: Plan) -> str:
+    if role == "gunicorn" and plan.proxy is not None:
+        return f"Gunicorn (WSGI) on {plan.proxy.wsgi_upstream}: every HTTP request nginx does not route to Daphne"
+    if plan.proxy is not None:
+        return f"Daphne (ASGI) on {plan.proxy.asgi_upstream}: {plan.proxy.route_summary}"
+    return f"Daphne on {plan.public}: every HTTP and WebSocket request"

@@ -1,0 +1,106 @@
+"""``tandem export supervisor``: one supervisord program per app server of the Plan, each the command
+``tandem serve`` starts; the Daphne processes as one fcgi-program, so supervisord binds their shared
+socket once and passes it to each (fd 0), as tandem does."""
+
+from __future__ import annotations
+
+from tandem.exporters.common import Command, ExportOptions, commands, daphnes, stop_timeout
+from tandem.exporters.procfile import NGINX_FILE, nginx_file
+from tandem.exporters.readme import app_servers_readme
+from tandem.plan import File, Plan
+
+README = """\\
+supervisord configuration exported by django-tandem
+===================================================
+
+tandem.conf has a [program:] for Gunicorn and an [fcgi-program:] for the Daphne processes, whose socket
+supervisord binds once and hands to each of them. Install it:
+
+  sudo cp tandem.conf /etc/supervisor/conf.d/{name}.conf
+  sudo supervisorctl reread && sudo supervisorctl update
+
+Each program runs as user {user}; put your own environment (SECRET_KEY, ...) in an environment= line
+of the program or in the environment supervisord starts with. They stop with TERM and supervisord
+waits {stop_timeout} s (the graceful timeout plus a margin) before KILL.
+Reload new code without dropping requests: `supervisorctl signal HUP {name}-gunicorn` (Gunicorn
+replaces its workers); for Daphne, `supervisorctl signal USR1 {name}-daphne:{name}-daphne.1` retires one
+process with 1012 (clients reconnect) and supervisord starts it again; do one at a time.
+The file holds the probe token: keep it private (it is written 0600).
+
+{app_servers}"""
+
+
+def supervisor_value(text: str) -> str:
+    """supervisord expands %(name)s in its values: a literal % is written %%."""
+    return text.replace("%", "%%")
+
+
+def program(name: str, cmd: Command, user: str, stop: int) -> list[str]:
+    return [
+        f"[program:{name}]",
+        f"command={supervisor_value(cmd.shell())}",
+        f"directory={supervisor_value(cmd.cwd)}",
+        f"user={user}",
+        "autostart=true",
+        "autorestart=true",
+        "startsecs=5",
+        "stopsignal=TERM",
+        f"stopwaitsecs={stop}",
+        "killasgroup=true",
+        "redirect_stderr=true",
+        "",
+    ]
+
+
+def daphne_program(name: str, plan: Plan, user: str, group: str, stop: int) -> list[str]:
+    group_daphnes = daphnes(plan)
+    first = group_daphnes[0]
+    command = supervisor_value(first.shell())
+    # Each process gets its own private socket for tandem's probes, numbered like the process.
+    private = "daphne-1.0.sock"
+    command = command.replace(private, "daphne-%(process_num)d.0.sock")
+    shared = plan.proxy.asgi_upstream if plan.proxy is not None else str(plan.public)
+    unix = shared.startswith("unix:")
+    socket = f"unix://{shared.removeprefix('unix:')}" if unix else f"tcp://{shared}"
+    lines = [
+        f"[fcgi-program:{name}]",
+        f"socket={supervisor_value(socket)}",
+    ]
+    if unix:
+        lines += [f"socket_owner={user}:{group}", "socket_mode=0660"]
+    lines += [
+        f"process_name={name}.%(process_num)d",
+        f"numprocs={len(group_daphnes)}",
+        "numprocs_start=1",
+        f"command={command}",
+        f"directory={supervisor_value(first.cwd)}",
+        f"user={user}",
+        "autostart=true",
+        "autorestart=true",
+        "startsecs=5",
+        "stopsignal=TERM",
+        f"stopwaitsecs={stop}",
+        "killasgroup=true",
+        "redirect_stderr=true",
+        "",
+    ]
+    return lines
+
+
+def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
+    user, group, name = options.user, options.group or "www-data", options.name
+    stop = stop_timeout(plan) + 5
+    lines = [f"; supervisord programs for {plan.mode} mode, rendered by django-tandem from the Plan.", ""]
+    for cmd in commands(plan):
+        if cmd.role == "gunicorn":
+            lines += program(f"{name}-gunicorn", cmd, user, stop)
+    lines += daphne_program(f"{name}-daphne", plan, user, group, stop)
+    files = [File("tandem.conf", "\n".join(lines), 0o600)]
+    nginx = nginx_file(plan)
+    if nginx is not None:
+        files.append(nginx)
+    readme = README.format(
+        name=name, user=user, stop_timeout=stop, app_servers=app_servers_readme(plan, nginx_path=NGINX_FILE)
+    )
+    files.append(File("README.txt", readme))
+    return tuple(files)

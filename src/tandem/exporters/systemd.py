@@ -1,0 +1,277 @@
+"""``tandem export systemd``: a hardened ``tandem.service`` running ``tandem serve`` (Type=notify), or with
+``--per-process`` one unit per app server of the Plan (Daphne on a socket unit systemd binds once)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from tandem import __version__
+from tandem.exporters.common import (
+    Command,
+    ExportOptions,
+    commands,
+    daphnes,
+    graceful_timeout,
+    render,
+    stop_timeout,
+)
+from tandem.plan import File, Plan
+from tandem.runtime.spec import ENV_VAR
+
+
+def quote(value: str, *, exec_line: bool = False) -> str:
+    """One word for a unit file: double-quoted with C escapes, ``%`` (specifiers) doubled, and on Exec
+    lines ``$`` (variable expansion) doubled, so systemd passes the exact bytes on."""
+    text = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("\n", "\\n")
+    if exec_line:
+        text = text.replace("$", "$$")
+    return f'"{text}"'
+
+
+def exec_line(argv: Iterable[str]) -> str:
+    return " ".join(quote(arg, exec_line=True) for arg in argv)
+
+
+def environment_lines(env: Iterable[tuple[str, str]]) -> list[str]:
+    return [quote(f"{key}={value}") for key, value in env]
+
+
+def runtime_spec(command: Command) -> dict[str, object]:
+    raw = command.env.get(ENV_VAR)
+    return json.loads(raw) if raw else {}
+
+
+def writable_paths(plan: Plan, *, static: bool) -> list[str]:
+    """Directories the service writes outside its runtime directory: MEDIA_ROOT (uploads) and, when
+    ``tandem serve`` collects static files at start, STATIC_ROOT."""
+    paths: list[str] = []
+    for cmd in commands(plan):
+        spec = runtime_spec(cmd)
+        keys = ("media_root", "static_root") if static else ("media_root",)
+        for key in keys:
+            value = spec.get(key)
+            if isinstance(value, str) and value and value not in paths:
+                if key == "static_root" and spec.get("override_static_root"):
+                    continue  # tandem's own embedded directory, under the runtime directory
+                paths.append(value)
+    return paths
+
+
+def project_name(plan: Plan) -> str:
+    for cmd in commands(plan):
+        module = cmd.env.get("DJANGO_SETTINGS_MODULE")
+        if module:
+            return module
+    return "the project"
+
+
+def _common(plan: Plan, options: ExportOptions) -> dict[str, object]:
+    return {
+        "version": __version__,
+        "name": options.name,
+        "project": project_name(plan),
+        "mode": plan.mode,
+        "user": options.user,
+        "runtime_name": plan.runtime_dir.relative_to("/run")
+        if plan.runtime_dir.is_relative_to("/run")
+        else "",
+        "stop_timeout": stop_timeout(plan) + 5,
+        "graceful": f"{graceful_timeout(plan):g}",
+    }
+
+
+def service_file(plan: Plan, options: ExportOptions) -> File:
+    """The recommended form: one service, ``tandem serve`` supervising every process as it does locally."""
+    first = commands(plan)[0]
+    python = first.argv[0]
+    public = plan.public
+    argv = [
+        python, "-m", "tandem", "serve",
+        "--mode", plan.mode,
+        "--bind", public.host or "0.0.0.0",
+        "--port", str(public.port),
+        "--runtime-dir", str(plan.runtime_dir),
+        *options.serve_args,
+    ]  # fmt: skip
+    env = [
+        ("DJANGO_SETTINGS_MODULE", first.env["DJANGO_SETTINGS_MODULE"]),
+        ("PYTHONPATH", first.env["PYTHONPATH"]),
+        ("PYTHONUNBUFFERED", "1"),
+        # Where tandem registers the running instance for `tandem status|reload|stop`: the home directory
+        # is read-only here (ProtectSystem=strict).
+        ("XDG_RUNTIME_DIR", str(plan.runtime_dir)),
+    ]
+    content = render(
+        "tandem.service.j2",
+        **_common(plan, options),
+        group=options.group,
+        workdir=first.cwd,
+        environment=environment_lines(env),
+        exec_start=exec_line(argv),
+        start_timeout=180,  # collectstatic, checks, then every process's first probe (60 s each)
+        capability=(public.port or 0) < 1024 and options.user != "root",
+        port=public.port,
+        static_rw=True,
+        read_write=writable_paths(plan, static=True),
+        redis=False,
+    )
+    return File(f"{options.name}.service", content)
+
+
+STOP_NOTES = {
+    "daphne": "TERM: Daphne stops accepting, closes its WebSockets with 1001 and lets requests in flight "
+    "finish within the drain timeout.",
+    "gunicorn": "TERM: Gunicorn stops accepting and lets its workers finish within --graceful-timeout.",
+}
+
+
+def per_process_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
+    split_unix = plan.proxy is not None and plan.proxy.asgi_upstream.startswith("unix:")
+    group = options.group or ("www-data" if split_unix else options.user)
+    runtime_mode = "0750" if split_unix else "0700"
+    common = {**_common(plan, options), "group": group, "runtime_mode": runtime_mode}
+    files = []
+    units = []
+    socket_unit = f"{options.name}-daphne.socket"
+    daphne_units = [f"{options.name}-daphne-{i}.service" for i in range(1, len(daphnes(plan)) + 1)]
+    index = 0
+    for cmd in commands(plan):
+        if cmd.role == "daphne":
+            unit = daphne_units[index]
+            index += 1
+        else:
+            unit = f"{options.name}-{cmd.name}.service"
+        units.append(unit)
+        content = render(
+            "unit-process.service.j2",
+            **common,
+            unit=unit,
+            command=cmd,
+            environment=environment_lines(sorted(cmd.env.items())),
+            socket_unit=socket_unit if cmd.role == "daphne" else "",
+            exec_start=exec_line(cmd.argv),
+            stop_note=STOP_NOTES[cmd.role],
+            read_write=writable_paths(plan, static=False),
+        )
+        files.append(File(unit, content, 0o600))  # holds the probe token
+    shared = plan.proxy.asgi_upstream if plan.proxy is not None else str(plan.public)
+    unix = shared.startswith("unix:")
+    files.append(
+        File(
+            socket_unit,
+            render(
+                "unit-daphne.socket.j2",
+                **common,
+                unit=socket_unit,
+                listen=shared.removeprefix("unix:") if unix else _listen(plan, shared),
+                unix=unix,
+                first_service=daphne_units[0],
+            ),
+        )
+    )
+    units.append(socket_unit)
+    files.append(File(f"{options.name}.target", render("unit.target.j2", **common, units=units)))
+    return tuple(files)
+
+
+def _listen(plan: Plan, shared: str) -> str:
+    if plan.proxy is None and plan.public.host in ("0.0.0.0", "", None):
+        return str(plan.public.port)  # every address, as Daphne's -b 0.0.0.0 would
+    return shared
+
+
+def systemd_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
+    units = per_process_files(plan, options) if options.per_process else (service_file(plan, options),)
+    extra: tuple[File, ...] = ()
+    if options.per_process and plan.proxy is not None:
+        from tandem.exporters.procfile import nginx_file
+
+        extra = tuple(f for f in (nginx_file(plan),) if f is not None)
+    return (*units, *extra, readme(plan, options, units))
+
+
+README = """\\
+systemd units exported by django-tandem
+=======================================
+{body}
+Your own environment (SECRET_KEY, database settings, TANDEM_* options) goes in /etc/tandem/{name}.env,
+one KEY=value a line (optional; settings.TANDEM is read as always). The unit(s) run as user {user}
+(change User= if needed) with a read-only file system except {runtime_dir} and:
+{writable}If the project writes elsewhere (an SQLite database, log files), add ReadWritePaths= for it.
+"""
+
+RECOMMENDED = """
+{name}.service runs `tandem serve --mode {mode}`, which supervises every process as it does locally
+(Type=notify: systemd knows the site is up when tandem prints "Ready:"). Install and start:
+
+  sudo cp {name}.service /etc/systemd/system/
+  sudo systemctl daemon-reload
+  sudo systemctl enable --now {name}.service
+  systemctl status {name}.service            # "active (running)" once every process answers
+
+Reload new code without dropping a request (Gunicorn replaces its workers, each Daphne is replaced once
+its successor answers and closes its WebSockets with 1012, nginx reloads if the routing changed):
+
+  sudo systemctl reload {name}.service
+
+Stop: sudo systemctl stop {name}.service (WebSockets closed with 1001, requests in flight finish within
+{graceful} s). tandem's own commands find it with its registry in the runtime directory:
+
+  sudo -u {user} XDG_RUNTIME_DIR={runtime_dir} {python} -m tandem status
+{split_note}"""
+
+SPLIT_NOTE = """
+In split mode tandem runs its own nginx on port {port} in front of Gunicorn and Daphne (nothing else to
+install). To put the host's nginx in front instead, use `tandem export nginx` and the app servers of
+`tandem export systemd --per-process`.
+"""
+
+PER_PROCESS = """
+One unit per process, grouped by {name}.target, for systemd to supervise each server itself:
+{units}
+Install and start:
+
+  sudo cp {files} /etc/systemd/system/
+  sudo systemctl daemon-reload
+  sudo systemctl enable --now {name}.target
+
+systemd binds the Daphne socket ({socket}) once and passes it to every Daphne (fd 3), as `tandem serve`
+does, so the Daphne processes share it and one can restart while the others serve.
+Reload: `sudo systemctl reload {name}-gunicorn.service` (split) replaces Gunicorn's workers;
+`sudo systemctl reload {name}-daphne-1.service` retires that Daphne with 1012 and systemd starts it again
+with the new code: reload them one after the other.
+{app_servers}"""
+
+
+def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
+    from tandem.exporters.readme import app_servers_readme
+
+    static = not options.per_process
+    writable = "".join(f"  {path}\n" for path in writable_paths(plan, static=static)) or "  (nothing)\n"
+    if options.per_process:
+        units = "".join(f"  {f.path}\n" for f in files)
+        shared = plan.proxy.asgi_upstream if plan.proxy is not None else str(plan.public)
+        body = PER_PROCESS.format(
+            name=options.name,
+            units=units,
+            files=" ".join(f.path for f in files),
+            socket=shared.removeprefix("unix:"),
+            app_servers=app_servers_readme(plan, nginx_path="nginx/tandem.conf"),
+        )
+    else:
+        body = RECOMMENDED.format(
+            name=options.name,
+            mode=plan.mode,
+            graceful=f"{graceful_timeout(plan):g}",
+            user=options.user,
+            runtime_dir=plan.runtime_dir,
+            python=commands(plan)[0].argv[0],
+            split_note=SPLIT_NOTE.format(port=plan.public.port) if plan.mode == "split" else "",
+        )
+    return File(
+        "README.txt",
+        README.format(
+            body=body, name=options.name, user=options.user, runtime_dir=plan.runtime_dir, writable=writable
+        ),
+    )

@@ -1,0 +1,190 @@
+"""Every export target rendered from a Plan built as ``tandem export`` builds it (tandem.exporters.common's
+export Context, then the topology), compared with golden files in tests/golden/<target>/, and checked by
+the real tools where they are installed: ``systemd-analyze verify`` for units, ``nginx -t`` for the
+server block. Fixed paths and a fixed probe token keep the files deterministic.
+
+Regenerate with ``TANDEM_UPDATE_GOLDEN=1 pytest tests/unit/test_export_render.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tandem import __version__
+from tandem.config import resolve_config
+from tandem.errors import UsageError
+from tandem.exporters import export_files
+from tandem.exporters.common import ExportOptions, export_context, shared_fd
+from tandem.exporters.systemd import quote
+from tandem.exporters.validate import check_units, nginx_conf
+from tandem.plan import File
+from tandem.project import INMEMORY_LAYER, REDIS_LAYER, ChannelLayer, Project
+from tandem.topologies import topology
+from tests.nginx_check import harness, nginx_t
+from tests.unit.test_nginx_render import example_routes
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+UPDATE = os.environ.get("TANDEM_UPDATE_GOLDEN") == "1"
+ROOT = Path("/srv/chat")
+PYTHON = "/srv/chat/.venv/bin/python"
+
+pytestmark = pytest.mark.usefixtures("django_settings")
+
+
+@dataclass(frozen=True)
+class Case:
+    target: str
+    name: str
+    mode: str = "split"
+    cli: dict[str, object] = field(default_factory=dict)
+    options: ExportOptions = field(default_factory=lambda: ExportOptions(user="chat"))
+    redis: bool = False
+
+
+CASES = [
+    Case("nginx", "split-unix"),
+    Case("systemd", "split"),
+    Case("systemd", "unified", mode="unified", cli={"port": 8000}),
+    Case("systemd", "per-process-split", options=ExportOptions(user="chat", per_process=True), redis=True),
+    Case(
+        "systemd", "per-process-unified", mode="unified", options=ExportOptions(user="chat", per_process=True)
+    ),
+    Case("procfile", "split"),
+    Case("procfile", "split-tcp", cli={"internal": "tcp"}),
+    Case("procfile", "unified", mode="unified", cli={"port": 8000}),
+    Case("supervisor", "split", cli={"procs": 2}, redis=True),
+    Case("supervisor", "unified", mode="unified"),
+]
+
+
+def project(redis: bool) -> Project:
+    return Project(
+        root=ROOT,
+        settings_module="chatsite.settings",
+        settings_source="test",
+        asgi_app="chatsite.asgi:application",
+        asgi_source="test",
+        wsgi_app="chatsite.wsgi:application",
+        wsgi_source="test",
+        static_url="/static/",
+        static_root=ROOT / "staticfiles",
+        media_url="/media/",
+        media_root=ROOT / "media",
+        channel_layer=ChannelLayer(REDIS_LAYER if redis else INMEMORY_LAYER, "settings"),
+        allowed_hosts=("chat.example.com",),
+        debug=False,
+        installed_apps=(),
+        data_upload_max_memory_size=2621440,
+        tandem_settings={},
+    )
+
+
+def render(case: Case) -> tuple[File, ...]:
+    config = resolve_config({"mode": case.mode, "port": 80, "bind": "0.0.0.0", **case.cli}, {}, {})
+    if config.procs is None:
+        config = resolve_config(
+            {"mode": case.mode, "port": 80, "bind": "0.0.0.0", "procs": 1, **case.cli}, {}, {}
+        )
+    chosen = topology(case.mode)
+    ctx = export_context(
+        config,
+        project(case.redis),
+        example_routes() if chosen.needs_routes else None,
+        Path("/run/tandem"),
+        python=PYTHON,
+        probe_token="golden-token",
+        shared_fd=shared_fd(case.target, case.options),
+    )
+    return export_files(case.target, chosen.build(ctx), case.options)
+
+
+def normalise(content: str) -> str:
+    return content.replace(f"django-tandem {__version__}", "django-tandem @VERSION@")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.target}-{c.name}")
+def test_golden(case: Case) -> None:
+    directory = GOLDEN / case.target / case.name
+    files = render(case)
+    if UPDATE:
+        shutil.rmtree(directory, ignore_errors=True)
+    for file in files:
+        golden = directory / file.path
+        if UPDATE:
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_text(normalise(file.content))
+        assert golden.exists(), f"no golden file {golden} (TANDEM_UPDATE_GOLDEN=1 writes it)"
+        assert normalise(file.content) == golden.read_text(), f"{golden} differs"
+    expected = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+    assert sorted(f.path for f in files) == expected
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.target == "systemd"], ids=lambda c: c.name)
+def test_units_pass_systemd_analyze_verify(case: Case, tmp_path: Path) -> None:
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed (installing systemd would change this box's init)")
+    # verify wants the ExecStart program to exist: the fixed python path becomes this one.
+    files = tuple(
+        File(
+            f.path,
+            f.content.replace(
+                quote(PYTHON), quote(os.path.realpath(shutil.which("python3") or "/usr/bin/python3"))
+            ),
+        )
+        for f in render(case)
+    )
+    assert check_units(files, tool) is None
+
+
+def test_systemd_analyze_refusal_is_reported() -> None:
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed")
+    broken = File("tandem.service", "[Service]\nType=notify\nExecStart=relative/path serve\n")
+    with pytest.raises(Exception, match="systemd-analyze verify rejected the units"):
+        check_units((broken,), tool)
+
+
+WITH_NGINX = [c for c in CASES if c.mode == "split" and (c.target != "systemd" or c.options.per_process)]
+
+
+@pytest.mark.parametrize("case", WITH_NGINX, ids=lambda c: f"{c.target}-{c.name}")
+def test_nginx_block_passes_nginx_t(case: Case, nginx_bin: str, tmp_path: Path) -> None:
+    conf = nginx_conf(case.target, render(case))
+    assert conf is not None
+    path = tmp_path / "tandem.conf"
+    path.write_text(conf.content)
+    nginx_t(nginx_bin, harness(tmp_path / "harness", path))
+
+
+def test_procfile_lines_are_the_plans_commands() -> None:
+    """Each Procfile line, as /bin/sh reads it, is exactly the Plan's argv with its environment."""
+    case = Case("procfile", "split")
+    procfile = next(f for f in render(case) if f.path == "Procfile").content
+    for line in procfile.splitlines():
+        name, _, command = line.partition(": ")
+        words = shlex.split(command)
+        assert words[:4] == ["cd", str(ROOT), "&&", "exec"] and words[4] == "env"
+        assert "DJANGO_SETTINGS_MODULE=chatsite.settings" in words and f"PYTHONPATH={ROOT}" in words
+        program = words[words.index(PYTHON) :]
+        if name == "gunicorn":
+            assert program[-1] == "tandem.runtime.wsgi:application" and "--workers" in program
+        else:
+            assert program[:3] == [PYTHON, "-m", "tandem.runtime.daphne"] and "--ping-timeout" in program
+
+
+def test_procfile_refuses_daphnes_that_cannot_share_a_socket() -> None:
+    with pytest.raises(UsageError, match="cannot share one socket"):
+        render(Case("procfile", "split", cli={"procs": 2}))
+
+
+def test_systemd_quoting_survives_specifiers_and_variables() -> None:
+    assert quote('a "b" 100% $HOME \\x', exec_line=True) == '"a \\"b\\" 100%% $$HOME \\\\x"'
+    assert quote("50%") == '"50%%"'
