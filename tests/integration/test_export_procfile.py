@@ -1,0 +1,110 @@
+"""What `tandem export procfile` writes works when followed: each Procfile line started the way honcho and
+foreman start it (/bin/sh -c, in the export directory, with the user's own environment), the exported
+nginx server block in front (its listen line moved to a free loopback port), and `tandem verify` passes
+against it; Django sees the client's address through nginx (the example's /whoami view)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import TandemRunner, example_env, wait_for
+from tests.integration.test_export import running_nginx
+from tests.integration.test_verify import TOKEN, run_verify, served_env
+from tests.nginx_check import harness
+
+
+def procfile_processes(procfile: Path) -> list[tuple[str, str]]:
+    entries = []
+    for line in procfile.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            entries.append((name.strip(), command.strip()))
+    return entries
+
+
+@contextlib.contextmanager
+def started(
+    entries: list[tuple[str, str]], cwd: Path, env: dict[str, str]
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Each line under /bin/sh -c in its own process group, stopped (TERM, then KILL) whatever happens."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for _name, command in entries:
+            procs.append(
+                subprocess.Popen(
+                    ["/bin/sh", "-c", command],
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        yield procs
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def test_exported_procfile_serves_and_passes_verify(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
+) -> None:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    out = tmp_path / "deploy"
+    code, output = tandem.run(
+        "export", "procfile", "--out", str(out), "--runtime-dir", str(runtime),
+        cwd=example_project, env=served_env(example_project),
+    )  # fmt: skip
+    assert code == 0, output
+    entries = procfile_processes(out / "Procfile")
+    assert [name for name, _ in entries] == ["gunicorn", "daphne"]
+    # The user's own environment (here the example's database and media paths), as a .env would give it.
+    env = example_env(example_project)
+    with started(entries, out, env) as procs, socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        conf = out / "nginx" / "tandem.conf"
+        conf.write_text(conf.read_text().replace("listen 80;", f"listen 127.0.0.1:{port};", 1))
+        # As root nginx's workers would run as nobody, who cannot enter the private runtime dir (the
+        # README tells a host to give www-data that access).
+        extra = "user root;" if os.geteuid() == 0 else ""
+        with running_nginx(nginx_bin, harness(tmp_path / "harness", conf, extra=extra), listener) as nginx:
+            url = f"http://127.0.0.1:{port}/"
+
+            def whoami() -> httpx.Response | None:
+                assert nginx.poll() is None, nginx.stderr.read() if nginx.stderr else ""
+                for proc in procs:
+                    assert proc.poll() is None, f"a Procfile process exited with {proc.returncode}"
+                with contextlib.suppress(httpx.TransportError):
+                    response = httpx.get(url + "whoami", timeout=5)
+                    if response.status_code == 200:
+                        return response
+                return None
+
+            answer = wait_for(whoami, timeout=60, message="the exported servers behind nginx").json()
+            # Gunicorn on a unix socket has no peer address: 127.0.0.1 is nginx's X-Real-IP, applied
+            # by tandem.runtime.wsgi.
+            assert answer["server"] == "wsgi" and answer["remote_addr"] == "127.0.0.1", answer
+            rc, report = run_verify(example_project, url, "--idle", "1", "--echo", "/ws/echo/")
+            assert rc == 0, report
+            assert {r["status"] for r in report["results"]} <= {"PASS", "SKIP"}, report  # type: ignore[index]
+    assert TOKEN  # the diagnostic endpoint verify used came from the exported TANDEM_RUNTIME
