@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -65,6 +66,20 @@ def example_env(project: Path) -> dict[str, str]:
         }
     )
     return env
+
+
+@pytest.fixture(autouse=True)
+def _projects_reachable_by_nginx_workers(request: pytest.FixtureRequest) -> None:
+    """As root, tandem runs nginx's workers as www-data (tandem.workeruser), which must reach a project's
+    static files as on a real host; pytest makes its temp directories 0700. They are opened for passing
+    through (o+x, no listing), from the test's tmp_path up to /tmp."""
+    if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
+        return
+    directory: Path = request.getfixturevalue("tmp_path")
+    for step in (directory, *directory.parents):
+        if step in (Path("/"), Path(tempfile.gettempdir())):
+            break
+        step.chmod(step.stat().st_mode | 0o011)
 
 
 @pytest.fixture(scope="session")

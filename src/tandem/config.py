@@ -81,6 +81,7 @@ class Config:
     skip_checks: bool = False  # serve: start even when tandem's checks find errors
     keep_redis_timeouts: bool = False  # serve: leave the project's too-short Redis read timeouts (W012)
     nginx: str = "nginx"
+    nginx_user: str | None = None  # as root: nginx's workers run as this user (None: www-data, else nobody)
     redis_server: str = "redis-server"  # the executable of a managed channel layer
     probe_interval: float = 2.0  # seconds between liveness probes of each ready process
     probe_timeout: float = 2.0  # a probe unanswered for this long failed
@@ -194,6 +195,7 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "skip_checks": _parse_bool,
     "keep_redis_timeouts": _parse_bool,
     "nginx": _parse_str,
+    "nginx_user": _parse_optional_str,
     "redis_server": _parse_str,
     "probe_interval": _parse_float,
     "probe_timeout": _parse_float,

@@ -9,12 +9,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tandem import private
 from tandem.accesslog import close_target, open_target
 from tandem.children import Liveness
 from tandem.config import Config, resolve_config
@@ -32,6 +32,7 @@ from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
 from tandem.supervisor import Supervisor
 from tandem.topologies import topology
 from tandem.tracebacks import exception_line, where_in
+from tandem.workeruser import nginx_workers, open_to_workers
 
 
 @dataclass(frozen=True)
@@ -125,22 +126,19 @@ def effective_layer(loaded: Loaded, environ: Mapping[str, str]) -> LayerChoice:
 
 
 def make_runtime_dir(config: Config) -> tuple[Path, bool]:
-    """The private directory for sockets, pid and temp files. Returns (path, created_by_us)."""
-    if config.runtime_dir:
-        path = Path(config.runtime_dir).resolve()
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return path, False
-    # Short, under /tmp: unix socket paths are limited to 107 bytes.
-    return Path(tempfile.mkdtemp(prefix="tandem-", dir="/tmp" if os.path.isdir("/tmp") else None)), True
+    """The private directory for sockets, pid and temp files (checked: tandem.private). Returns
+    (path, created_by_us)."""
+    return private.runtime_dir(config.runtime_dir)
 
 
-def write_files(files: tuple[File, ...], directory: Path) -> list[Path]:
+def write_files(files: tuple[File, ...], directory: Path, dir_mode: int = 0o755) -> list[Path]:
+    """Each file written under a temporary name and renamed into place: a symlink planted at a target
+    is replaced, never written through. ``dir_mode``: for directories created on the way (an export's
+    are ordinary; the runtime directory's stay private)."""
     written = []
     for file in files:
         target = directory / file.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(file.content, encoding="utf-8")
-        target.chmod(file.mode)
+        private.write_file(target, file.content, file.mode, dir_mode)
         written.append(target)
     return written
 
@@ -199,7 +197,7 @@ class Serving:
         for file in changed:
             target = self.runtime_dir / file.path
             candidate = target.with_name(target.name + ".new")
-            candidate.write_text(file.content, encoding="utf-8")
+            private.write_file(candidate, file.content, file.mode)
             try:
                 nginx_test(require_nginx(ctx.config), candidate, access_log_fds(ctx))
             except TandemError:
@@ -251,15 +249,19 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             layer=checked.layer,
             redis_server=redis_server,
             access_log=access_log,
+            # App servers on local TCP ports: nginx proves it is the sender with this (tandem.runtime).
+            proxy_secret=secrets.token_hex(16) if config.mode == "split" and config.internal == "tcp" else "",
         )
         plan = chosen.build(ctx)
         plan = replace(
             plan, warnings=(*plan.warnings, *checked.warnings), notes=(*checked.notes, *plan.notes)
         )
-        write_files(plan.files, runtime_dir)
+        write_files(plan.files, runtime_dir, dir_mode=0o700)
         for process in plan.processes:  # working directories of managed services (nginx, redis)
             if process.cwd and Path(process.cwd).is_relative_to(runtime_dir):
-                Path(process.cwd).mkdir(parents=True, exist_ok=True)
+                Path(process.cwd).mkdir(parents=True, exist_ok=True, mode=0o700)
+        # As root: nginx's workers (another user) may pass through to the app servers' sockets, no further.
+        open_to_workers(plan, nginx_workers(config.nginx_user) if plan.proxy is not None else None)
         if nginx is not None:
             nginx_test(nginx, runtime_dir / "nginx" / "nginx.conf", access_log_fds(ctx))
     except BaseException:
@@ -321,7 +323,8 @@ def serve(
     control = ControlServer(serving.runtime_dir / CONTROL_SOCKET, supervisor.request)
     control.start()
     registration = register(
-        Instance(os.getpid(), str(loaded.project.root), plan.public_url, plan.mode, str(serving.runtime_dir))
+        Instance(os.getpid(), str(loaded.project.root), plan.public_url, plan.mode, str(serving.runtime_dir)),
+        environ,
     )
     # From here on the supervisor's loop and the children's readers only queue lines; one thread writes.
     printer.start()

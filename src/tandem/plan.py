@@ -127,14 +127,14 @@ class ProxySpec:
     access_log_buffer: str = "32k"
     probe_token: str = ""  # requests carrying it (tandem's own probes) are left out of the access log
     error_log_level: str = "warn"
-    run_as_root: bool = False
+    # Managed, as root: the unprivileged user and group nginx's workers switch to (tandem.workeruser);
+    # empty when tandem is not root (nginx cannot switch then).
+    worker_user: str = ""
+    worker_group: str = ""
+    # --internal tcp: a per-run secret nginx sends on every proxied request; the app servers believe
+    # X-Forwarded-For/-Proto and X-Real-IP only on requests that carry it (any local process can connect).
+    proxy_secret: str = ""
     mime_types: str = "/etc/nginx/mime.types"
-
-    @property
-    def user_directive(self) -> str:
-        # As root, nginx would switch its workers to "nobody", who cannot reach the sockets and files in a
-        # private runtime directory; the managed nginx runs its workers as whoever runs tandem.
-        return "user root;" if self.run_as_root else ""
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,7 @@ class Context:
     layer: LayerChoice | None = None  # the channel layer the processes use; None: the project's settings
     redis_server: str = "redis-server"  # the executable for a managed channel layer
     access_log: AccessLogTarget | None = None  # where the servers write their access log; None: off
+    proxy_secret: str = ""  # --internal tcp: the header value nginx sends and the app servers require
 
 
 def daphne_procs(config: Config, project: Project, layer: LayerChoice | None = None) -> int:

@@ -78,6 +78,10 @@ def _bind_unix(path: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(path)
+        # Owner only: whoever can connect is believed about X-Forwarded-For. The few sockets the nginx
+        # workers of another user must reach are opened to their group afterwards (tandem.workeruser).
+        # bind() honours the umask, so the mode is set explicitly; the directory is private meanwhile.
+        os.chmod(path, 0o600)
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot bind unix socket {path}: {exc.strerror}") from None

@@ -4,6 +4,7 @@ an embedded STATIC_ROOT of tandem's own for projects that set none."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,9 +44,13 @@ def stale_reason(project: Project) -> str | None:
 
 
 def cache_home(environ: Mapping[str, str]) -> Path:
-    """Where per-user caches go (the XDG base directory spec): $XDG_CACHE_HOME, else ~/.cache."""
+    """Where per-user caches go (the XDG base directory spec): $XDG_CACHE_HOME, else ~/.cache; for root,
+    /var/cache: root's home is private (0700), and the static files must be readable by nginx's
+    unprivileged workers (tandem.workeruser)."""
     if environ.get("XDG_CACHE_HOME"):
         return Path(environ["XDG_CACHE_HOME"])
+    if os.geteuid() == 0:
+        return Path("/var/cache")
     home = environ.get("HOME")
     return (Path(home) if home else Path.home()) / ".cache"
 

@@ -1,5 +1,11 @@
 """The control channel of a running ``tandem serve``: a unix socket in its runtime directory, found
-through a small registry file per instance, used by ``tandem status``, ``tandem stop`` and ``tandem reload``."""
+through a small registry file per instance, used by ``tandem status``, ``tandem stop`` and ``tandem reload``.
+
+Both ends check who is on the other side (SO_PEERCRED): the server answers only its own user or root, and a
+client believes a registry entry only when the process answering on its socket is the registered tandem.
+The registry is per user (tandem.private), but an entry is still verified before it is used: a stale or
+forged one is never sent a command.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ import contextlib
 import json
 import os
 import socket
-import tempfile
+import stat
+import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +26,7 @@ import psutil
 from tandem.children import Child
 from tandem.errors import TandemError
 from tandem.plan import Plan
+from tandem.private import private_registry
 
 CONTROL_SOCKET = "control.sock"
 
@@ -27,8 +35,15 @@ class NotRunning(TandemError):
     exit_code = 6
 
 
-def registry_dir() -> Path:
-    return Path(tempfile.gettempdir()) / f"tandem-{os.getuid()}-instances"
+def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a connected unix socket, from the kernel."""
+    pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    return pid, uid, gid
+
+
+def may_control(uid: int) -> bool:
+    """Only the user running tandem, or root, may ask for its status or stop or reload it."""
+    return uid in (os.geteuid(), 0)
 
 
 @dataclass(frozen=True)
@@ -44,33 +59,98 @@ class Instance:
         return Path(self.runtime_dir) / CONTROL_SOCKET
 
 
-def register(instance: Instance) -> Path:
-    directory = registry_dir()
-    directory.mkdir(mode=0o700, exist_ok=True)
-    path = directory / f"{instance.pid}.json"
-    path.write_text(json.dumps(instance.__dict__), encoding="utf-8")
+def register(instance: Instance, environ: Mapping[str, str] = os.environ) -> Path:
+    from tandem.private import write_file
+
+    path = private_registry(environ) / f"{instance.pid}.json"
+    write_file(path, json.dumps(instance.__dict__), 0o600)
     return path
 
 
-def instances(project: Path | None = None) -> list[Instance]:
-    """Running instances (stale registry files of dead processes are removed), optionally of one project."""
-    found = []
-    for path in sorted(registry_dir().glob("*.json")) if registry_dir().is_dir() else []:
+def _read_entry(path: Path) -> Instance | None:
+    """An entry file, opened without following a symlink; None when unreadable or not one of ours."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, encoding="utf-8") as handle:
         try:
-            instance = Instance(**json.loads(path.read_text(encoding="utf-8")))
+            if os.fstat(handle.fileno()).st_uid != os.geteuid():
+                return None
+            return Instance(**json.loads(handle.read()))
         except (OSError, ValueError, TypeError):
-            continue
-        if not psutil.pid_exists(instance.pid) or not instance.control_socket.exists():
-            with contextlib.suppress(OSError):
-                path.unlink()
-            continue
-        if project is None or Path(instance.project) == project.resolve():
-            found.append(instance)
-    return found
+            return None
 
 
-def choose(project: Path | None, pid: int | None) -> Instance:
-    candidates = instances(None if pid else project)
+def _is_tandem_serve(cmdline: list[str]) -> bool:
+    # "tandem serve", "python -m tandem serve" and "manage.py tandem serve" all have both words.
+    names = {os.path.basename(part) for part in cmdline}
+    return "serve" in cmdline and ("tandem" in names or "tandem" in cmdline)
+
+
+def not_believed(instance: Instance) -> str | None:
+    """Why a live registry entry is not the tandem it claims to be, or None: the pid must be a
+    ``tandem serve`` of this user listening on the control socket in the registered runtime directory,
+    and that socket must be owned by this user."""
+    sock = instance.control_socket
+    try:
+        info = os.lstat(sock)
+    except OSError:
+        return f"{sock} does not exist"
+    if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.geteuid():
+        return f"{sock} is not a socket owned by uid {os.geteuid()}"
+    try:
+        process = psutil.Process(instance.pid)
+        if process.uids().effective != os.geteuid():
+            return f"pid {instance.pid} runs as uid {process.uids().effective}"
+        if not _is_tandem_serve(process.cmdline()):
+            return f"pid {instance.pid} is not a tandem serve ({' '.join(process.cmdline())[:80]!r})"
+        listening = {str(c.laddr) for c in process.net_connections(kind="unix")}
+    except psutil.Error as exc:
+        return f"pid {instance.pid} cannot be inspected ({exc.__class__.__name__})"
+    if str(sock) not in listening:
+        return f"pid {instance.pid} does not listen on {sock}"
+    return None
+
+
+def inspect_registry(environ: Mapping[str, str] = os.environ) -> tuple[list[Instance], list[str]]:
+    """(running instances, entries not believed and why). Entries of processes that are gone are stale
+    and removed quietly; live ones that fail ``not_believed`` are removed and reported."""
+    try:
+        directory = private_registry(environ)
+    except OSError as exc:
+        return [], [f"the instance registry cannot be used: {exc}"]
+    found, ignored = [], []
+    for path in sorted(directory.glob("*.json")):
+        instance = _read_entry(path)
+        if instance is None or not psutil.pid_exists(instance.pid) or not instance.control_socket.exists():
+            reason = None if instance is not None else f"{path.name} is not a registry entry of this user"
+        else:
+            reason = not_believed(instance)
+            if reason is None:
+                found.append(instance)
+                continue
+            reason = f"{path} (pid {instance.pid}): {reason}"
+        if reason:
+            ignored.append(f"ignored the registry entry {reason}")
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return found, ignored
+
+
+def instances(project: Path | None = None) -> list[Instance]:
+    """Running instances, verified (tandem.status.not_believed), optionally of one project."""
+    found, _ = inspect_registry()
+    return [i for i in found if project is None or Path(i.project) == project.resolve()]
+
+
+def choose(project: Path | None, pid: int | None, report: Callable[[str], None] | None = None) -> Instance:
+    found, ignored = inspect_registry()
+    for line in ignored:
+        if report is not None:
+            report(line)
+    where_project = None if pid else project
+    candidates = [i for i in found if where_project is None or Path(i.project) == where_project.resolve()]
     if pid:
         candidates = [i for i in candidates if i.pid == pid]
     if not candidates:
@@ -89,6 +169,13 @@ def send(instance: Instance, command: str, timeout: float = 10.0) -> dict[str, A
         sock.settimeout(timeout)
         try:
             sock.connect(str(instance.control_socket))
+            # The registry entry is checked already; the kernel says who actually answers on the socket.
+            peer_pid, peer_uid, _ = peer_credentials(sock)
+            if peer_pid != instance.pid or peer_uid != os.geteuid():
+                raise NotRunning(
+                    f"{instance.control_socket} is answered by pid {peer_pid} (uid {peer_uid}), not by the "
+                    f"registered tandem (pid {instance.pid}): not sending {command!r}"
+                )
             sock.sendall(json.dumps({"command": command}).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
@@ -132,6 +219,14 @@ class ControlServer:
     def _answer(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(10)
+            _, uid, _ = peer_credentials(conn)
+            if not may_control(uid):
+                # The socket is 0600 in a private directory, so this is a second line of defence (a
+                # loosened mode, a shared directory): say no, and why, without reading the request.
+                with contextlib.suppress(OSError):
+                    refused = {"ok": False, "message": f"refused: uid {uid} may not control this tandem"}
+                    conn.sendall(json.dumps(refused).encode() + b"\n")
+                return
             try:
                 line = conn.makefile("rb").readline()
                 command = str(json.loads(line).get("command", ""))

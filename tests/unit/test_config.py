@@ -72,6 +72,7 @@ VALID_TEXT: dict[str, tuple[str, Any]] = {
     "access_log_format": ("json", "json"),
     "app_access_log": ("1", True),
     "nginx": ("/usr/sbin/nginx", "/usr/sbin/nginx"),
+    "nginx_user": ("www-data", "www-data"),
     "redis_server": ("/usr/bin/redis-server", "/usr/bin/redis-server"),
     "skip_checks": ("true", True),
     "keep_redis_timeouts": ("1", True),

@@ -9,6 +9,7 @@ comparing. Regenerate the golden files with ``TANDEM_UPDATE_GOLDEN=1 pytest test
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -162,6 +163,8 @@ def make_context(tmp: Path, case: Case, project: Project | None = None) -> Conte
         python="/usr/bin/python3",
         probe_token="golden",
         managed=case.managed,
+        # A managed --internal tcp run: nginx proves itself to the app servers with a per-run secret.
+        proxy_secret="golden-secret" if case.managed and config.internal == "tcp" else "",
         access_log=(
             AccessLogTarget(path=str(tmp / "access.log"), format=case.access_log)
             if case.access_log and case.managed
@@ -179,12 +182,16 @@ def rendered(plan: Plan) -> str:
     return plan.files[0].content
 
 
+# Running as root adds the workers' "user" directive (tandem.workeruser); the golden file is the same either way.
+USER_DIRECTIVE = re.compile(r"^# tandem runs as root: .*\nuser .*;\n", re.MULTILINE)
+
+
 def normalise(content: str, tmp: Path) -> str:
-    # Running as root adds "user root;" (see ProxySpec.user_directive); the golden file is the same either way.
-    return (
-        content.replace(str(tmp), "@TMP@")
-        .replace(f"django-tandem {__version__} ", "django-tandem @VERSION@ ")
-        .replace("user root;\n", "")
+    return USER_DIRECTIVE.sub(
+        "",
+        content.replace(str(tmp), "@TMP@").replace(
+            f"django-tandem {__version__} ", "django-tandem @VERSION@ "
+        ),
     )
 
 
@@ -223,7 +230,8 @@ def test_golden(case: Case, tmp_path: Path, nginx: str) -> None:
         golden.write_text(normalised)
     assert golden.exists(), f"{golden} is missing: run with TANDEM_UPDATE_GOLDEN=1 to create it"
     assert normalised == golden.read_text(), f"{golden.name} differs (TANDEM_UPDATE_GOLDEN=1 regenerates)"
-    assert ("user root;" in content) == (case.managed and os.geteuid() == 0)
+    assert bool(USER_DIRECTIVE.search(content)) == (case.managed and os.geteuid() == 0)
+    assert "user root;" not in content  # as root the workers switch to an unprivileged user
     check_with_nginx(nginx, plan, tmp_path)
 
 

@@ -112,6 +112,11 @@ def serve_options(func: F) -> F:
             ),
             click.option("--nginx", help="nginx executable for split mode. Default: nginx on PATH."),
             click.option(
+                "--nginx-user",
+                help="Split mode as root: the unprivileged user nginx's workers run as. "
+                "Default: www-data, else nobody.",
+            ),
+            click.option(
                 "--access-log/--no-access-log",
                 "access_log",
                 default=None,

@@ -16,7 +16,10 @@ def _control(command: str, pid: int | None, project: Path | None) -> tuple[Any, 
     """Sends ``command`` to the running instance serving ``project`` (or ``pid``): (instance, reply)."""
     from tandem.status import choose, send
 
-    instance = choose(project or Path.cwd(), pid)
+    # Registry entries not believed (stale, forged) are named on stderr; the command goes on without them.
+    instance = choose(
+        project or Path.cwd(), pid, report=lambda line: click.echo(f"warning: {line}", err=True)
+    )
     return instance, send(instance, command)
 
 
@@ -82,3 +85,5 @@ def stop(pid: int | None, project: Path | None) -> None:
     """Stop a running 'tandem serve' gracefully (same as SIGTERM)."""
     _, reply = _control("stop", pid, project)
     click.echo(reply.get("message", "stopping"))
+    if reply.get("ok") is False:
+        sys.exit(1)

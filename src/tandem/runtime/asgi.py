@@ -10,10 +10,10 @@ import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from tandem.diagnostics import wrap_asgi
+from tandem.diagnostics import token_matches, wrap_asgi
 from tandem.pythonpath import honour_pythonpath
 from tandem.runtime.overrides import apply_overrides, import_app
-from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
+from tandem.runtime.spec import FORWARDING_HEADERS, PROBE_HEADER, PROBE_PATH, PROXY_HEADER, RuntimeSpec
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -47,6 +47,41 @@ class ProbeASGI:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class TrustedProxyASGI:
+    """``--internal tcp``: Daphne's port is reachable by any local process, so Daphne runs without
+    ``--proxy-headers`` and this wrapper applies X-Real-IP and X-Forwarded-Proto itself, only on requests
+    carrying the per-run secret tandem's nginx sends. Other requests lose their forwarding headers (so no
+    Django setting acts on them); the secret header is removed from every request."""
+
+    _FORWARDING = frozenset(name.encode() for name in FORWARDING_HEADERS)
+    _SECURE = {"http": "https", "ws": "wss"}
+
+    def __init__(self, app: ASGIApp, secret: str) -> None:
+        self.app = app
+        self.secret = secret
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = list(scope.get("headers", ()))
+        sent = next((v for k, v in headers if k == PROXY_HEADER.encode()), None)
+        headers = [(k, v) for k, v in headers if k != PROXY_HEADER.encode()]
+        scope = dict(scope)
+        if sent is not None and token_matches(sent.decode("latin-1"), self.secret):
+            found = dict(headers)
+            real_ip = found.get(b"x-real-ip", b"").decode("latin-1").strip()
+            if real_ip:
+                scope["client"] = (real_ip, 0)
+            proto = found.get(b"x-forwarded-proto", b"").decode("latin-1").strip().lower()
+            if proto == "https":
+                scope["scheme"] = self._SECURE.get(str(scope.get("scheme", "http")), scope.get("scheme"))
+        else:
+            headers = [(k, v) for k, v in headers if k not in self._FORWARDING]
+        scope["headers"] = headers
+        await self.app(scope, receive, send)
 
 
 class PrefixASGI:
@@ -101,6 +136,8 @@ def build(spec: RuntimeSpec) -> ASGIApp:
     app = wrap_asgi(
         app, spec.diagnostic_token
     )  # outside the static files: it marks what the app server answers
+    if spec.trust_proxy and spec.proxy_secret:
+        app = TrustedProxyASGI(app, spec.proxy_secret)  # outside the diagnostics, as the WSGI side
     return ProbeASGI(app, spec.probe_token)
 
 

@@ -10,6 +10,14 @@ from dataclasses import dataclass
 ENV_VAR = "TANDEM_RUNTIME"
 PROBE_PATH = "/.tandem/health"
 PROBE_HEADER = "x-tandem-probe"
+PROXY_HEADER = "x-tandem-proxy"  # --internal tcp: the per-run secret tandem's nginx sends
+# Headers that claim something about the client or the scheme: believed only from tandem's proxy, removed
+# from requests that come from anyone else (so neither tandem nor Django settings such as
+# SECURE_PROXY_SSL_HEADER or USE_X_FORWARDED_HOST act on them).
+FORWARDING_HEADERS = (
+    "x-forwarded-for", "x-forwarded-proto", "x-real-ip", "x-forwarded-host", "x-forwarded-port",
+    "x-forwarded-ssl", "x-forwarded-protocol", "forwarded",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,7 @@ class RuntimeSpec:
     media_url: str | None = None
     media_root: str | None = None
     trust_proxy: bool = False  # behind tandem's nginx: client address and scheme from its headers
+    proxy_secret: str = ""  # set (--internal tcp): trust_proxy only for requests carrying it
     diagnostic_token: str | None = None  # enables tandem.diagnostics' endpoint for tandem verify
 
     def to_env(self) -> dict[str, str]:

@@ -2,6 +2,9 @@
 
 nginx overwrites ``X-Real-IP``/``X-Forwarded-For``/``X-Forwarded-Proto`` on every request, and Gunicorn
 listens only on a private socket that nginx alone reaches, so those headers are trusted here and nowhere else.
+With ``--internal tcp`` any local process can reach Gunicorn's port: the headers are then believed only on
+requests carrying the per-run secret nginx adds (``RuntimeSpec.proxy_secret``); on any other request they
+are removed before the application sees them.
 """
 
 from __future__ import annotations
@@ -11,16 +14,23 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tandem.diagnostics import wrap_wsgi
+from tandem.diagnostics import token_matches, wrap_wsgi
 from tandem.pythonpath import honour_pythonpath
 from tandem.runtime.bootfailure import fail_worker
 from tandem.runtime.overrides import apply_overrides, import_app
-from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH, RuntimeSpec
+from tandem.runtime.spec import FORWARDING_HEADERS, PROBE_HEADER, PROBE_PATH, PROXY_HEADER, RuntimeSpec
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-_PROBE_ENVIRON_KEY = "HTTP_" + PROBE_HEADER.upper().replace("-", "_")
+
+def _environ_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+_PROBE_ENVIRON_KEY = _environ_key(PROBE_HEADER)
+_PROXY_ENVIRON_KEY = _environ_key(PROXY_HEADER)
+_FORWARDING_KEYS = tuple(_environ_key(name) for name in FORWARDING_HEADERS)
 
 
 class TandemWSGI:
@@ -28,6 +38,7 @@ class TandemWSGI:
         self.app = app
         self.token = spec.probe_token
         self.trust_proxy = spec.trust_proxy
+        self.secret = spec.proxy_secret
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == PROBE_PATH and environ.get(_PROBE_ENVIRON_KEY) == self.token:
@@ -36,7 +47,10 @@ class TandemWSGI:
                 "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
             )
             return [body]
-        if self.trust_proxy:
+        if self.trust_proxy and self.secret and not self._from_proxy(environ):
+            for key in _FORWARDING_KEYS:
+                environ.pop(key, None)
+        elif self.trust_proxy:
             real_ip = environ.get("HTTP_X_REAL_IP")
             if real_ip:
                 environ["REMOTE_ADDR"] = real_ip.strip()
@@ -44,6 +58,11 @@ class TandemWSGI:
             if proto in ("http", "https"):
                 environ["wsgi.url_scheme"] = proto
         return self.app(environ, start_response)
+
+    def _from_proxy(self, environ: dict[str, Any]) -> bool:
+        """Whether tandem's nginx sent this request; its secret header is removed either way (the
+        application and its logs never see it)."""
+        return token_matches(environ.pop(_PROXY_ENVIRON_KEY, None), self.secret)
 
 
 def build(spec: RuntimeSpec) -> WSGIApp:

@@ -67,6 +67,7 @@ def runtime_spec(ctx: Context, app: str, *, serve_static: bool, trust_proxy: boo
         media_url=project.media_url,
         media_root=str(project.media_root) if project.media_root else None,
         trust_proxy=trust_proxy,
+        proxy_secret=ctx.proxy_secret if trust_proxy else "",
         diagnostic_token=ctx.config.diagnostic_token,
     )
 
@@ -131,7 +132,8 @@ def daphne_processes(
             argv += ["-u", bound.address.path]
         else:
             argv += ["-b", bound.address.host or "127.0.0.1", "-p", str(bound.address.port)]
-        argv += ["-e", _twisted_unix(private.path or "")]
+        # Twisted creates a unix socket 0666 unless told: this one is for tandem's probes only.
+        argv += ["-e", _twisted_unix(private.path or "") + ":mode=600"]
         argv += [
             "--ping-interval", str(config.ping_interval),
             "--ping-timeout", str(config.ping_timeout),
@@ -150,8 +152,10 @@ def daphne_processes(
             else:
                 argv += ["--access-log-file", target.path or ""]
             argv += ["--access-log-format", target.format, "--access-log-prefix", target.prefix(name)]
-        if behind_proxy:
-            # nginx overwrites X-Forwarded-For with the peer address, so its left-most value is trusted.
+        if behind_proxy and not ctx.proxy_secret:
+            # nginx overwrites X-Forwarded-For with the peer address, so its left-most value is trusted
+            # (the socket is reachable by nginx alone). On a TCP port (a proxy secret is set) the runtime
+            # wrapper applies the headers instead, only from nginx (tandem.runtime.asgi.TrustedProxyASGI).
             argv += ["--proxy-headers"]
         argv.append("tandem.runtime.asgi:application")
         processes.append(
@@ -193,6 +197,10 @@ def gunicorn_process(ctx: Context, workers: int, socket_name: str) -> ProcessSpe
             # Leaves tandem's probes out of the log.
             "--logger-class", "tandem.runtime.gunicorn_log.TandemLogger",
         ]  # fmt: skip
+    if ctx.proxy_secret:
+        # On a TCP port any local process connects from 127.0.0.1, which Gunicorn trusts by default for
+        # X-Forwarded-Proto: trust no peer; tandem's wrapper believes only requests carrying the secret.
+        argv += ["--forwarded-allow-ips", ""]
     argv.append("tandem.runtime.wsgi:application")
     return ProcessSpec(
         name="gunicorn",

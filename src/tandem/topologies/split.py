@@ -30,6 +30,7 @@ from tandem.proxies.nginx import nginx_literal, nginx_name, render_nginx
 from tandem.routes import RouteTable
 from tandem.topologies.processes import daphne_processes, gunicorn_process, probe
 from tandem.topologies.services import needs_redis, redis_process
+from tandem.workeruser import nginx_workers
 
 NGINX_DIR = "nginx"
 
@@ -255,9 +256,18 @@ def proxy_spec(ctx: Context, *, managed: bool) -> ProxySpec:
         name=nginx_name(f"tandem_{ctx.project.package}"),
         wsgi_app=ctx.project.wsgi_app,
         asgi_app=ctx.project.asgi_app,
-        run_as_root=managed and os.geteuid() == 0,
+        worker_user=worker_fields(ctx)[0],
+        worker_group=worker_fields(ctx)[1],
+        proxy_secret=ctx.proxy_secret if managed else "",
         **nginx_access_log(ctx, nginx_name(f"tandem_{ctx.project.package}")),
     )
+
+
+def worker_fields(ctx: Context) -> tuple[str, str]:
+    """The ``user`` directive of the managed nginx when tandem runs as root (tandem.workeruser): (user,
+    group), or empty strings for none."""
+    user = nginx_workers(ctx.config.nginx_user) if ctx.managed else None
+    return (user.name, user.group) if user is not None else ("", "")
 
 
 def nginx_access_log(ctx: Context, name: str) -> dict[str, Any]:
