@@ -45,6 +45,24 @@ def _family(fd: int) -> int:
         probe.detach()  # the descriptor stays open for Twisted to adopt
 
 
+def _adopt(reactor: Any, fd: int, factory: Any) -> Any:
+    """``reactor.adoptStreamPort``, except that an adopted unix socket keeps the mode tandem gave its path
+    (0600, or 0660 for nginx's workers' group): Twisted would chmod it 0666, "readable and writable to
+    the world", and so would let any local user talk to Daphne as if it were nginx."""
+    family = _family(fd)
+    if family != socket.AF_UNIX:
+        return reactor.adoptStreamPort(fd, family, factory)
+    from twisted.internet import unix
+
+    adopt: Any = unix.Port._fromListeningDescriptor  # what adoptStreamPort does, then startListening
+    port = adopt(reactor, fd, factory)
+    path = os.fsdecode(port._bindPath or "")
+    if path and not path.startswith("\0"):  # not an abstract socket: a path with a mode
+        port.mode = os.stat(path).st_mode & 0o7777
+    port.startListening()
+    return port
+
+
 def make_server_class(
     shared_fd: int | None,
     drain_timeout: float,
@@ -141,7 +159,7 @@ def make_server_class(
             if shared_fd is not None and self.shared_port is None:
                 # Twisted accepts in a loop until EAGAIN: a blocking socket would hang the reactor.
                 os.set_blocking(shared_fd, False)
-                self.shared_port = reactor.adoptStreamPort(shared_fd, _family(shared_fd), self.http_factory)
+                self.shared_port = _adopt(reactor, shared_fd, self.http_factory)
                 # Twisted re-listens an adopted unix socket with its default backlog of 50: restore ours
                 # (the socket is shared, so this is the backlog every process accepts from).
                 self.shared_port.socket.listen(BACKLOG)
