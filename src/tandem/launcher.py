@@ -253,6 +253,7 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             proxy_secret=secrets.token_hex(16) if config.mode == "split" and config.internal == "tcp" else "",
         )
         plan = chosen.build(ctx)
+        checked.collect_static(say)
         plan = replace(
             plan, warnings=(*plan.warnings, *checked.warnings), notes=(*checked.notes, *plan.notes)
         )

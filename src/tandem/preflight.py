@@ -37,6 +37,12 @@ class Preflight:
     layer: LayerChoice
     warnings: tuple[str, ...]  # check warnings, shown as one block before Ready
     notes: tuple[str, ...]  # what serve fixed or decided, one line each
+    collect_env: Mapping[str, str]  # the environment collectstatic runs with, as the servers get it
+
+    def collect_static(self, say: Callable[[str], None]) -> None:
+        """Collects missing or stale static files: once the Plan is built, so a STATIC_ROOT the proxy
+        config refuses is refused before anything is copied into it."""
+        collect_static_if_stale(self.project, self.collect_env, say)
 
 
 def format_message(message: django_checks.CheckMessage) -> str:
@@ -116,5 +122,4 @@ def preflight(
     env = dict(child_env)
     env["DJANGO_SETTINGS_MODULE"] = project.settings_module
     env["PYTHONPATH"] = environ_value(project.pythonpath, env.get("PYTHONPATH"))  # as the servers get it
-    collect_static_if_stale(project, env, say)
-    return Preflight(project, layer, tuple(format_message(m) for m in warnings), tuple(notes))
+    return Preflight(project, layer, tuple(format_message(m) for m in warnings), tuple(notes), env)

@@ -387,15 +387,16 @@ def test_nginx_missing(how: str, example_project: Path, tandem: TandemRunner) ->
     assert run.alive_descendants() == [] and processes_in(example_project) == []
 
 
-def test_static_root_unset_leaves_static_to_django(example_project: Path, tandem: TandemRunner) -> None:
-    env = {**example_env(example_project), "CHAT_STATIC_ROOT": ""}  # the example's STATIC_ROOT becomes ""
+def test_static_root_unset_gets_tandems_own_directory(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path
+) -> None:
+    env = {**example_env(example_project), "CHAT_STATIC_ROOT": "", "XDG_CACHE_HOME": str(tmp_path / "cache")}
     run = tandem.serve(example_project, *SPLIT, env=env)
-    run.wait_for_line(r"tandem\s*\| warning: STATIC_ROOT is not set: nginx serves no static files", 5)
-    assert "collecting static files" not in run.output
-    assert httpx.get(run.url + "healthz", timeout=15).json() == {"status": "ok"}
-    # Left to Django, which (DEBUG off, no static URL patterns) answers 404 from Gunicorn.
-    assert httpx.get(run.url + "static/chat/chat.css", timeout=15).status_code == 404
-    wait_answered(run, "gunicorn", "GET /static/chat/chat.css")
+    line = run.wait_for_line(r"tandem\s*\| STATIC_ROOT is not set: static files are collected into (\S+)", 5)
+    embedded = Path(line.group(1))
+    assert embedded.is_relative_to(tmp_path / "cache" / "django-tandem" / "static"), embedded
+    # nginx serves them from tandem's directory, not Django.
+    served_from_disk(httpx.get(run.url + "static/chat/chat.css", timeout=15), embedded / "chat" / "chat.css")
 
 
 def test_websocket_prefix_overlapping_an_http_url_is_warned(tmp_path: Path, tandem: TandemRunner) -> None:
@@ -438,7 +439,10 @@ def test_dollar_in_static_root_is_refused(
     run = tandem.start("serve", "--port", "0", *SPLIT, cwd=example_project, env=env)
     code = run_to_exit(run)
     assert code == 2, run.output
-    assert re.search(r"error: STATIC_ROOT '.*price\$tag' contains '\$'", run.output), run.output
+    assert re.search(
+        r"error: STATIC_ROOT '.*price\$tag/?' cannot go into nginx's config: it contains '\$'", run.output
+    ), run.output
+    assert "collecting static files" not in run.output, run.output  # refused before anything is copied
     assert "Traceback" not in run.output and "Ready:" not in run.output
     assert run.alive_descendants() == [] and processes_in(example_project) == []
 
@@ -451,7 +455,8 @@ def test_gunicorn_failing_to_import_the_wsgi_app_halts_everything(
         "application = get_wsgi_application()", 'raise RuntimeError("wsgi-import-boom")\napplication = None'
     )
     project = write_served_project(tmp_path / "proj", wsgi=broken)
-    run = tandem.start("serve", "--port", "0", *SPLIT, cwd=project, env=example_env(project))
+    # tandem check reports it first (E005) and serve refuses; past the checks, Gunicorn's boot failure halts.
+    run = tandem.start("serve", "--port", "0", *SPLIT, "--skip-checks", cwd=project, env=example_env(project))
     code = run_to_exit(run)
     assert code == 4, run.output  # BootError: a child never became ready
     assert "wsgi-import-boom" in run.output  # Gunicorn's own output, shown
