@@ -104,7 +104,8 @@ def not_believed(instance: Instance) -> str | None:
         if process.uids().effective != os.geteuid():
             return f"pid {instance.pid} runs as uid {process.uids().effective}"
         if not _is_tandem_serve(process.cmdline()):
-            return f"pid {instance.pid} is not a tandem serve ({' '.join(process.cmdline())[:80]!r})"
+            command = " ".join(" ".join(process.cmdline()).split())[:80]
+            return f"pid {instance.pid} is not a tandem serve ({command!r})"
         listening = {str(c.laddr) for c in process.net_connections(kind="unix")}
     except psutil.Error as exc:
         return f"pid {instance.pid} cannot be inspected ({exc.__class__.__name__})"
