@@ -8,7 +8,10 @@ every text frame it receives into a ``group_send`` whose handler sends the same 
 --port 0 --no-access-log`` runs it (unified: one Daphne) once per variant and repeat, variants alternating:
 
 - ``channels``: ``--channel-layer channels-memory`` (Channels' class, exactly);
-- ``tandem``: the default, the project's in-memory layer served by ``TandemInMemoryChannelLayer``.
+- ``tandem``: the default, the project's in-memory layer served by ``TandemInMemoryChannelLayer``;
+- ``tandem-nohop`` (not run unless asked with ``--variants``): the same, and the consumer's ``dispatch`` skips
+  Channels' per-message ``close_old_connections()`` thread hop for relay events (they touch no database), as
+  the example's ChatConsumer does for its broadcasts.
 
 The load is ``tandem.bench.fanout.fanout_load`` (the protocol ``tandem bench`` uses): ``--clients`` WebSocket
 clients on loopback in this process, one more posts ``--messages`` messages (after 2 warm-ups), each timed
@@ -75,6 +78,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 PROFILE = os.environ.get("RELAY_PROFILE")  # where to write the stats; profiling from the first post
 PROFILE_EVENTS = int(os.environ.get("RELAY_PROFILE_EVENTS", "0"))  # relay events sent, then stop
+SKIP_CLOSE = bool(os.environ.get("RELAY_SKIP_CLOSE"))  # variant tandem-nohop
 _profiler = cProfile.Profile() if PROFILE else None
 _state = {"on": False, "sent": 0}
 
@@ -96,6 +100,13 @@ class RelayConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         await self.channel_layer.group_discard("relay", self.channel_name)
+
+    async def dispatch(self, message):
+        if SKIP_CLOSE and message["type"] == "relay":
+            # The relay handler touches no database: skip Channels' close_old_connections() thread hop.
+            await self.relay(message)
+            return
+        await super().dispatch(message)
 
     async def receive(self, text_data=None, bytes_data=None):
         if _profiler is not None and not _state["on"] and _state["sent"] == 0:
@@ -128,7 +139,7 @@ application = ProtocolTypeRouter(
 )
 """
 
-VARIANTS = {"channels": ["--channel-layer", "channels-memory"], "tandem": []}
+VARIANTS = {"channels": ["--channel-layer", "channels-memory"], "tandem": [], "tandem-nohop": []}
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 
@@ -189,6 +200,8 @@ def run_once(
     project: Path, variant: str, args: argparse.Namespace, profile: Path | None
 ) -> dict[str, object]:
     env = dict(os.environ)
+    if variant == "tandem-nohop":
+        env["RELAY_SKIP_CLOSE"] = "1"
     if profile is not None:
         env["RELAY_PROFILE"] = str(profile)
         # every client and the poster get each of the posts
@@ -218,6 +231,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--time-bound", type=float, default=120.0, help="seconds for the joins of one run")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile-dir", type=Path, help="keep the .prof files here (default: discarded)")
     parser.add_argument("--variants", default="channels,tandem")
     args = parser.parse_args()
     if not (1 <= args.clients <= 5000 and 1 <= args.messages <= 100 and 1 <= args.repeats <= 10):
@@ -230,7 +244,8 @@ def main() -> int:
         for repeat in range(args.repeats):
             order = variants if repeat % 2 == 0 else variants[::-1]  # paired, alternating
             for variant in order:
-                profile = Path(tmp) / f"{variant}-{repeat}.prof" if args.profile else None
+                keep = args.profile_dir or Path(tmp)
+                profile = keep / f"{variant}-{repeat}.prof" if args.profile else None
                 result = run_once(project, variant, args, profile)
                 results[variant].append(result)
                 print(json.dumps({"variant": variant, "repeat": repeat, **result}), flush=True)

@@ -166,6 +166,19 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     # -- channel-layer events ---------------------------------------------------
 
+    # Channels' dispatch() runs close_old_connections() through sync_to_async before every handler: one
+    # thread hop per member per broadcast, the largest per-client cost of a 1,000-socket room once the layer
+    # is O(1) (see the README's fan-out section). The broadcast handlers touch no database, so they skip it;
+    # connects, frames and disconnects still go through Channels' dispatch.
+    BROADCAST_EVENTS = frozenset({"chat.message", "chat.presence"})
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind in self.BROADCAST_EVENTS:
+            await (self.chat_message if kind == "chat.message" else self.chat_presence)(message)
+            return
+        await super().dispatch(message)
+
     # Events carry their frame encoded once for the whole room (services.chat_message_event); the dict forms
     # are what a process running the previous version sends during a rolling restart over Redis.
 

@@ -22,7 +22,7 @@ behaviour and does the same bookkeeping lazily:
   numbers, bool, None, tuples of those — where a deep copy would return the very same value objects, so the
   two are indistinguishable), a ``deepcopy`` otherwise (nested dicts or lists: each consumer still gets its
   own). A chat event ``{"type": ..., "text": <str>}`` then costs a 3-key dict copy per member instead of a
-  deep copy (about 20x less, see ``tests/unit/test_inmemory_layer.py``).
+  deep copy (0.4 µs instead of 6.3 µs here; the README's fan-out section has the figures).
 
 Deliberate differences, each a Channels quirk rather than a behaviour anyone can rely on:
 
