@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import enum
 import subprocess
 from dataclasses import dataclass, field
 
@@ -21,11 +22,23 @@ class Liveness:
     failures: int = 3  # this many failed probes in a row: the process is hung, kill and restart it
 
 
+class State(enum.StrEnum):
+    """Where a process is in its life; a str, so status shows it as it is."""
+
+    NEW = "new"
+    STARTING = "starting"  # spawned, not yet answering its probe
+    READY = "ready"
+    BACKOFF = "backoff"  # exited after start; waiting to be restarted
+    RETIRING = "retiring"  # replaced by a reload: draining (1012) before it exits
+    STOPPING = "stopping"
+    EXITED = "exited"
+
+
 @dataclass
 class Child:
     spec: ProcessSpec
     proc: subprocess.Popen[bytes] | None = None
-    state: str = "new"  # new | starting | ready | backoff | retiring | stopping | exited
+    state: State = State.NEW
     started_at: float = 0.0
     ready_at: float = 0.0
     restarts: int = 0

@@ -61,3 +61,9 @@ class RuntimeFailure(TandemError):
     """A running deployment failed and could not be kept up (e.g. a flapping child)."""
 
     exit_code = 5
+
+
+class ReloadRefused(TandemError):
+    """A reload found a problem before touching a running process: the old processes keep serving."""
+
+    exit_code = 8

@@ -18,6 +18,8 @@ class Kind(enum.Enum):
     SIGNAL = "signal"
     MESSAGE = "message"  # something tandem itself says
     CONTROL = "control"  # a request arrived on the control socket
+    PROBED = "probed"  # a liveness probe's answer (code 0: answered) for the loop to count
+    RELOAD_PREPARED = "reload_prepared"  # the new code was checked off the loop (line: why it failed)
 
 
 @dataclass(frozen=True)

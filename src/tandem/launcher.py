@@ -18,7 +18,7 @@ from tandem import private
 from tandem.accesslog import close_target, open_target
 from tandem.children import Liveness
 from tandem.config import Config, resolve_config
-from tandem.errors import ProjectError, TandemError, UsageError
+from tandem.errors import ProjectError, ReloadRefused, UsageError
 from tandem.layerchoice import LayerChoice
 from tandem.plan import BoundSocket, Context, File, Plan
 from tandem.printer import Printer
@@ -182,30 +182,56 @@ class Serving:
     remove_runtime_dir: bool
     context: Context
 
-    def refresh_proxy(self) -> bool:
-        """On reload: re-read the routing in a fresh interpreter and re-render the proxy config. Returns True
-        when the config changed (then it is written, after passing ``nginx -t``)."""
-        if self.plan.proxy is None:
-            return False
+    def prepare_reload(self) -> Callable[[], bool] | None:
+        """Everything a reload can fail at, before a running process is touched (run off the supervisor's
+        loop): the new code imports in a fresh interpreter as the servers import it, the routing is re-read
+        there, the new proxy config passes ``nginx -t``. Returns the step that installs that config (True
+        when it changed), or None without a proxy. Raises on any failure; nothing is changed then."""
+        from tandem.checks.freshimport import fresh_imports
+
         ctx = self.context
+        app = next(p for p in self.plan.processes if p.role in ("daphne", "gunicorn"))
+        wsgi_served = any(p.role == "gunicorn" for p in self.plan.processes)
+        found = fresh_imports(
+            {"asgi": ctx.project.asgi_app, "wsgi": ctx.project.wsgi_app if wsgi_served else None},
+            root=ctx.project.root,
+            settings_module=ctx.project.settings_module,
+            environ=app.env,
+            pythonpath=list(ctx.project.pythonpath),
+        )
+        for kind, result in found.items():
+            if result.error:
+                raise ReloadRefused(
+                    f"the new code does not import: the {kind.upper()} application {result.error}"
+                )
+        if self.plan.proxy is None:
+            return None
         daphne = next(p for p in self.plan.processes if p.role == "daphne")
         routes = discover_in_subprocess(ctx.project.asgi_app, ctx.python, daphne.env, str(ctx.project.root))
         plan = topology(self.plan.mode).build(replace(ctx, routes=routes))
         changed = [
             f for f in plan.files if (self.runtime_dir / f.path).read_text(encoding="utf-8") != f.content
         ]
-        for file in changed:
-            target = self.runtime_dir / file.path
-            candidate = target.with_name(target.name + ".new")
-            private.write_file(candidate, file.content, file.mode)
-            try:
+        candidates = []
+        try:
+            for file in changed:
+                target = self.runtime_dir / file.path
+                candidate = target.with_name(target.name + ".new")
+                candidates.append((candidate, target))
+                private.write_file(candidate, file.content, file.mode)
                 nginx_test(require_nginx(ctx.config), candidate, access_log_fds(ctx))
-            except TandemError:
+        except BaseException:
+            for candidate, _ in candidates:
                 candidate.unlink(missing_ok=True)
-                raise
-            os.replace(candidate, target)
-        self.plan = plan
-        return bool(changed)
+            raise
+
+        def install() -> bool:
+            for candidate, target in candidates:
+                os.replace(candidate, target)
+            self.plan = plan
+            return bool(changed)
+
+        return install
 
     def close(self) -> None:
         close_all(self.sockets)
@@ -313,7 +339,7 @@ def serve(
         listeners=(printer,),
         ready_timeout=ready_timeout,
         stop_timeout=loaded.config.graceful_timeout + 5,
-        refresh_proxy=serving.refresh_proxy,
+        prepare_reload=serving.prepare_reload,
         liveness=Liveness(
             loaded.config.probe_interval, loaded.config.probe_timeout, loaded.config.probe_failures
         ),

@@ -29,6 +29,7 @@ from tandem.plan import Plan
 from tandem.private import private_registry
 
 CONTROL_SOCKET = "control.sock"
+RELOAD_WAIT = 600.0  # seconds `tandem reload --wait` may take: each Daphne drains in turn
 
 
 class NotRunning(TandemError):
@@ -241,7 +242,8 @@ class ControlServer:
                 done.set()
 
             self.handle(command, reply)
-            if done.wait(10):
+            # A waited-for reload answers when it has finished or failed (every Daphne replaced in turn).
+            if done.wait(RELOAD_WAIT if command == "reload-wait" else 10):
                 with contextlib.suppress(OSError):
                     conn.sendall(json.dumps(result).encode() + b"\n")
 

@@ -98,6 +98,15 @@ def replay(kinds: list[tuple[float, Kind, str]], clock: Clock, supervisor: Repla
         supervisor._tick()
 
 
+def prepared(supervisor: ReplaySupervisor) -> None:
+    """Dispatches what the reload's preparation (a thread) posts, up to its outcome: a bounded wait."""
+    while True:
+        event = supervisor.events.get(timeout=10)
+        supervisor._dispatch(event)
+        if event.kind is Kind.RELOAD_PREPARED:
+            return
+
+
 @pytest.fixture
 def setup() -> tuple[Clock, ReplaySupervisor]:
     clock = Clock()
@@ -179,7 +188,8 @@ def test_exit_of_a_retiring_process_during_reload_is_not_a_crash(
     replay([(1001.0, Kind.READY, "daphne.1"), (1001.0, Kind.READY, "daphne.2")], clock, supervisor)
     old = supervisor.children[0]
     supervisor._retire = lambda child: setattr(child, "state", "retiring")  # type: ignore[method-assign]
-    assert supervisor.reload()
+    assert supervisor.reload()["ok"]
+    prepared(supervisor)
     successor = supervisor.children[-1]
     assert successor.replaces is old
     clock.now = 1002.0
@@ -189,3 +199,58 @@ def test_exit_of_a_retiring_process_during_reload_is_not_a_crash(
     assert old not in supervisor.children
     assert old.exits == []  # not counted towards flapping
     assert supervisor.starts[-1] == "daphne.2"  # the next Daphne is replaced only now
+
+
+# --- a failed reload never makes things worse -----------------------------------------------------------
+
+
+def ready_pair(clock: Clock, supervisor: ReplaySupervisor) -> list[dict[str, object]]:
+    replay([(1001.0, Kind.READY, "daphne.1"), (1001.0, Kind.READY, "daphne.2")], clock, supervisor)
+    outcome: list[dict[str, object]] = []
+    return outcome
+
+
+def test_new_code_that_does_not_import_changes_nothing(setup: tuple[Clock, ReplaySupervisor]) -> None:
+    clock, supervisor = setup
+    outcome = ready_pair(clock, supervisor)
+
+    def broken() -> None:
+        raise SyntaxError("invalid syntax")
+
+    supervisor.prepare_reload = broken
+    before = [(c.name, c.pid, c.state) for c in supervisor.children]
+    assert supervisor.reload(waiter=outcome.append)["ok"]  # started; the outcome comes later
+    prepared(supervisor)
+    assert outcome == [
+        {"ok": False, "message": "reload failed: SyntaxError: invalid syntax; nothing was changed"}
+    ]
+    assert [(c.name, c.pid, c.state) for c in supervisor.children] == before
+    assert all(c.proc.signals == [] for c in supervisor.children)  # type: ignore[union-attr]
+    assert supervisor.reloading is None and supervisor.last_reload is not None
+    assert supervisor.reload()["ok"]  # the next reload is not blocked by the failed one
+
+
+@pytest.mark.parametrize("failure", [Kind.EXITED, Kind.NOT_READY])
+def test_a_new_daphne_that_never_answers_leaves_the_old_one_serving(
+    failure: Kind, setup: tuple[Clock, ReplaySupervisor]
+) -> None:
+    clock, supervisor = setup
+    outcome = ready_pair(clock, supervisor)
+    old = supervisor.children[0]
+    assert supervisor.reload(waiter=outcome.append)["ok"]
+    prepared(supervisor)
+    successor = supervisor.children[-1]
+    assert successor.replaces is old and successor.state == "starting"
+    successor.last_lines.extend(["Traceback (most recent call last):", "RuntimeError: new code broke"])
+    clock.now = 1005.0
+    supervisor._dispatch(Event(kind=failure, name="daphne.1", pid=successor.pid, code=1, at=1005.0))
+    assert successor not in supervisor.children
+    assert old.state == "ready" and old.proc.signals == []  # type: ignore[union-attr]  # never retired
+    assert len(outcome) == 1 and outcome[0]["ok"] is False
+    assert "the new daphne.1" in str(outcome[0]["message"]) and "old one keeps serving" in str(
+        outcome[0]["message"]
+    )
+    assert "RuntimeError: new code broke" in str(outcome[0]["message"])
+    assert supervisor.reload_queue == [] and supervisor.reloading is None
+    assert supervisor.starts.count("daphne.2") == 1  # the second Daphne was not replaced either
+    assert supervisor.failure is None and not supervisor.stopping

@@ -12,7 +12,9 @@ import click
 from tandem.cli.base import F, handle_errors, main, print_table
 
 
-def _control(command: str, pid: int | None, project: Path | None) -> tuple[Any, dict[str, Any]]:
+def _control(
+    command: str, pid: int | None, project: Path | None, timeout: float = 10.0
+) -> tuple[Any, dict[str, Any]]:
     """Sends ``command`` to the running instance serving ``project`` (or ``pid``): (instance, reply)."""
     from tandem.status import choose, send
 
@@ -20,7 +22,7 @@ def _control(command: str, pid: int | None, project: Path | None) -> tuple[Any, 
     instance = choose(
         project or Path.cwd(), pid, report=lambda line: click.echo(f"warning: {line}", err=True)
     )
-    return instance, send(instance, command)
+    return instance, send(instance, command, timeout)
 
 
 def control_options(func: F) -> F:
@@ -69,13 +71,26 @@ def status(pid: int | None, project: Path | None, as_json: bool) -> None:
 
 @main.command()
 @control_options
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Return when the reload has finished or failed (and exit non-zero with its cause if it failed), "
+    "or as soon as it has started.",
+)
 @handle_errors
-def reload(pid: int | None, project: Path | None) -> None:
-    """Reload a running 'tandem serve' with new code, without refusing a request (same as SIGHUP)."""
-    _, reply = _control("reload", pid, project)
+def reload(pid: int | None, project: Path | None, wait: bool) -> None:
+    """Reload a running 'tandem serve' with new code, without refusing a request (SIGHUP does the same,
+    without waiting). A reload that fails leaves the running processes serving."""
+    from tandem.status import RELOAD_WAIT
+
+    if wait:
+        _, reply = _control("reload-wait", pid, project, timeout=RELOAD_WAIT + 5)
+    else:
+        _, reply = _control("reload", pid, project)
     click.echo(reply.get("message", "reloading"))
     if not reply.get("ok"):
-        sys.exit(1)
+        sys.exit(8 if wait else 1)
 
 
 @main.command()
