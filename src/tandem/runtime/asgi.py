@@ -22,7 +22,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class ProbeASGI:
-    """Answers tandem's liveness probe without touching the user's code; passes everything else on."""
+    """Answers tandem's liveness probe without touching the user's code; passes everything else on.
+
+    The HTTP answer names the process (pid) and the shared socket it adopted (the socket's inode, set by
+    tandem.runtime.daphne): the supervisor's readiness proves each Daphne accepts on the shared socket."""
+
+    shared_inode: int | None = None
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
@@ -43,7 +48,8 @@ class ProbeASGI:
             await send({"type": "websocket.accept"})
             await send({"type": "websocket.close", "code": 1000})
             return
-        body = f'{{"status":"ok","pid":{os.getpid()}}}'.encode()
+        shared = "null" if self.shared_inode is None else str(self.shared_inode)
+        body = f'{{"status":"ok","pid":{os.getpid()},"shared":{shared}}}'.encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -25,7 +25,9 @@ import time
 import weakref
 from typing import Any
 
+from tandem.runtime import internals
 from tandem.runtime.accesslog import BufferedLog, DaphneAccessLog
+from tandem.runtime.asgi import ProbeASGI
 from tandem.runtime.hardening import hardened_server
 from tandem.runtime.limits import Limits
 from tandem.runtime.spec import PROBE_HEADER, RuntimeSpec
@@ -52,11 +54,8 @@ def _adopt(reactor: Any, fd: int, factory: Any) -> Any:
     family = _family(fd)
     if family != socket.AF_UNIX:
         return reactor.adoptStreamPort(fd, family, factory)
-    from twisted.internet import unix
-
-    adopt: Any = unix.Port._fromListeningDescriptor  # what adoptStreamPort does, then startListening
-    port = adopt(reactor, fd, factory)
-    path = os.fsdecode(port._bindPath or "")
+    port = internals.adopt_unix_port(reactor, fd, factory)  # what adoptStreamPort does, then startListening
+    path = os.fsdecode(internals.unix_bind_path(port))
     if path and not path.startswith("\0"):  # not an abstract socket: a path with a mode
         port.mode = os.stat(path).st_mode & 0o7777
     port.startListening()
@@ -126,7 +125,7 @@ def make_server_class(
                     protocol.requestFactory = LoggedRequest
                 if protocol is not None:
                     # Twisted wraps the HTTPChannel in a protocol-negotiating proxy; track the channel itself.
-                    self.channels.add(getattr(protocol, "_channel", protocol))
+                    self.channels.add(internals.http_channel(protocol))
                 return protocol
 
             self.http_factory.buildProtocol = build_and_track
@@ -163,6 +162,8 @@ def make_server_class(
                 # Twisted re-listens an adopted unix socket with its default backlog of 50: restore ours
                 # (the socket is shared, so this is the backlog every process accepts from).
                 self.shared_port.socket.listen(BACKLOG)
+                # The health probe's answer names this socket: tandem's readiness checks it was adopted.
+                ProbeASGI.shared_inode = os.fstat(self.shared_port.fileno()).st_ino
                 os.close(shared_fd)  # Twisted listens on its own duplicate
 
         # --- draining -----------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def make_server_class(
                 port.stopReading()
 
         def _open_connections(self) -> list[Any]:
-            return [p for p, details in self.connections.items() if "disconnected" not in details]
+            return [p for p, details in internals.connections(self).items() if "disconnected" not in details]
 
         def _close_websockets(self, code: int, window: float) -> int:
             sockets = [p for p in self._open_connections() if isinstance(p, WebSocketProtocol)]
@@ -230,7 +231,7 @@ def make_server_class(
                 if channel.transport is None or channel.transport.disconnecting:
                     continue
                 if channel.requests:
-                    channel._savedTimeOut = IDLE_CLOSE
+                    internals.close_after_request(channel, IDLE_CLOSE)
                 else:
                     channel.setTimeout(IDLE_CLOSE)
 
@@ -257,7 +258,7 @@ def make_server_class(
                 await self._drain()
             finally:
                 pending = []
-                for details in self.connections.values():
+                for details in internals.connections(self).values():
                     instance = details.get("application_instance")
                     if instance is not None and not instance.done():
                         instance.cancel()
@@ -283,6 +284,11 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 def main(argv: list[str]) -> None:
     limits, argv = Limits.parse(argv)
     options, daphne_argv = parse(argv)
+    try:
+        internals.self_test()  # a renamed Daphne/Twisted/autobahn internal stops the start, loudly
+    except internals.MissingInternal as exc:
+        print(f"tandem: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(internals.EXIT_MISSING_INTERNAL) from None
     from daphne.cli import CommandLineInterface
 
     cli = CommandLineInterface()

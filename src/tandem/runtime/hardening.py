@@ -16,6 +16,7 @@ import asyncio
 from functools import partial
 from typing import Any
 
+from tandem.runtime import internals
 from tandem.runtime.backpressure import InputQueue, websocket_protocol_class
 from tandem.runtime.http_limits import BodyQueue, channel_factory
 from tandem.runtime.limits import Limits
@@ -41,7 +42,8 @@ def hardened_server(server_class: type[Any], limits: Limits) -> type[Any]:
 
         def create_application(self, protocol: Any, scope: Any) -> Any:
             # Daphne 4.2's create_application, with a queue chosen per connection type.
-            assert "application_instance" not in self.connections[protocol]
+            connections = internals.connections(self)
+            assert "application_instance" not in connections[protocol]
             queue: asyncio.Queue[Any]
             if isinstance(protocol, WebRequest):
                 queue = BodyQueue(protocol)
@@ -53,9 +55,9 @@ def hardened_server(server_class: type[Any], limits: Limits) -> type[Any]:
             instance = self.application(
                 scope=scope, receive=queue.get, send=partial(self.handle_reply, protocol)
             )
-            if protocol not in self.connections:
+            if protocol not in connections:
                 return None
-            self.connections[protocol]["application_instance"] = asyncio.ensure_future(
+            connections[protocol]["application_instance"] = asyncio.ensure_future(
                 instance, loop=asyncio.get_event_loop()
             )
             return queue

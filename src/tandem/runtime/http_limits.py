@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from tandem.runtime import internals
 from tandem.runtime.limits import Limits
 
 LINGER = 2.0  # seconds a refused connection keeps reading (and discarding) before it is closed
@@ -168,7 +169,7 @@ def channel_factory(limits: Limits) -> Callable[[], Any]:
         def dataReceived(self, data: bytes) -> None:
             if self.refused:
                 return  # lingering: read and discard, so the client sees the response, not a reset
-            if self.line_mode and not self._handlingRequest:
+            if self.line_mode and not internals.handling_request(self):
                 self._start_clock()  # the next request on a kept-alive connection begins
             self._clock_saw_bytes = True
             super().dataReceived(data)
@@ -194,7 +195,7 @@ def channel_factory(limits: Limits) -> Callable[[], Any]:
         def allHeadersReceived(self) -> None:
             self._stop_clock()
             hosts = self.requests[-1].requestHeaders.getRawHeaders(b"host") or []
-            if len(hosts) > 1 or (not hosts and self._version == b"HTTP/1.1"):
+            if len(hosts) > 1 or (not hosts and internals.request_version(self) == b"HTTP/1.1"):
                 self.refuse(400, b"Bad Request", b"an HTTP/1.1 request needs exactly one Host header\n")
                 return
             super().allHeadersReceived()
@@ -221,7 +222,7 @@ def channel_factory(limits: Limits) -> Callable[[], Any]:
             self.setTimeout(None)
             self.transport.write(_response(status, reason, body))
             self.transport.loseWriteConnection()
-            self._networkProducer.resumeProducing()
+            internals.network_producer(self).resumeProducing()
             reactor.callLater(LINGER, self._abort)
 
         def _abort(self) -> None:
@@ -233,6 +234,6 @@ def channel_factory(limits: Limits) -> Callable[[], Any]:
             super().connectionLost(reason)
 
     def build() -> Any:
-        return http._GenericHTTPChannelProtocol(LimitedChannel())
+        return internals.wrap_channel(LimitedChannel())
 
     return build
