@@ -9,16 +9,19 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from tandem.errors import ConfigError
+from tandem.options import BY_NAME, CONFIG_OPTIONS, option
 from tandem.sizes import size_bytes
 
-MODES = ("unified", "split")
-INTERNAL = ("unix", "tcp")
-ACCESS_LOG_FORMATS = ("common", "combined", "json")
+# The choices are declared with the options (tandem.options), once.
+MODES = option("mode").choices
+INTERNAL = option("internal").choices
+ACCESS_LOG_FORMATS = option("access_log_format").choices
 CHANNEL_LAYER_SCHEMES = ("redis://", "rediss://", "unix://")
 
 DAPHNE_PING_GRANULARITY = 2  # seconds between Daphne's timeout_checker runs, which send due pings
@@ -32,15 +35,11 @@ def env_name(field_name: str) -> str:
     return "TANDEM_" + field_name.upper()
 
 
-# CLI flags whose name is not simply the field name with dashes.
-_FLAGS = {"asgi_prefixes": "--asgi-prefix"}
-
-
 def describe_source(name: str, source: str) -> str:
     """Where a value was set, the way the user wrote it: ``--procs``, ``TANDEM_PROCS``,
     ``settings.TANDEM['PROCS']`` or ``procs (default)``."""
     if source == SOURCE_CLI:
-        return _FLAGS.get(name, "--" + name.replace("_", "-"))
+        return BY_NAME[name].cli_flag if name in BY_NAME else "--" + name.replace("_", "-")
     if source == SOURCE_SETTINGS:
         return f"settings.TANDEM[{name.upper()!r}]"
     if source == SOURCE_DEFAULT:
@@ -50,7 +49,11 @@ def describe_source(name: str, source: str) -> str:
 
 @dataclass(frozen=True)
 class Config:
-    """Every tandem option, validated. ``sources`` says where each value came from."""
+    """Every tandem option, validated. ``sources`` says where each value came from.
+
+    Each field's type and default are the option's; its help, flags and choices are its entry in
+    tandem.options (a test fails when the two disagree). Values are parsed by the field's type (_PARSERS).
+    """
 
     mode: str = "unified"
     bind: str = "127.0.0.1"
@@ -67,6 +70,7 @@ class Config:
     graceful_timeout: float = 30.0
     ping_interval: int = 20
     ping_timeout: int = 30
+    websocket_timeout: int = 86400  # Daphne's --websocket_timeout (its own default); -1: no limit
     ws_read_timeout: int | None = None  # None: derived from ping_interval (3 x, at least 60 s)
     max_body_size: str = "10m"  # nginx in split; tandem's Daphne itself in both modes (413 above it)
     header_timeout: float = 15.0  # seconds for a request's headers to arrive at Daphne (slowloris)
@@ -165,43 +169,28 @@ def _parse_prefixes(value: object) -> tuple[str, ...]:
     return tuple(str(item).strip() for item in items if str(item).strip())
 
 
+# Each field is parsed by its type: a new option of an existing type needs no parser of its own.
+_PARSER_BY_TYPE: tuple[tuple[object, Callable[[object], Any]], ...] = (
+    (bool, _parse_bool),
+    (int, _parse_int),
+    (int | None, _parse_optional_int),
+    (float, _parse_float),
+    (str, _parse_str),
+    (str | None, _parse_optional_str),
+    (tuple[str, ...], _parse_prefixes),
+)
+
+
+def _parser(name: str, hint: object) -> Callable[[object], Any]:
+    for kind, parse in _PARSER_BY_TYPE:
+        if hint == kind:
+            return parse
+    raise TypeError(f"Config.{name}: no parser for the type {hint!r}")  # caught by tests/unit/test_options.py
+
+
+_HINTS = typing.get_type_hints(Config)
 _PARSERS: dict[str, Callable[[object], Any]] = {
-    "mode": _parse_str,
-    "bind": _parse_str,
-    "port": _parse_int,
-    "procs": _parse_optional_int,
-    "workers": _parse_optional_int,
-    "allow_inmemory": _parse_bool,
-    "channel_layer": _parse_optional_str,
-    "internal": _parse_str,
-    "runtime_dir": _parse_optional_str,
-    "asgi": _parse_optional_str,
-    "wsgi": _parse_optional_str,
-    "asgi_prefixes": _parse_prefixes,
-    "graceful_timeout": _parse_float,
-    "ping_interval": _parse_int,
-    "ping_timeout": _parse_int,
-    "ws_read_timeout": _parse_optional_int,
-    "max_body_size": _parse_str,
-    "header_timeout": _parse_float,
-    "ws_max_message_size": _parse_str,
-    "ws_max_queue": _parse_int,
-    "ws_write_buffer": _parse_str,
-    "ws_send_timeout": _parse_float,
-    "access_log": _parse_bool,
-    "access_log_file": _parse_optional_str,
-    "access_log_format": _parse_str,
-    "app_access_log": _parse_bool,
-    "skip_checks": _parse_bool,
-    "keep_redis_timeouts": _parse_bool,
-    "nginx": _parse_str,
-    "nginx_user": _parse_optional_str,
-    "redis_server": _parse_str,
-    "probe_interval": _parse_float,
-    "probe_timeout": _parse_float,
-    "probe_failures": _parse_int,
-    "public_url": _parse_optional_str,
-    "diagnostic_token": _parse_optional_str,
+    entry.name: _parser(entry.name, _HINTS[entry.name]) for entry in CONFIG_OPTIONS
 }
 
 
@@ -209,10 +198,10 @@ def _validate(config: Config) -> None:
     def bad(name: str, problem: str) -> ConfigError:
         return ConfigError(f"{describe_source(name, config.sources.get(name, SOURCE_DEFAULT))} {problem}")
 
-    if config.mode not in MODES:
-        raise bad("mode", f"must be one of {', '.join(MODES)}, not {config.mode!r}")
-    if config.internal not in INTERNAL:
-        raise bad("internal", f"must be one of {', '.join(INTERNAL)}, not {config.internal!r}")
+    for entry in CONFIG_OPTIONS:
+        value = getattr(config, entry.name)
+        if entry.choices and value not in entry.choices:
+            raise bad(entry.name, f"must be one of {', '.join(entry.choices)}, not {value!r}")
     if not 0 <= config.port <= 65535:
         raise bad("port", f"must be between 0 and 65535, not {config.port}")
     if config.procs is not None and config.procs < 1:
@@ -229,10 +218,10 @@ def _validate(config: Config) -> None:
             f"or 'memory' to keep the in-memory layer ('channels-memory': with Channels' own class), "
             f"not {config.channel_layer!r}",
         )
-    if config.access_log_format not in ACCESS_LOG_FORMATS:
+    if config.websocket_timeout == 0 or config.websocket_timeout < -1:
         raise bad(
-            "access_log_format",
-            f"must be one of {', '.join(ACCESS_LOG_FORMATS)}, not {config.access_log_format!r}",
+            "websocket_timeout",
+            f"must be a number of seconds, or -1 for no limit, not {config.websocket_timeout}",
         )
     if config.graceful_timeout < 0:
         raise bad("graceful_timeout", "must not be negative")

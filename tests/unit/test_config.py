@@ -60,6 +60,7 @@ VALID_TEXT: dict[str, tuple[str, Any]] = {
     "graceful_timeout": ("2.5", 2.5),
     "ping_interval": ("15", 15),
     "ping_timeout": ("40", 40),
+    "websocket_timeout": ("3600", 3600),
     "ws_read_timeout": ("90", 90),
     "max_body_size": ("20m", "20m"),
     "header_timeout": ("4.5", 4.5),

@@ -15,6 +15,7 @@ from django.core.checks import CheckMessage
 from tandem.checks.context import CheckContext
 from tandem.checks.groups import uses_groups
 from tandem.checks.messages import finding
+from tandem.config import Config
 from tandem.layerchoice import KEPT_MEMORY, MANAGED, SETTINGS, URL
 from tandem.redishosts import INVALID, SENTINEL, RedisHost, layer_hosts, redact, redis_layers
 from tandem.runtime.overrides import REDIS_SOCKET_TIMEOUT, redis_channel_layers
@@ -23,8 +24,6 @@ __all__ = ["redact", "uses_groups"]
 
 CORE_REDIS_BACKEND = "channels_redis.core.RedisChannelLayer"
 DEFAULT_GROUP_EXPIRY = 86400  # channels_redis' default
-# tandem starts Daphne without --websocket_timeout, so Daphne's default lifetime applies.
-DAPHNE_WEBSOCKET_TIMEOUT = 86400
 REDIS_TIMEOUT = 2.0
 
 REDIS_HINT = (
@@ -217,8 +216,8 @@ def check_redis_read_timeout(ctx: CheckContext) -> list[CheckMessage]:
 
 
 def websocket_timeout(ctx: CheckContext) -> int:
-    value = getattr(ctx.config, "websocket_timeout", None)
-    return value if isinstance(value, int) else DAPHNE_WEBSOCKET_TIMEOUT
+    """The WebSocket lifetime tandem starts Daphne with (TANDEM_WEBSOCKET_TIMEOUT; its default is Daphne's)."""
+    return ctx.config.websocket_timeout if ctx.config is not None else Config().websocket_timeout
 
 
 def check_group_expiry(ctx: CheckContext) -> list[CheckMessage]:

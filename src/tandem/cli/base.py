@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,151 +16,60 @@ from typing import Any, TypeVar
 import click
 
 from tandem import __version__
+from tandem.config import Config
 from tandem.errors import BootError, TandemError
+from tandem.options import OPTIONS, Option, for_command, shown_default
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PROJECT_KEYS = ("project", "settings", "pythonpath")
+# The Python type of each Config option (bool: a flag; int, float: click checks the number).
+_FIELD_TYPES: dict[str, object] = {
+    name: hint for name, hint in typing.get_type_hints(Config).items() if hint in (bool, int, float)
+}
+
+PROJECT_KEYS = tuple(
+    entry.name for entry in OPTIONS if not entry.config
+)  # --project, --settings, --pythonpath
 
 
-def project_options(func: F) -> F:
-    for decorator in reversed(
-        [
-            click.option(
-                "--project",
-                type=click.Path(file_okay=False, path_type=Path),
-                help="Django project root (where manage.py is). Default: the current directory.",
-            ),
-            click.option(
-                "--settings",
-                help="Settings module. Default: DJANGO_SETTINGS_MODULE, else read from manage.py. "
-                "Without a manage.py, the directory is served like python -m django serves it.",
-            ),
-            click.option(
-                "--pythonpath",
-                "pythonpath",
-                multiple=True,
-                type=click.Path(file_okay=False, path_type=Path),
-                help="A directory to add to the front of sys.path, as django-admin takes (repeatable).",
-            ),
-            click.option(
-                "--asgi",
-                help="ASGI application as module:attr. Default: settings.ASGI_APPLICATION, else <project>.asgi:application.",
-            ),
-            click.option(
-                "--wsgi",
-                help="WSGI application as module:attr. Default: settings.WSGI_APPLICATION, else <project>.wsgi:application.",
-            ),
-            click.option(
-                "--channel-layer",
-                help="Use a Redis channel layer at this URL (redis://HOST:PORT/N) instead of settings.CHANNEL_LAYERS, "
-                "or 'memory' to keep the in-memory layer (no managed Redis; tandem's O(1)-per-message class in one "
-                "process), or 'channels-memory' for Channels' InMemoryChannelLayer class exactly.",
-            ),
-        ]
-    ):
-        func = decorator(func)
-    return func
+def _click_option(entry: Option, command: str) -> Callable[[F], F]:
+    """One table entry as a click option of ``command``. A Config option left out is None ("not given"),
+    so the next source in the precedence list decides; a command default of its own is shown as such."""
+    own = entry.command_default(command)
+    default_text = shown_default(entry)
+    help_text = own.help if own else entry.help + (f" Default: {default_text}." if default_text else "")
+    kwargs: dict[str, Any] = {"help": help_text, "default": own.value if own else None}
+    if own:
+        kwargs["show_default"] = True
+    kind = _FIELD_TYPES.get(entry.name)
+    if entry.choices:
+        kwargs["type"] = click.Choice(list(entry.choices))
+    elif entry.directory:
+        kwargs["type"] = click.Path(file_okay=False, path_type=Path)
+    elif kind in (int, float):
+        kwargs["type"] = kind
+    if entry.metavar and not entry.choices:
+        kwargs["metavar"] = entry.metavar
+    if entry.repeatable:
+        kwargs["multiple"] = True
+        kwargs.pop("default")
+    if kind is bool:
+        if entry.switch:
+            flag = entry.cli_flag
+            return click.option(f"{flag}/--no-{flag[2:]}", entry.name, **kwargs)
+        kwargs["is_flag"] = True
+    return click.option(entry.cli_flag, entry.name, **kwargs)
 
 
-def serve_options(func: F) -> F:
-    for decorator in reversed(
-        [
-            click.option(
-                "--mode",
-                type=click.Choice(["unified", "split"]),
-                help="unified: Daphne alone. split: Gunicorn + Daphne behind nginx. Default: unified.",
-            ),
-            click.option("--bind", help="Public address to listen on. Default: 127.0.0.1."),
-            click.option(
-                "--port",
-                type=int,
-                help="Public port. 0 picks a free one (the Ready: line tells which). Default: 8000.",
-            ),
-            click.option(
-                "--procs",
-                help="Daphne processes sharing one socket, or 'auto' (cores with a Redis layer, else 1).",
-            ),
-            click.option("--workers", help="Gunicorn workers in split mode, or 'auto' (2 x cores)."),
-            click.option(
-                "--allow-inmemory",
-                is_flag=True,
-                default=None,
-                help="Allow --procs > 1 with InMemoryChannelLayer (only if consumers use no groups).",
-            ),
-            click.option(
-                "--internal",
-                type=click.Choice(["unix", "tcp"]),
-                help="Split mode: app servers on unix sockets (default) or 127.0.0.1 ports.",
-            ),
-            click.option(
-                "--runtime-dir",
-                help="Directory for sockets, pid and temp files. Default: a new private dir under /tmp.",
-            ),
-            click.option(
-                "--asgi-prefix",
-                "asgi_prefixes",
-                multiple=True,
-                help="Split mode: also send this HTTP path prefix to Daphne (repeatable).",
-            ),
-            click.option(
-                "--graceful-timeout",
-                type=float,
-                help="Seconds in-flight requests get to finish on stop. Default: 30.",
-            ),
-            click.option(
-                "--ping-interval", type=int, help="Daphne's WebSocket ping interval in seconds. Default: 20."
-            ),
-            click.option("--nginx", help="nginx executable for split mode. Default: nginx on PATH."),
-            click.option(
-                "--nginx-user",
-                help="Split mode as root: the unprivileged user nginx's workers run as. "
-                "Default: www-data, else nobody.",
-            ),
-            click.option(
-                "--access-log/--no-access-log",
-                "access_log",
-                default=None,
-                help="One line per request, written by the server itself (nginx in split mode, Daphne in "
-                "unified). Default: on.",
-            ),
-            click.option(
-                "--access-log-file",
-                help="Append the access log to this file (reopened on SIGUSR1 and reload, for logrotate). "
-                "Default: the terminal.",
-            ),
-            click.option(
-                "--access-log-format",
-                type=click.Choice(["common", "combined", "json"]),
-                help="Access log line format. Default: common.",
-            ),
-            click.option(
-                "--app-access-log",
-                is_flag=True,
-                default=None,
-                help="Split mode: Gunicorn and Daphne log each request too (nginx already does).",
-            ),
-            click.option(
-                "--redis-server",
-                help="redis-server executable, for the Redis tandem runs when groups span processes. "
-                "Default: redis-server on PATH, /usr/bin or /usr/sbin.",
-            ),
-            click.option(
-                "--skip-checks",
-                is_flag=True,
-                default=None,
-                help="Start even when tandem's deployment checks find errors (they run before anything starts).",
-            ),
-            click.option(
-                "--keep-redis-timeouts",
-                is_flag=True,
-                default=None,
-                help="Leave the project's Redis read timeouts as written (tandem raises ones of 5 s or less, W012).",
-            ),
-        ]
-    ):
-        func = decorator(func)
-    return func
+def options_for(command: str) -> Callable[[F], F]:
+    """Every option the table gives ``command`` a flag for, in the table's order."""
+
+    def decorate(func: F) -> F:
+        for entry in reversed(for_command(command)):
+            func = _click_option(entry, command)(func)
+        return func
+
+    return decorate
 
 
 def cli_values(options: dict[str, Any]) -> dict[str, object]:

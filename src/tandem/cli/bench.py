@@ -9,18 +9,11 @@ from typing import Any
 
 import click
 
-from tandem.cli.base import handle_errors, main
+from tandem.cli.base import handle_errors, main, options_for
 
 
 @main.command()
-@click.option(
-    "--project",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Django project root (where manage.py is). Default: the current directory.",
-)
-@click.option(
-    "--settings", help="Settings module. Default: DJANGO_SETTINGS_MODULE, else read from manage.py."
-)
+@options_for("bench")
 @click.option("--modes", default="unified,split", show_default=True, help="Topologies to measure.")
 @click.option(
     "--variants",

@@ -10,23 +10,11 @@ from typing import Any
 
 import click
 
-from tandem.cli.base import cli_values, handle_errors, main, project_options
+from tandem.cli.base import cli_values, handle_errors, main, options_for
 
 
 @main.command("check")
-@project_options
-@click.option(
-    "--mode", type=click.Choice(["unified", "split"]), help="The topology to check for. Default: unified."
-)
-@click.option("--procs", help="Daphne processes you will run, or 'auto'.")
-@click.option("--allow-inmemory", is_flag=True, default=None, help="You assert no consumer uses groups.")
-@click.option("--ping-interval", type=int, help="Daphne's WebSocket ping interval in seconds. Default: 20.")
-@click.option(
-    "--asgi-prefix", "asgi_prefixes", multiple=True, help="HTTP prefixes you send to Daphne (repeatable)."
-)
-@click.option(
-    "--public-url", help="The address users reach, e.g. https://chat.example.com (TLS, CSRF, origins)."
-)
+@options_for("check")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def check(as_json: bool, **options: Any) -> None:

@@ -10,14 +10,13 @@ from typing import Any
 
 import click
 
-from tandem.cli.base import handle_errors, load_project, main, print_table, project_options, serve_options
+from tandem.cli.base import handle_errors, load_project, main, options_for, print_table
 from tandem.config import Config
 from tandem.errors import TandemError, UsageError
 
 
 @main.command()
-@project_options
-@serve_options
+@options_for("serve")
 @click.option(
     "--ready-timeout",
     type=float,
@@ -53,8 +52,7 @@ def effective_layer_row(loaded: Any) -> tuple[str, str, str]:
 
 
 @main.command("config")
-@project_options
-@serve_options
+@options_for("config")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def show_config(as_json: bool, **options: Any) -> None:
@@ -104,10 +102,7 @@ def show_config(as_json: bool, **options: Any) -> None:
 
 
 @main.command()
-@project_options
-@click.option(
-    "--asgi-prefix", "asgi_prefixes", multiple=True, help="Also send this HTTP prefix to Daphne (repeatable)."
-)
+@options_for("routes")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def routes(as_json: bool, **options: Any) -> None:
@@ -184,7 +179,7 @@ def routes(as_json: bool, **options: Any) -> None:
 
 @main.command("export")
 @click.argument("target", type=click.Choice(["nginx", "systemd", "procfile", "supervisor"]))
-@project_options
+@options_for("export")
 @click.option(
     "--out",
     "out_dir",
@@ -193,45 +188,11 @@ def routes(as_json: bool, **options: Any) -> None:
     help="Directory to write into.",
 )
 @click.option(
-    "--runtime-dir",
-    default="/run/tandem",
-    show_default=True,
-    help="Where the production servers put their sockets.",
-)
-@click.option(
-    "--port",
-    type=int,
-    default=80,
-    show_default=True,
-    help="Public port (nginx's, or Daphne's in unified mode).",
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["unified", "split"]),
-    default="split",
-    show_default=True,
-    help="Topology the systemd, procfile and supervisor exports run (nginx: always split).",
-)
-@click.option(
-    "--bind", default="0.0.0.0", show_default=True, help="Public address tandem serve or Daphne binds."
-)
-@click.option(
     "--per-process", is_flag=True, help="systemd: one unit per process instead of one tandem.service."
 )
 @click.option("--user", default=None, help="User the servers run as. Default: the user running export.")
 @click.option(
     "--group", default="", help="Group the servers run as (default: www-data where nginx's workers need it)."
-)
-@click.option(
-    "--asgi-prefix", "asgi_prefixes", multiple=True, help="Also send this HTTP prefix to Daphne (repeatable)."
-)
-@click.option(
-    "--internal",
-    type=click.Choice(["unix", "tcp"]),
-    help="App servers on unix sockets (default) or 127.0.0.1 ports.",
-)
-@click.option(
-    "--nginx", help="nginx executable that checks the exported config (nginx -t). Default: nginx on PATH."
 )
 @handle_errors
 def export(

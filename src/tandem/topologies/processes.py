@@ -19,6 +19,7 @@ from tandem.sizes import size_bytes
 from tandem.topologies.services import redis_url
 
 GENERATION = "{generation}"
+DAPHNE_WEBSOCKET_TIMEOUT = 86400  # Daphne's default --websocket_timeout, which Config's default repeats
 
 
 def child_env(ctx: Context, spec: RuntimeSpec) -> dict[str, str]:
@@ -141,6 +142,8 @@ def daphne_processes(
             "--no-server-name",
         ]  # fmt: skip
         argv += daphne_limits_argv(config)
+        if config.websocket_timeout != DAPHNE_WEBSOCKET_TIMEOUT:  # Daphne's own default needs no flag
+            argv += ["--websocket_timeout", str(config.websocket_timeout)]
         name = f"daphne.{index}" if count > 1 else "daphne"
         # Daphne's own access log (a line per request through sys.stdout, on by default at its verbosity)
         # is off; tandem's server class writes its own, buffered, straight to the target.
