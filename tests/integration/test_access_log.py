@@ -82,6 +82,8 @@ LOAD_SECONDS = 70
 
 async def echo_client(url: str, index: int, until: float, failures: list[str], sent: list[int]) -> None:
     """Echo every 0.5 s until ``until``, with the library's keepalive pings (every 20 s, 20 s timeout)."""
+    count = -1  # still connecting
+    started = time.monotonic()
     try:
         async with connect(url, ping_interval=20, ping_timeout=20, open_timeout=20, close_timeout=2) as ws:
             count = 0
@@ -96,7 +98,8 @@ async def echo_client(url: str, index: int, until: float, failures: list[str], s
                 await asyncio.sleep(0.5)  # wait-ok: the pacing of a bounded echo loop
             sent[index] = count
     except (ConnectionClosed, OSError, TimeoutError) as exc:
-        failures.append(f"client {index}: {exc!r}")
+        when = "connecting" if count < 0 else f"at echo {count}"
+        failures.append(f"client {index}: {exc!r} {when}, {time.monotonic() - started:.1f} s in")
 
 
 async def http_load(url: str, seconds: float) -> int:
