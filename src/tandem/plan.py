@@ -70,6 +70,12 @@ class Probe:
     headers: Mapping[str, str] = field(default_factory=dict)
     websocket: bool = False  # Daphne: a WebSocket handshake proves its event loop runs, not just its accept
     protocol: str = "http"  # "http", or "redis" for the managed redis-server (PING must get PONG)
+    # Daphne: the shared socket it must accept on. Readiness needs an answer through it from this very
+    # process (the probe's answer names its pid; tandem.supervisor.starting). ``shared_fd``: the
+    # supervisor's own descriptor of that socket, whose identity the process reports if the kernel keeps
+    # handing the probes to the other processes.
+    shared: Address | None = None
+    shared_fd: int | None = None
 
 
 @dataclass(frozen=True)

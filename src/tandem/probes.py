@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import os
 import socket
+from typing import Any
 
-from tandem.plan import Probe
+from tandem.plan import Address, Probe
 
 
 def _connect(probe: Probe, timeout: float) -> socket.socket:
@@ -59,6 +62,35 @@ def http_status(probe: Probe, timeout: float = 2.0, *, websocket: bool = False) 
     if len(parts) >= 2 and parts[0].startswith(b"HTTP/") and parts[1].isdigit():
         return int(parts[1])
     return None
+
+
+def identity(probe: Probe, timeout: float = 2.0, *, via: Address | None = None) -> dict[str, Any] | None:
+    """The JSON tandem's health probe answers with (``{"status": "ok", "pid": ..., "shared": ...}``), asked
+    on the probe's own address or ``via`` another (a Daphne's shared socket); None without an answer."""
+    if via is not None:
+        probe = dataclasses.replace(probe, address=via)
+    lines = [f"GET {probe.path} HTTP/1.1", f"Host: {probe.host_header}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in probe.headers.items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    data = b""
+    try:
+        with _connect(probe, timeout) as sock:
+            sock.sendall(request)
+            while len(data) < 65536:  # the answer is a few hundred bytes; the server closes after it
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        return None
+    try:
+        found = json.loads(body)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def redis_pong(probe: Probe, timeout: float = 2.0) -> bool:

@@ -153,10 +153,11 @@ class Supervisor(StartMixin, ReloadMixin, StopMixin, ControlMixin):
         child = self.find(event.pid)
         if child is None or self.stopping:
             return
-        if self._reload_successor_failed(child, f"did not answer within {self.ready_timeout:.0f} s"):
+        why = f": {event.line}" if event.line else ""  # e.g. it answers, but not on the shared socket
+        if self._reload_successor_failed(child, f"did not answer within {self.ready_timeout:.0f} s{why}"):
             return
         failure = BootError(
-            f"{event.name} did not answer within {self.ready_timeout:.0f} s of starting",
+            f"{event.name} did not answer within {self.ready_timeout:.0f} s of starting{why}",
             hint="see its output above",
             output=tuple(child.last_lines),
         )

@@ -5,16 +5,76 @@ The threads here only post events; the loop decides (tandem.supervisor.core).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
+from dataclasses import dataclass
 from typing import IO
 
 from tandem.children import LAST_LINES, Child, State
 from tandem.events import Event, Kind
 from tandem.output import read_lines
-from tandem.plan import ProcessSpec
-from tandem.probes import alive, answers
+from tandem.plan import Probe, ProcessSpec
+from tandem.probes import alive, answers, identity
 from tandem.supervisor.base import SupervisorBase
+
+SHARED_ATTEMPTS = 64  # probes through the shared socket before the process's own report is relied on
+SHARED_BURST = 8  # probes through the shared socket per readiness poll
+
+
+@dataclass
+class SharedSocketCheck:
+    """Does this Daphne accept on the shared socket? Its private socket answering proves only that it runs:
+    a Daphne that never adopted the shared socket (a renamed hook, a wrong descriptor) answers there too.
+
+    Proof: a probe through the shared socket answered by this very pid. Every process accepts from the same
+    queue (one inherited listening socket, not SO_REUSEPORT), so the kernel hands each connection to
+    whichever process takes it first; repeated probes reach each process, but with no bound on how soon.
+    After ``SHARED_ATTEMPTS`` probes that all reached other processes, the process's own answer must name
+    the very socket tandem bound (its inode); this fallback is said in the output."""
+
+    probe: Probe
+    pid: int
+    attempts: int = 0
+    others: int = 0  # answers from other processes: the shared socket works, the kernel chose another
+    note: str = ""
+
+    def proven(self) -> bool:
+        assert self.probe.shared is not None
+        for _ in range(SHARED_BURST):
+            found = identity(self.probe, timeout=1.0, via=self.probe.shared)
+            if found is None:
+                return False  # nothing answers through the shared socket (yet): the next poll asks again
+            self.attempts += 1
+            if found.get("pid") == self.pid:
+                return True
+            self.others += 1
+        return self.attempts >= SHARED_ATTEMPTS and self._reports_shared_socket()
+
+    def _reports_shared_socket(self) -> bool:
+        if self.probe.shared_fd is None:
+            return False
+        try:
+            expected = os.fstat(self.probe.shared_fd).st_ino
+        except OSError:
+            return False
+        own = identity(self.probe, timeout=1.0)
+        if own is None or own.get("shared") != expected:
+            return False
+        self.note = (
+            f"{self.attempts} probes through the shared socket {self.probe.shared} all reached other "
+            "processes; ready on its own report that it accepts on that socket"
+        )
+        return True
+
+    def failure(self) -> str:
+        where = self.probe.shared
+        if self.others:
+            return (
+                f"it never answered through the shared socket {where} ({self.attempts} probes there all "
+                "reached other processes) and does not report accepting on it: it did not adopt it"
+            )
+        return f"nothing answered through the shared socket {where}: this process did not adopt it"
 
 
 class StartMixin(SupervisorBase):
@@ -65,15 +125,19 @@ class StartMixin(SupervisorBase):
     def _wait_ready(self, spec: ProcessSpec, proc: subprocess.Popen[bytes]) -> None:
         deadline = self.clock() + self.ready_timeout
         delay = 0.05
+        shared = SharedSocketCheck(spec.probe, proc.pid) if spec.probe.shared is not None else None
         while self.clock() < deadline and proc.poll() is None and not self._done.is_set():
-            if answers(spec.probe, timeout=1.0):
+            if answers(spec.probe, timeout=1.0) and (shared is None or shared.proven()):
+                if shared is not None and shared.note:
+                    self.say(f"{spec.name}: {shared.note}")
                 self.emit(Kind.READY, spec.name, pid=proc.pid)
                 return
             # A bounded poll: ends at the first answer, the child's exit, or the deadline.
             self._done.wait(delay)
             delay = min(delay * 1.5, 0.5)
         if proc.poll() is None and not self._done.is_set():
-            self.emit(Kind.NOT_READY, spec.name, pid=proc.pid)
+            why = shared.failure() if shared is not None else ""
+            self.emit(Kind.NOT_READY, spec.name, pid=proc.pid, line=why)
 
     def _monitor(self) -> None:
         """Liveness: probe every ready process and post the answer; the loop counts failures (handle_probed)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 
@@ -115,8 +116,9 @@ def daphne_processes(
 ) -> tuple[ProcessSpec, ...]:
     """``count`` Daphne processes sharing the listening socket ``shared`` (from ``ctx.sockets``).
 
-    Each also listens on a private unix socket of its own, so the supervisor can tell every process is
-    ready (a probe through the shared socket reaches whichever process the kernel picks).
+    Each also listens on a private unix socket of its own, for liveness: a probe through the shared socket
+    reaches whichever process the kernel picks. Readiness needs both: the private socket answers, and a
+    probe through the shared socket lands on this process (tandem.supervisor.starting).
     """
     config = ctx.config
     spec = runtime_spec(ctx, ctx.project.asgi_app, serve_static=serve_static, trust_proxy=behind_proxy)
@@ -167,7 +169,9 @@ def daphne_processes(
                 role="daphne",
                 argv=tuple(argv),
                 env=env,
-                probe=probe(ctx, private, websocket=True),
+                probe=dataclasses.replace(
+                    probe(ctx, private, websocket=True), shared=bound.address, shared_fd=bound.fd
+                ),
                 inherited_fds=((bound.fd,) if bound.fd is not None else ())
                 + (target.inherited_fds if target is not None else ()),
                 cwd=str(ctx.project.root),
