@@ -8,7 +8,7 @@ EXAMPLE := example
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck unit integration browser system-deps clean
+.PHONY: run test test-latest lint typecheck unit integration browser system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,5 +45,18 @@ typecheck: $(STAMP)
 test: $(STAMP) system-deps lint typecheck
 	$(BIN)/python -m pytest tests
 
+# The integration tier on the newest Daphne, Twisted, autobahn, Channels, Django 5.2.x and Gunicorn, in a
+# separate venv, past pyproject.toml's upper bounds: it reports whether tandem's use of their internals
+# (tandem.runtime.internals) still holds. It does not gate CI and is not part of `make test`.
+LATEST := .venv-latest
+test-latest: system-deps
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/pip install --quiet --upgrade pip
+	$(LATEST)/bin/pip install --quiet -e '.[dev]'
+	$(LATEST)/bin/pip install --quiet --upgrade daphne twisted autobahn channels 'django>=5.2,<5.3' gunicorn
+	@$(LATEST)/bin/pip list 2>/dev/null | grep -iE '^(daphne|twisted|autobahn|channels|django|gunicorn) '
+	$(LATEST)/bin/python -c 'from tandem.runtime import internals; gone = internals.missing(); print("internals missing:", [i.where for i in gone] or "none")'
+	$(LATEST)/bin/python -m pytest tests/integration
+
 clean:
-	rm -rf $(VENV) $(EXAMPLE)/db.sqlite3* $(EXAMPLE)/staticfiles $(EXAMPLE)/media
+	rm -rf $(VENV) $(LATEST) $(EXAMPLE)/db.sqlite3* $(EXAMPLE)/staticfiles $(EXAMPLE)/media
