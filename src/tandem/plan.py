@@ -81,7 +81,7 @@ class Probe:
 @dataclass(frozen=True)
 class ProcessSpec:
     name: str  # shown as the prefix of every output line, e.g. "daphne.1"
-    role: str  # "daphne" | "gunicorn" | "nginx"
+    role: str  # "daphne" | "gunicorn" | "nginx" | "caddy" | "redis"
     argv: tuple[str, ...]
     env: Mapping[str, str]
     probe: Probe
@@ -89,6 +89,9 @@ class ProcessSpec:
     cwd: str | None = None
     # Sent on SIGUSR1 to tandem (logrotate) when the process writes a log file it must reopen; None: none.
     reopen_signal: int | None = None
+    # Run to apply a changed config without a restart when no signal does it (Caddy: ``caddy reload``
+    # through its admin socket); empty: a changed config is applied with SIGHUP (nginx).
+    reload_argv: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,10 @@ class ProxySpec:
     # X-Forwarded-For/-Proto and X-Real-IP only on requests that carry it (any local process can connect).
     proxy_secret: str = ""
     mime_types: str = "/etc/nginx/mime.types"
+    # Managed Caddy: the listening socket tandem bound (Caddy adopts it as "fd/N"; nginx gets $NGINX).
+    listen_fd: int | None = None
+    graceful_timeout: float = 30.0  # Caddy's grace_period on stop
+    public_url: str = ""  # export caddy --public-url https://HOST: the site address (automatic HTTPS)
 
 
 @dataclass(frozen=True)

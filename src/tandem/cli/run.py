@@ -178,7 +178,7 @@ def routes(as_json: bool, **options: Any) -> None:
 
 
 @main.command("export")
-@click.argument("target", type=click.Choice(["nginx", "systemd", "procfile", "supervisor"]))
+@click.argument("target", type=click.Choice(["nginx", "caddy", "systemd", "procfile", "supervisor"]))
 @options_for("export")
 @click.option(
     "--out",
@@ -205,7 +205,7 @@ def export(
     group: str,
     **options: Any,
 ) -> None:
-    """Write the production configuration for TARGET (nginx, systemd, procfile, supervisor), rendered from
+    """Write the production configuration for TARGET (nginx, caddy, systemd, procfile, supervisor), rendered from
     the same Plan as 'tandem serve': the same commands, environment and nginx config."""
     import getpass
     import secrets
@@ -223,7 +223,9 @@ def export(
         )
     options["runtime_dir"] = None
     bind = options.pop("bind")
-    mode = "split" if target == "nginx" else mode
+    mode = "split" if target in ("nginx", "caddy") else mode
+    if target == "caddy":
+        options["proxy"] = "caddy"
     loaded = load_project({**options, "mode": mode}, require_wsgi=mode == "split")
     serve_args = [arg for prefix in loaded.config.asgi_prefixes for arg in ("--asgi-prefix", prefix)]
     if loaded.config.internal == "tcp":

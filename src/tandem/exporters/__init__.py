@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 
 from tandem.config import SOURCE_DEFAULT, Config
 from tandem.errors import DependencyError, UsageError
+from tandem.exporters.caddy import caddy_files
 from tandem.exporters.common import ExportOptions
 from tandem.exporters.nginx import nginx_files
 from tandem.exporters.procfile import procfile_files
@@ -16,6 +17,7 @@ from tandem.plan import File, Plan
 
 EXPORTERS: dict[str, Callable[[Plan, ExportOptions], tuple[File, ...]]] = {
     "nginx": lambda plan, _: nginx_files(plan),
+    "caddy": lambda plan, _: caddy_files(plan),
     "systemd": systemd_files,
     "procfile": lambda plan, _: procfile_files(plan),
     "supervisor": supervisor_files,
@@ -39,6 +41,8 @@ def check_export(
     Raises ConfigError when the tool refuses them; returns a warning when the tool is not on this
     machine (the values were still checked and quoted by tandem itself)."""
     units = check_units(files) if target == "systemd" else None
+    if target == "caddy":
+        return check_caddyfile(files, config, environ)
     conf = nginx_conf(target, files)
     if conf is None:
         return units
@@ -53,3 +57,25 @@ def check_export(
         return f"the nginx config was not checked with nginx -t: {error}"
     check_server_block(nginx, conf.content, conf.path.rsplit("/", 1)[-1])
     return units
+
+
+def check_caddyfile(files: tuple[File, ...], config: Config, environ: Mapping[str, str]) -> str | None:
+    """``caddy validate`` on the exported Caddyfile (in a scratch directory; nothing is left behind)."""
+    import tempfile
+    from pathlib import Path
+
+    from tandem.launcher import caddy_validate
+    from tandem.programs import require_caddy
+
+    try:
+        caddy = require_caddy(config, environ)
+    except DependencyError as error:
+        if config.sources.get("caddy", SOURCE_DEFAULT) != SOURCE_DEFAULT:
+            raise
+        return f"the Caddyfile was not checked with caddy validate: {error}"
+    conf = next(f for f in files if f.path == "Caddyfile")
+    with tempfile.TemporaryDirectory(prefix="tandem-caddy-validate-") as scratch:
+        path = Path(scratch) / "Caddyfile"
+        path.write_text(conf.content, encoding="utf-8")
+        caddy_validate(caddy, path)
+    return None

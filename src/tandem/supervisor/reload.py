@@ -11,6 +11,7 @@ ends, done or failed, with one line in the log, the waiters on the control socke
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 from typing import Any
 
@@ -66,7 +67,9 @@ class ReloadMixin(SupervisorBase):
             for child in self.children:
                 if child.spec.role == "nginx":
                     self._signal(child, signal.SIGHUP)
-            self.say("nginx config changed with the routing: nginx reloaded")
+                    self.say("nginx config changed with the routing: nginx reloaded")
+                elif child.spec.reload_argv and child.running:
+                    self._reload_config(child)
         for child in self.children:
             if child.spec.role == "gunicorn" and child.running:
                 self._signal(child, signal.SIGHUP)  # which also reopens its log files
@@ -74,6 +77,22 @@ class ReloadMixin(SupervisorBase):
                 self._signal(child, child.spec.reopen_signal)  # a rotated access log is started afresh
         self.reload_queue = [c for c in self.children if c.spec.role == "daphne" and c.state == State.READY]
         self._reload_next()
+
+    def _reload_config(self, child: Child) -> None:
+        """A proxy reloaded by a command (Caddy: ``caddy reload`` through its admin socket, which answers
+        once the new config runs; WebSockets under the old one stay for its stream_close_delay)."""
+        try:
+            result = subprocess.run(
+                child.spec.reload_argv, capture_output=True, text=True, timeout=30, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.say(f"{child.name} config changed with the routing, but reloading it failed: {exc}")
+            return
+        if result.returncode == 0:
+            self.say(f"{child.name} config changed with the routing: {child.name} reloaded")
+        else:
+            lines = (result.stderr or result.stdout).strip().splitlines()
+            self.say(f"{child.name} refused the new config: {lines[-1] if lines else result.returncode}")
 
     def _reload_next(self) -> None:
         while self.reload_queue:

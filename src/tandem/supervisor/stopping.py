@@ -15,8 +15,10 @@ STOP_SIGNALS = {
     "gunicorn": signal.SIGTERM,
     "daphne": signal.SIGTERM,
     "nginx": signal.SIGQUIT,
+    "caddy": signal.SIGTERM,  # Caddy's graceful stop (grace_period in its config); QUIT skips cleanup
     "redis": signal.SIGTERM,
 }
+PROXY_ROLES = ("nginx", "caddy")  # the reverse proxy in front: Gunicorn stops after it
 APP_ROLES = ("gunicorn", "daphne")  # they send group messages through a managed Redis until they exit
 
 
@@ -41,7 +43,7 @@ class StopMixin(SupervisorBase):
         self._stop_next_stage()
 
     def _stop_next_stage(self) -> None:
-        nginx_running = any(c.running for c in self.children if c.spec.role == "nginx")
+        nginx_running = any(c.running for c in self.children if c.spec.role in PROXY_ROLES)
         app_running = any(c.running for c in self.children if c.spec.role in APP_ROLES)
         for child in self.children:
             if not child.running or child.state == State.STOPPING:

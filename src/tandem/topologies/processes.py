@@ -87,7 +87,9 @@ def probe(ctx: Context, address: Address, *, websocket: bool = False) -> Probe:
 def app_access_log(ctx: Context, *, behind_proxy: bool) -> AccessLogTarget | None:
     """Where an app server writes its access log: behind nginx, which already logs every request, only
     with --app-access-log (one line per request by default)."""
-    if ctx.access_log is None or (behind_proxy and not ctx.config.app_access_log):
+    # Caddy writes no common/combined lines of its own: behind it the app servers log instead.
+    quiet = behind_proxy and not ctx.config.app_access_log and ctx.config.proxy != "caddy"
+    if ctx.access_log is None or quiet:
         return None
     return ctx.access_log
 

@@ -28,6 +28,7 @@ from tandem.plan import (
 )
 from tandem.proxies.nginx import nginx_literal, nginx_name, render_nginx
 from tandem.routes import RouteTable
+from tandem.topologies.caddy import CADDY_DIR, caddy_file, caddy_process
 from tandem.topologies.processes import daphne_processes, gunicorn_process, probe
 from tandem.topologies.services import needs_redis, redis_process
 from tandem.workeruser import nginx_workers
@@ -251,7 +252,10 @@ def proxy_spec(ctx: Context, *, managed: bool) -> ProxySpec:
         max_body_size=config.max_body_size,
         route_summary=route_summary(routes, config.asgi_prefixes),
         managed=managed,
-        prefix=str(ctx.runtime_dir / NGINX_DIR),
+        prefix=str(ctx.runtime_dir / (CADDY_DIR if config.proxy == "caddy" else NGINX_DIR)),
+        listen_fd=ctx.sockets["public"].fd if managed else None,
+        graceful_timeout=config.graceful_timeout,
+        public_url=config.public_url or "",
         # Per project, so two exported projects can share one nginx (upstream and map names are global).
         name=nginx_name(f"tandem_{ctx.project.package}"),
         wsgi_app=ctx.project.wsgi_app,
@@ -274,7 +278,9 @@ def nginx_access_log(ctx: Context, name: str) -> dict[str, Any]:
     """nginx writes the one access line per request in split mode; the app servers stay quiet unless
     --app-access-log."""
     target = ctx.access_log
-    if target is None or not ctx.managed:
+    # Caddy writes no common/combined lines: behind it the app servers log each request instead
+    # (tandem.topologies.processes.app_access_log).
+    if target is None or not ctx.managed or ctx.config.proxy == "caddy":
         return {"access_log": "off"}
     return {
         "access_log": target.child_path,
@@ -349,14 +355,14 @@ def build(ctx: Context) -> Plan:
         *daphne_processes(
             ctx, daphne_procs(config, project, ctx.layer), "asgi", serve_static=False, behind_proxy=True
         ),
-        nginx_process(ctx),
+        caddy_process(ctx) if config.proxy == "caddy" else nginx_process(ctx),
     )
     return Plan(
         mode="split",
         public=ctx.sockets["public"].address,
         runtime_dir=ctx.runtime_dir,
         processes=processes,
-        files=(nginx_file(proxy),),
+        files=(caddy_file(proxy) if config.proxy == "caddy" else nginx_file(proxy),),
         proxy=proxy,
         routes=ctx.routes,
         warnings=tuple(warnings),
