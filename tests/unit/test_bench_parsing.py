@@ -179,8 +179,8 @@ def test_empty_fanout_means_none() -> None:
 def test_variant_table_uses_the_core_count() -> None:
     names = [v.name for v in variant_table(4)]
     assert names == [
-        "unified-1", "unified-1-log", "unified-n", "unified-1-redis", "split-unix", "split-unix-log", "split-tcp",
-        "split-redis",
+        "unified-1", "unified-1-log", "unified-n", "unified-1-redis", "split-unix", "split-unix-log", "split-caddy",
+        "split-tcp", "split-redis",
     ]  # fmt: skip
     # Each access-log variant runs right after its pair without the log: a paired figure.
     for logged in (v for v in variant_table(4) if v.access_log):
@@ -204,11 +204,12 @@ def test_variant_table_uses_the_core_count() -> None:
                 "unified-1-redis",
                 "split-unix",
                 "split-unix-log",
+                "split-caddy",
                 "split-tcp",
                 "split-redis",
             ],
         ),
-        (("split",), (), ["split-unix", "split-unix-log", "split-tcp", "split-redis"]),
+        (("split",), (), ["split-unix", "split-unix-log", "split-caddy", "split-tcp", "split-redis"]),
         (("unified", "split"), ("split-tcp", "unified-1"), ["unified-1", "split-tcp"]),
         (("unified",), ("split-tcp", "unified-1"), ["unified-1"]),
     ],

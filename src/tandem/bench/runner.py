@@ -214,6 +214,13 @@ class Runner:
         self.skip = skip_reasons(
             table, options, nginx_found=nginx is not None, redis_found=redis_binary() is not None
         )
+        if any(v.proxy == "caddy" for v in variants):
+            from tandem.programs import require_caddy
+
+            try:
+                require_caddy(loaded.config, self.environ)
+            except DependencyError as exc:
+                self.skip["caddy"] = str(exc)
         http_routes = facts.count_http_urls(urlconf)
         report = BenchReport(
             started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -289,6 +296,8 @@ class Runner:
             )
             report.variants.append(result)
             reason = self.skip.get(variant.mode) or (self.skip.get("redis") if variant.redis else None)
+            if reason is None and variant.proxy == "caddy":
+                reason = self.skip.get("caddy")
             if reason is None and variant.measure <= {FANOUT} and FANOUT in self.skip:
                 reason = f"it only measures the fan-out, which is skipped: {self.skip[FANOUT]}"
             if reason is not None:

@@ -34,6 +34,7 @@ class Variant:
     # a variant with it on runs right after ``pair_of``, the same variant with it off: a paired figure.
     access_log: bool = False
     pair_of: str | None = None
+    proxy: str = "nginx"  # split mode's proxy (--proxy); a caddy variant is skipped without caddy
 
 
 def variant_table(cores: int) -> tuple[Variant, ...]:
@@ -97,6 +98,16 @@ def variant_table(cores: int) -> tuple[Variant, ...]:
             measure=frozenset({HTTP}),
             access_log=True,
             pair_of="split-unix",
+        ),
+        Variant(
+            "split-caddy",
+            "split",
+            "Caddy -> Gunicorn + Daphne over unix sockets",
+            ("--internal", "unix", "--proxy", "caddy"),
+            redis=False,
+            procs=None,
+            measure=frozenset({HTTP, ECHO}),
+            proxy="caddy",
         ),
         Variant(
             "split-tcp",
