@@ -20,7 +20,16 @@ from tandem.children import Liveness
 from tandem.config import Config, resolve_config
 from tandem.errors import ProjectError, ReloadRefused, UsageError
 from tandem.layerchoice import LayerChoice
-from tandem.plan import BoundSocket, Context, File, Plan
+from tandem.plan import (
+    BoundSocket,
+    Export,
+    File,
+    Managed,
+    Plan,
+    build_plan,
+    new_proxy_secret,
+    plan_addresses,
+)
 from tandem.printer import Printer
 from tandem.programs import require_caddy, require_nginx, require_redis_server
 from tandem.project import Project, discover, open_project
@@ -188,8 +197,8 @@ def proxy_test(config: Config, conf: Path, pass_fds: tuple[int, ...] = ()) -> No
         nginx_test(config.nginx, conf, pass_fds)
 
 
-def access_log_fds(ctx: Context) -> tuple[int, ...]:
-    return ctx.access_log.inherited_fds if ctx.access_log is not None else ()
+def access_log_fds(target: Managed) -> tuple[int, ...]:
+    return target.access_log.inherited_fds if target.access_log is not None else ()
 
 
 def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
@@ -205,7 +214,9 @@ class Serving:
     sockets: list[socket.socket]
     runtime_dir: Path
     remove_runtime_dir: bool
-    context: Context
+    config: Config  # as the Plan was built with it (the nginx found, wherever it is)
+    project: Project
+    target: Managed  # what a reload rebuilds the Plan for: the same sockets, secrets and layer
 
     def prepare_reload(self) -> Callable[[], bool] | None:
         """Everything a reload can fail at, before a running process is touched (run off the supervisor's
@@ -214,15 +225,15 @@ class Serving:
         when it changed), or None without a proxy. Raises on any failure; nothing is changed then."""
         from tandem.checks.freshimport import fresh_imports
 
-        ctx = self.context
+        project = self.project
         app = next(p for p in self.plan.processes if p.role in ("daphne", "gunicorn"))
         wsgi_served = any(p.role == "gunicorn" for p in self.plan.processes)
         found = fresh_imports(
-            {"asgi": ctx.project.asgi_app, "wsgi": ctx.project.wsgi_app if wsgi_served else None},
-            root=ctx.project.root,
-            settings_module=ctx.project.settings_module,
+            {"asgi": project.asgi_app, "wsgi": project.wsgi_app if wsgi_served else None},
+            root=project.root,
+            settings_module=project.settings_module,
             environ=app.env,
-            pythonpath=list(ctx.project.pythonpath),
+            pythonpath=list(project.pythonpath),
         )
         for kind, result in found.items():
             if result.error:
@@ -232,8 +243,8 @@ class Serving:
         if self.plan.proxy is None:
             return None
         daphne = next(p for p in self.plan.processes if p.role == "daphne")
-        routes = discover_in_subprocess(ctx.project.asgi_app, ctx.python, daphne.env, str(ctx.project.root))
-        plan = topology(self.plan.mode).build(replace(ctx, routes=routes))
+        routes = discover_in_subprocess(project.asgi_app, self.target.python, daphne.env, str(project.root))
+        plan = build_plan(self.config, project, routes, self.target)
         changed = [
             f for f in plan.files if (self.runtime_dir / f.path).read_text(encoding="utf-8") != f.content
         ]
@@ -244,7 +255,7 @@ class Serving:
                 candidate = target.with_name(target.name + ".new")
                 candidates.append((candidate, target))
                 private.write_file(candidate, file.content, file.mode)
-                proxy_test(ctx.config, candidate, access_log_fds(ctx))
+                proxy_test(self.config, candidate, access_log_fds(self.target))
         except BaseException:
             for candidate, _ in candidates:
                 candidate.unlink(missing_ok=True)
@@ -260,7 +271,7 @@ class Serving:
 
     def close(self) -> None:
         close_all(self.sockets)
-        close_target(self.context.access_log)
+        close_target(self.target.access_log)
         if self.remove_runtime_dir:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
@@ -271,7 +282,6 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
     from tandem.preflight import preflight
 
     config = loaded.config
-    chosen = topology(config.mode)
     split_mode = config.mode == "split"
     nginx = require_nginx(config, environ) if split_mode and config.proxy == "nginx" else None
     caddy = require_caddy(config, environ) if split_mode and config.proxy == "caddy" else None
@@ -279,38 +289,34 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
     checked = preflight(loaded, environ, child_environ(environ), say=say)
     project = checked.project
     redis_server = require_redis_server(config, environ) if checked.layer.kind == MANAGED else ""
-    routes = routes_with_prefixes(loaded) if chosen.needs_routes else None
+    routes = routes_with_prefixes(loaded) if topology(config.mode).needs_routes else None
     runtime_dir, created = make_runtime_dir(config)
     bound_sockets: list[socket.socket] = []
     access_log = None
     try:
-        access_log = open_target(config)
+        access_log = open_target(config, report=say)
         sockets: dict[str, BoundSocket] = {}
-        for name, address in chosen.sockets(config, runtime_dir).items():
+        for name, address in plan_addresses(config, runtime_dir).items():
             sock, bound = bind(address)
             bound_sockets.append(sock)
             sockets[name] = bound
-        ctx = Context(
-            # the nginx or caddy found, wherever it is
-            config=replace(config, nginx=nginx or config.nginx, caddy=caddy or config.caddy),
-            project=project,
-            routes=routes,
+        # the nginx or caddy found, wherever it is
+        config = replace(config, nginx=nginx or config.nginx, caddy=caddy or config.caddy)
+        target = Managed(
             runtime_dir=runtime_dir,
             sockets=sockets,
-            python=sys.executable,
             probe_token=secrets.token_hex(16),
+            python=sys.executable,
             environ=child_environ(environ),
             layer=checked.layer,
             redis_server=redis_server,
             access_log=access_log,
-            # App servers on local TCP ports: nginx proves it is the sender with this (tandem.runtime).
-            proxy_secret=secrets.token_hex(16) if config.mode == "split" and config.internal == "tcp" else "",
+            proxy_secret=new_proxy_secret(config),
+            warnings=checked.warnings,
+            notes=checked.notes,
         )
-        plan = chosen.build(ctx)
+        plan = build_plan(config, project, routes, target)
         checked.collect_static(say)
-        plan = replace(
-            plan, warnings=(*plan.warnings, *checked.warnings), notes=(*checked.notes, *plan.notes)
-        )
         write_files(plan.files, runtime_dir, dir_mode=0o700)
         for process in plan.processes:  # working directories of managed services (nginx, redis)
             if process.cwd and Path(process.cwd).is_relative_to(runtime_dir):
@@ -318,7 +324,7 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
         # As root: nginx's workers (another user) may pass through to the app servers' sockets, no further.
         open_to_workers(plan, nginx_workers(config.nginx_user) if nginx is not None else None)
         if nginx is not None:
-            nginx_test(nginx, runtime_dir / "nginx" / "nginx.conf", access_log_fds(ctx))
+            nginx_test(nginx, runtime_dir / "nginx" / "nginx.conf", access_log_fds(target))
         if caddy is not None:
             caddy_validate(caddy, runtime_dir / "caddy" / "Caddyfile")
     except BaseException:
@@ -327,7 +333,7 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
         if created:
             shutil.rmtree(runtime_dir, ignore_errors=True)
         raise
-    return Serving(plan, bound_sockets, runtime_dir, created, ctx)
+    return Serving(plan, bound_sockets, runtime_dir, created, config, project, target)
 
 
 def serve(
@@ -358,7 +364,7 @@ def serve(
             first = lines[0] if lines[0].startswith("tandem.") else f"warning: {lines[0]}"
             for line in (first, *lines[1:]):
                 printer.write("tandem", line)
-        problem = unreachable_reason(plan.public_url, loaded.project, serving.context.probe_token)
+        problem = unreachable_reason(plan.public_url, loaded.project, serving.target.probe_token)
         if problem:
             printer.write("tandem", f"warning: {problem}")
         printer.raw(f"Ready: {plan.public_url}")
@@ -431,20 +437,9 @@ def export_plan(
 ) -> Plan:
     """What a production host runs: sockets under ``runtime_dir``, nothing bound here (``shared_fd``: the
     Daphne socket arrives from the process manager on that descriptor; tandem.exporters.common)."""
-    from tandem.exporters.common import export_context
-
     config = replace(loaded.config, mode=mode, port=port, bind=bind or loaded.config.bind)
     if procs is not None:
         config = replace(config, procs=procs)
-    chosen = topology(mode)
-    routes = routes_with_prefixes(loaded) if chosen.needs_routes else None
-    ctx = export_context(
-        config,
-        loaded.project,
-        routes,
-        runtime_dir,
-        python=sys.executable,
-        probe_token=probe_token,
-        shared_fd=shared_fd,
-    )
-    return chosen.build(ctx)
+    routes = routes_with_prefixes(loaded) if topology(mode).needs_routes else None
+    target = Export(runtime_dir, probe_token, sys.executable, shared_fd)
+    return build_plan(config, loaded.project, routes, target)

@@ -4,14 +4,14 @@ Supervisor or written out by an exporter, so what is tested locally is what is d
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tandem.accesslog import AccessLogTarget
 from tandem.config import Config, cpu_count, describe_source
 from tandem.errors import UsageError
 from tandem.layerchoice import KEPT_MEMORY, LayerChoice
-from tandem.project import Project
+from tandem.project import ChannelLayer, Project
 from tandem.routes import RouteTable
 
 
@@ -199,10 +199,9 @@ def daphne_procs(config: Config, project: Project, layer: LayerChoice | None = N
     the project uses groups would silently drop group messages between processes: refused unless
     ``--allow-inmemory`` (``tandem check`` reports it first, as tandem.E002).
     """
-    if config.procs is None:
-        return cpu_count() if project.channel_layer.cross_process else 1
+    count = daphne_count(config, project.channel_layer)
     if (
-        config.procs > 1
+        count > 1
         and layer is not None
         and layer.kind == KEPT_MEMORY
         and layer.uses_groups
@@ -215,8 +214,119 @@ def daphne_procs(config: Config, project: Project, layer: LayerChoice | None = N
             hint="drop --channel-layer memory (tandem then runs Redis for the groups), use --procs 1, "
             "or --allow-inmemory if your consumers use no groups",
         )
+    return count
+
+
+def daphne_count(config: Config, layer: ChannelLayer) -> int:
+    """How many Daphne processes a Plan runs: ``--procs``, or auto (cores when ``layer``, the project's
+    own or --channel-layer's, reaches across processes, else 1). ``tandem check`` asks this too."""
+    if config.procs is None:
+        return cpu_count() if layer.cross_process else 1
     return config.procs
 
 
 def gunicorn_workers(config: Config) -> int:
     return config.workers if config.workers is not None else 2 * cpu_count()
+
+
+# --- building the Plan: the one place a Context is made and a topology asked for its processes ----------
+
+
+@dataclass(frozen=True)
+class Managed:
+    """Target of ``tandem serve`` (and its reloads): the Plan runs here, on sockets the supervisor bound."""
+
+    runtime_dir: Path
+    sockets: Mapping[str, BoundSocket]  # bound by the launcher from plan_addresses(), port 0 resolved
+    probe_token: str
+    python: str
+    environ: Mapping[str, str] = field(default_factory=dict)  # base environment for children
+    layer: LayerChoice | None = None
+    redis_server: str = "redis-server"
+    access_log: AccessLogTarget | None = None
+    proxy_secret: str = ""
+    # What serve's checks found and fixed (tandem.preflight), carried into every Plan of the run.
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Export:
+    """Target of ``tandem export``: what a production host runs, sockets under ``runtime_dir``, nothing
+    bound here. ``shared_fd``: the Daphne socket arrives from the process manager on that descriptor
+    (systemd socket activation: 3; supervisord's fcgi-program: 0)."""
+
+    runtime_dir: Path
+    probe_token: str
+    python: str
+    shared_fd: int | None = None
+
+
+Target = Managed | Export
+
+# The socket all Daphne processes share: a process manager binds it once and passes it to each.
+SHARED_SOCKET = {"split": "asgi", "unified": "public"}
+# An export with --internal tcp: the classic layout, Gunicorn on 8000 and Daphne on 8001 (a managed run
+# binds port 0 and reads the real port back; an export names ports the host will bind).
+EXPORT_TCP_PORTS = {"wsgi": 8000, "asgi": 8001}
+
+
+def plan_addresses(config: Config, runtime_dir: Path) -> dict[str, Address]:
+    """Every listening socket the mode's topology needs, by name (the launcher binds them for serve)."""
+    from tandem.topologies import topology
+
+    return topology(config.mode).sockets(config, runtime_dir)
+
+
+def new_proxy_secret(config: Config) -> str:
+    """App servers on local TCP ports behind the proxy: the proxy proves it is the sender with this
+    per-run secret (tandem.runtime); empty otherwise."""
+    import secrets
+
+    return secrets.token_hex(16) if config.mode == "split" and config.internal == "tcp" else ""
+
+
+def _export_sockets(config: Config, target: Export) -> dict[str, BoundSocket]:
+    sockets = {}
+    for name, address in plan_addresses(config, target.runtime_dir).items():
+        if name in EXPORT_TCP_PORTS and not address.is_unix and address.port == 0:
+            address = Address(host=address.host, port=EXPORT_TCP_PORTS[name])
+        shared = target.shared_fd if name == SHARED_SOCKET[config.mode] else None
+        sockets[name] = BoundSocket(address, shared)
+    return sockets
+
+
+def build_plan(config: Config, project: Project, routes: RouteTable | None, target: Target) -> Plan:
+    """The Plan for ``config.mode``: serve runs it, a reload rebuilds it with the new routes, export writes
+    it, ``routes``/``check``/``bench`` read it. Every Context is made here and nowhere else
+    (tests/unit/test_build_plan.py fails on a second construction site)."""
+    from tandem.topologies import topology
+
+    if isinstance(target, Export):
+        context = Context(
+            config=config,
+            project=project,
+            routes=routes,
+            runtime_dir=target.runtime_dir,
+            sockets=_export_sockets(config, target),
+            python=target.python,
+            probe_token=target.probe_token,
+            managed=False,
+        )
+        return topology(config.mode).build(context)
+    context = Context(
+        config=config,
+        project=project,
+        routes=routes,
+        runtime_dir=target.runtime_dir,
+        sockets=target.sockets,
+        python=target.python,
+        probe_token=target.probe_token,
+        environ=target.environ,
+        layer=target.layer,
+        redis_server=target.redis_server,
+        access_log=target.access_log,
+        proxy_secret=target.proxy_secret,
+    )
+    plan = topology(config.mode).build(context)
+    return replace(plan, warnings=(*plan.warnings, *target.warnings), notes=(*target.notes, *plan.notes))

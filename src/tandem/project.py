@@ -71,7 +71,6 @@ class Project:
     debug: bool
     installed_apps: tuple[str, ...]
     data_upload_max_memory_size: int | None
-    tandem_settings: Mapping[str, object]
     static_root_embedded: bool = False  # STATIC_ROOT is unset: static_root is tandem's own directory
     root_source: str = "the current directory"
     sys_path: tuple[str, ...] = ()  # see tandem.pythonpath: in front here, PYTHONPATH of every child
@@ -316,9 +315,6 @@ def discover(
     check_app_path(asgi_app, "ASGI", asgi_from, root)
     if check_wsgi:
         check_app_path(wsgi_app, "WSGI", wsgi_from, root)
-    tandem_settings = getattr(settings, "TANDEM", None) or {}
-    if not isinstance(tandem_settings, dict):
-        raise ProjectError("settings.TANDEM must be a dict", hint="e.g. TANDEM = {'PROCS': 2}")
     upload = getattr(settings, "DATA_UPLOAD_MAX_MEMORY_SIZE", None)
     return Project(
         root=root,
@@ -337,7 +333,6 @@ def discover(
         debug=bool(getattr(settings, "DEBUG", False)),
         installed_apps=tuple(str(a) for a in getattr(settings, "INSTALLED_APPS", ()) or ()),
         data_upload_max_memory_size=upload if isinstance(upload, int) else None,
-        tandem_settings=dict(tandem_settings),
         root_source=location.root_source if location else "the current directory",
         sys_path=location.sys_path if location else (),
         sys_path_note=location.sys_path_note if location else "",

@@ -1,5 +1,6 @@
-"""Collected static files, one behaviour in both modes: collected before start when missing or stale, and
-an embedded STATIC_ROOT of tandem's own for projects that set none."""
+"""Collected static files, one behaviour in both modes: collected before start when missing or stale (one
+staleness test, for serve and tandem.W010), and an embedded STATIC_ROOT of tandem's own for projects that
+set none."""
 
 from __future__ import annotations
 
@@ -13,32 +14,50 @@ from tandem.errors import ProjectError
 from tandem.project import Project
 
 
-def _newest_mtime(paths: list[Path]) -> float:
-    newest = 0.0
-    for path in paths:
+def static_sources() -> dict[str, Path]:
+    """Every file collectstatic would copy, by its name under STATIC_ROOT (the first finder wins)."""
+    from django.contrib.staticfiles.finders import get_finders
+
+    found: dict[str, Path] = {}
+    for finder in get_finders():
+        for name, storage in finder.list([]):
+            found.setdefault(name, Path(storage.path(name)))
+    return found
+
+
+def uncollected(static_root: Path, sources: dict[str, Path]) -> tuple[list[str], list[str]]:
+    """(missing, outdated): source files absent from STATIC_ROOT, or newer than their collected copy."""
+    missing, outdated = [], []
+    for name, source in sorted(sources.items()):
+        target = static_root / name
         try:
-            newest = max(newest, path.stat().st_mtime)
+            collected = target.stat().st_mtime
+        except OSError:
+            missing.append(name)
+            continue
+        try:
+            if source.stat().st_mtime > collected + 1:
+                outdated.append(name)
         except OSError:
             continue
-    return newest
+    return missing, outdated
 
 
 def stale_reason(project: Project) -> str | None:
-    """Why STATIC_ROOT needs collectstatic, or None when it is up to date. Needs django.setup() done."""
+    """Why STATIC_ROOT needs collectstatic, or None when it is up to date (what tandem.W010 reports, which
+    serve fixes instead). Needs django.setup() done."""
     if project.static_root is None:
         return None
-    from tandem.checks.serving import static_sources
-
     sources = static_sources()
     if not sources:
         return None
     root = project.static_root
     if not root.is_dir():
         return f"{root} does not exist yet"
-    missing = [name for name in sources if not (root / name).exists()]
+    missing, outdated = uncollected(root, sources)
     if missing:
-        return f"{len(missing)} static file(s) not collected yet, e.g. {sorted(missing)[0]}"
-    if _newest_mtime(list(sources.values())) > _newest_mtime([root / name for name in sources]) + 1:
+        return f"{len(missing)} static file(s) not collected yet, e.g. {missing[0]}"
+    if outdated:
         return "source static files changed since the last collectstatic"
     return None
 

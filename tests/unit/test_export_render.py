@@ -20,10 +20,10 @@ from tandem import __version__
 from tandem.config import resolve_config
 from tandem.errors import UsageError
 from tandem.exporters import export_files
-from tandem.exporters.common import ExportOptions, export_context, shared_fd
+from tandem.exporters.common import ExportOptions, shared_fd
 from tandem.exporters.systemd import quote
 from tandem.exporters.validate import check_units, nginx_conf
-from tandem.plan import File
+from tandem.plan import Export, File, build_plan
 from tandem.project import INMEMORY_LAYER, REDIS_LAYER, ChannelLayer, Project
 from tandem.topologies import topology
 from tests.nginx_check import harness, nginx_t
@@ -81,7 +81,6 @@ def project(redis: bool) -> Project:
         debug=False,
         installed_apps=(),
         data_upload_max_memory_size=2621440,
-        tandem_settings={},
     )
 
 
@@ -91,17 +90,10 @@ def render(case: Case) -> tuple[File, ...]:
         config = resolve_config(
             {"mode": case.mode, "port": 80, "bind": "0.0.0.0", "procs": 1, **case.cli}, {}, {}
         )
-    chosen = topology(case.mode)
-    ctx = export_context(
-        config,
-        project(case.redis),
-        example_routes() if chosen.needs_routes else None,
-        Path("/run/tandem"),
-        python=PYTHON,
-        probe_token="golden-token",
-        shared_fd=shared_fd(case.target, case.options),
-    )
-    return export_files(case.target, chosen.build(ctx), case.options)
+    target = Export(Path("/run/tandem"), "golden-token", PYTHON, shared_fd(case.target, case.options))
+    routes = example_routes() if topology(case.mode).needs_routes else None
+    plan = build_plan(config, project(case.redis), routes, target)
+    return export_files(case.target, plan, case.options)
 
 
 def normalise(content: str) -> str:

@@ -110,7 +110,6 @@ def build(
         debug=False,
         installed_apps=(),
         data_upload_max_memory_size=None,
-        tandem_settings={},
     )
     sockets = {name: BoundSocket(a) for name, a in split.sockets(config, runtime_dir).items()}
     ctx = Context(

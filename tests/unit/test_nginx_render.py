@@ -2,7 +2,7 @@
 
 The configs are built the way ``tandem serve --mode split`` and ``tandem export nginx`` build them: a
 Config from ``resolve_config``, a Project, a RouteTable walked from real Channels routing objects, then
-``split.build(Context)``. The temporary directory in a rendered config is replaced by ``@TMP@`` before
+``build_plan`` (as serve and export build it). The temporary directory in a rendered config is replaced by ``@TMP@`` before
 comparing. Regenerate the golden files with ``TANDEM_UPDATE_GOLDEN=1 pytest tests/unit/test_nginx_render.py``.
 """
 
@@ -26,7 +26,16 @@ from tandem.accesslog import AccessLogTarget
 from tandem.config import resolve_config
 from tandem.errors import ConfigError, UsageError
 from tandem.launcher import write_files
-from tandem.plan import Address, BoundSocket, Context, Plan, StaticLocation
+from tandem.plan import (
+    Address,
+    BoundSocket,
+    Export,
+    Managed,
+    Plan,
+    StaticLocation,
+    build_plan,
+    plan_addresses,
+)
 from tandem.project import INMEMORY_LAYER, ChannelLayer, Project
 from tandem.proxies.nginx import nginx_comment, nginx_name, nginx_quote
 from tandem.routes import RouteTable, discover_routes
@@ -141,40 +150,39 @@ def make_project(tmp: Path, case: Case) -> Project:
         debug=False,
         installed_apps=(),
         data_upload_max_memory_size=2621440,
-        tandem_settings={},
     )
 
 
-def make_context(tmp: Path, case: Case, project: Project | None = None) -> Context:
+def make_plan(tmp: Path, case: Case, project: Project | None = None) -> Plan:
     config = resolve_config({"mode": "split", "port": 8123 if case.managed else 80, **case.cli}, {}, {})
-    runtime_dir = tmp / "run" if case.managed else Path("/run/tandem")
-    addresses = split.sockets(config, runtime_dir)
-    sockets = {name: BoundSocket(address) for name, address in addresses.items()}
-    if case.managed and config.internal == "tcp":
+    project = project or make_project(tmp, case)
+    if not case.managed:
+        return build_plan(config, project, case.routes(), Export(Path("/run/tandem"), "golden", PYTHON))
+    runtime_dir = tmp / "run"
+    sockets = {name: BoundSocket(address) for name, address in plan_addresses(config, runtime_dir).items()}
+    if config.internal == "tcp":
         # A managed run binds port 0 and resolves it; stand in for that with fixed ports.
         for name, port in zip(("wsgi", "asgi"), case.tcp_ports, strict=True):
             sockets[name] = BoundSocket(Address(host="127.0.0.1", port=port))
-    return Context(
-        config=config,
-        project=project or make_project(tmp, case),
-        routes=case.routes(),
-        runtime_dir=runtime_dir,
-        sockets=sockets,
-        python="/usr/bin/python3",
-        probe_token="golden",
-        managed=case.managed,
+    target = Managed(
+        runtime_dir,
+        sockets,
+        "golden",
+        PYTHON,
         # A managed --internal tcp run: nginx proves itself to the app servers with a per-run secret.
-        proxy_secret="golden-secret" if case.managed and config.internal == "tcp" else "",
+        proxy_secret="golden-secret" if config.internal == "tcp" else "",
         access_log=(
-            AccessLogTarget(path=str(tmp / "access.log"), format=case.access_log)
-            if case.access_log and case.managed
-            else None
+            AccessLogTarget(path=str(tmp / "access.log"), format=case.access_log) if case.access_log else None
         ),
     )
+    return build_plan(config, project, case.routes(), target)
 
 
 def build(tmp: Path, case: Case) -> Plan:
-    return split.build(make_context(tmp, case))
+    return make_plan(tmp, case)
+
+
+PYTHON = "/usr/bin/python3"
 
 
 def rendered(plan: Plan) -> str:
@@ -246,7 +254,7 @@ def test_two_exported_projects_share_one_nginx(tmp_path: Path, nginx: str) -> No
     for package in ("shop", "blog"):
         case = Case(f"export-{package}", example_routes, managed=False, allowed_hosts=(f"{package}.example",))
         project = replace(make_project(tmp_path, case), settings_module=f"{package}.settings")
-        plan = split.build(make_context(tmp_path, case, project))
+        plan = make_plan(tmp_path, case, project)
         assert f"upstream tandem_{package}_wsgi" in rendered(plan)
         includes.append(tmp_path / f"{package}.conf")
         includes[-1].write_text(rendered(plan))
@@ -274,7 +282,7 @@ def test_dollar_in_a_served_directory_is_refused(tmp_path: Path, setting: str) -
     case = Case("dollar", example_routes)
     project = replace(make_project(tmp_path, case), **{setting.lower(): tmp_path / "cost$HOME"})
     with pytest.raises(ConfigError) as raised:
-        split.build(make_context(tmp_path, case, project))
+        make_plan(tmp_path, case, project)
     message = str(raised.value)
     assert setting in message and "'$'" in message and "cost$HOME" in message
     assert raised.value.exit_code == 2
@@ -301,7 +309,7 @@ def test_nginx_name() -> None:
 def test_relative_roots_are_relative_to_the_project(tmp_path: Path) -> None:
     case = Case("relative", example_routes)
     project = replace(make_project(tmp_path, case), static_root=Path("collected"), static_url="/assets")
-    plan = split.build(make_context(tmp_path, case, project))
+    plan = make_plan(tmp_path, case, project)
     assert plan.proxy is not None
     static = plan.proxy.static_locations[0]
     assert static == StaticLocation(url="/assets/", root=f"{tmp_path / 'app' / 'collected'}/", expires="1h")
@@ -351,7 +359,7 @@ def test_body_size_that_nginx_would_not_read_is_refused(size: str) -> None:
 def test_body_size_below_the_projects_upload_limit_is_a_warning(tmp_path: Path) -> None:
     case = Case("small", example_routes, cli={"max_body_size": "1m"})
     project = replace(make_project(tmp_path, case), data_upload_max_memory_size=2 * 1024**2)
-    plan = split.build(make_context(tmp_path, case, project))
+    plan = make_plan(tmp_path, case, project)
     assert any("client_max_body_size 1m is below DATA_UPLOAD_MAX_MEMORY_SIZE" in w for w in plan.warnings)
     assert not any("client_max_body_size" in w for w in build(tmp_path, CASES[0]).warnings)
 

@@ -27,8 +27,10 @@ from tandem.layerchoice import (
     choose_layer,
     default_layer_config,
 )
+from tandem.plan import daphne_count
 from tandem.project import ChannelLayer, channel_layer_info, normalize_app_path
 from tandem.routes import RouteTable, discover_routes
+from tandem.runtime.overrides import import_app
 from tandem.tracebacks import exception_line, where_in
 
 
@@ -38,15 +40,6 @@ class AppImport:
     source: str  # where the path came from: "settings.ASGI_APPLICATION", "--asgi", "default"
     app: object | None
     error: str | None  # one line, when the import failed
-
-
-def import_dotted(path: str) -> object:
-    """``module:attr`` or ``module.attr``; the attribute may be nested (``module:obj.attr``)."""
-    module_name, _, attr = normalize_app_path(path).partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        target = getattr(target, part)
-    return target
 
 
 def resolve_qualified(name: str) -> object | None:
@@ -108,12 +101,12 @@ class CheckContext:
     def _config(self) -> tuple[Config | None, str | None, str | None]:
         """(config, why the options are invalid, why the read timeout is invalid)."""
         tandem_settings = getattr(self.settings, "TANDEM", None) or {}
-        if not isinstance(tandem_settings, Mapping):
-            return None, "settings.TANDEM must be a dict, e.g. TANDEM = {'PROCS': 2}", None
-        try:
+        try:  # settings.TANDEM is validated there, with everything else, once
             return resolve_config(self.cli, self.environ, tandem_settings), None, None
         except TandemError as exc:
             problem = str(exc)
+        if not isinstance(tandem_settings, Mapping):
+            return None, problem, None
         # The read timeout has a check of its own (E009): when it is the only invalid option, report it
         # there and run the other checks with the timeout tandem would derive.
         try:
@@ -176,12 +169,10 @@ class CheckContext:
 
     @property
     def daphne_procs(self) -> int:
-        """The number of Daphne processes tandem would start (``plan.daphne_procs`` without refusing)."""
+        """The number of Daphne processes the Plan would run (the Plan's own count, without refusing)."""
         if self.config is None:
             return 1
-        if self.config.procs is not None:
-            return self.config.procs
-        return cpu_count() if self.layer_choice.cross_process else 1
+        return daphne_count(self.config, channel_layer_info(self.settings, self.config.channel_layer))
 
     # --- who uses groups ---------------------------------------------------------------------------
 
@@ -250,7 +241,7 @@ class CheckContext:
         if path is None:
             return AppImport("?", source, None, "not an application path (use module.attribute)")
         try:
-            return AppImport(path, source, import_dotted(path), None)
+            return AppImport(path, source, import_app(path), None)  # path is normalized: module:attr
         except Exception as exc:  # any error the user's module raises is the finding itself
             where = where_in(exc, self.root) if self.root else ""
             return AppImport(path, source, None, exception_line(exc) + where)

@@ -9,6 +9,7 @@ from django.core.checks import CheckMessage
 
 from tandem.checks.context import CheckContext
 from tandem.checks.messages import finding
+from tandem.staticfiles import static_sources, uncollected
 
 # Daphne checks whether a socket is due a ping every 2 s (Server.timeout_checker), so an idle socket's
 # ping can arrive up to that much after the interval.
@@ -32,35 +33,6 @@ def check_config(ctx: CheckContext) -> list[CheckMessage]:
 
 def _local(url: object) -> bool:
     return bool(url) and not str(url).startswith(("http://", "https://", "//"))
-
-
-def static_sources() -> dict[str, Path]:
-    """Every file collectstatic would copy, by its name under STATIC_ROOT (the first finder wins)."""
-    from django.contrib.staticfiles.finders import get_finders
-
-    found: dict[str, Path] = {}
-    for finder in get_finders():
-        for name, storage in finder.list([]):
-            found.setdefault(name, Path(storage.path(name)))
-    return found
-
-
-def uncollected(static_root: Path, sources: dict[str, Path]) -> tuple[list[str], list[str]]:
-    """(missing, outdated): source files absent from STATIC_ROOT, or newer than their collected copy."""
-    missing, outdated = [], []
-    for name, source in sorted(sources.items()):
-        target = static_root / name
-        try:
-            collected = target.stat().st_mtime
-        except OSError:
-            missing.append(name)
-            continue
-        try:
-            if source.stat().st_mtime > collected + 1:
-                outdated.append(name)
-        except OSError:
-            continue
-    return missing, outdated
 
 
 def check_static(ctx: CheckContext) -> list[CheckMessage]:

@@ -1,5 +1,5 @@
-"""What every process exporter shares: the exported Context (the Plan serve would build, with the sockets a
-production host binds), the Plan's processes as commands, and the templates.
+"""What every process exporter shares: the Plan's processes as commands (the Plan serve would build, made by
+tandem.plan.build_plan for an Export target, with the sockets a production host binds) and the templates.
 
 A process exporter renders the Plan's own argv and environment: the same ``tandem.runtime`` entry points
 ``tandem serve`` starts (Daphne's draining and 1012 on reload, ping timeout and limits; the WSGI wrapper's
@@ -12,53 +12,15 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from tandem.config import Config
 from tandem.errors import UsageError
-from tandem.plan import Address, BoundSocket, Context, Plan, ProcessSpec
-from tandem.project import Project
-from tandem.routes import RouteTable
+from tandem.plan import Plan, ProcessSpec
 from tandem.topologies.processes import GENERATION
-from tandem.topologies.split import EXPORT_TCP_PORTS
 
-# The socket all Daphne processes share: the process manager binds it once and passes it to each.
-SHARED_SOCKET = {"split": "asgi", "unified": "public"}
 APP_ROLES = ("gunicorn", "daphne")  # what a process exporter runs; nginx is the host's own service
-
-
-def export_context(
-    config: Config,
-    project: Project,
-    routes: RouteTable | None,
-    runtime_dir: Path,
-    *,
-    python: str,
-    probe_token: str,
-    shared_fd: int | None = None,
-) -> Context:
-    """The Context of an export: addresses only, or ``shared_fd`` for the Daphne socket when the process
-    manager binds it and passes it in (systemd socket activation: 3; supervisord's fcgi-program: 0)."""
-    from tandem.topologies import topology
-
-    sockets = {}
-    for name, address in topology(config.mode).sockets(config, runtime_dir).items():
-        if name in EXPORT_TCP_PORTS and not address.is_unix and address.port == 0:
-            address = Address(host=address.host, port=EXPORT_TCP_PORTS[name])
-        sockets[name] = BoundSocket(address, shared_fd if name == SHARED_SOCKET[config.mode] else None)
-    return Context(
-        config=config,
-        project=project,
-        routes=routes,
-        runtime_dir=runtime_dir,
-        sockets=sockets,
-        python=python,
-        probe_token=probe_token,
-        managed=False,
-    )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from tandem.config import Config
 from tandem.errors import ConfigError, UsageError
 from tandem.plan import (
     Address,
-    BoundSocket,
     Context,
     File,
     Plan,
@@ -45,11 +43,6 @@ def sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
             "asgi": Address(path=str(runtime_dir / "daphne.sock")),
         }
     return {"public": Address(host=config.bind, port=config.port), **internal}
-
-
-# ``tandem export`` with --internal tcp: the classic layout, Gunicorn on 8000 and Daphne on 8001 (a
-# managed run binds port 0 and reads the real port back; an export names ports the host will bind).
-EXPORT_TCP_PORTS = {"wsgi": 8000, "asgi": 8001}
 
 
 def _is_local_url(url: str | None) -> bool:
@@ -320,20 +313,7 @@ def nginx_file(spec: ProxySpec) -> File:
     return render_nginx(spec, f"{NGINX_DIR}/nginx.conf" if spec.managed else f"{NGINX_DIR}/tandem.conf")
 
 
-def export_sockets(ctx: Context) -> Context:
-    """An exported plan names fixed TCP ports for the app servers (nothing is bound to resolve port 0)."""
-    if ctx.managed:
-        return ctx
-    sockets = dict(ctx.sockets)
-    for name, port in EXPORT_TCP_PORTS.items():
-        address = sockets[name].address
-        if not address.is_unix and address.port == 0:
-            sockets[name] = BoundSocket(Address(host=address.host, port=port))
-    return replace(ctx, sockets=sockets)
-
-
 def build(ctx: Context) -> Plan:
-    ctx = export_sockets(ctx)
     config, project = ctx.config, ctx.project
     warnings: list[str] = []
     if not project.static_root:  # only when exported: serve gives a project without one tandem's own
