@@ -9,14 +9,14 @@ and error output still reaches the supervisor through a pipe.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import stat
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tandem.config import Config
 from tandem.errors import UsageError
+from tandem.logpump import LogPump
 
 LABEL_WIDTH = 8  # "gunicorn", "daphne.1": the prefix column the printer and the servers' own lines share
 
@@ -28,17 +28,19 @@ def label(name: str) -> str:
 
 @dataclass(frozen=True)
 class AccessLogTarget:
-    """An open descriptor (the terminal: a duplicate of tandem's stdout) or a file path each server opens
-    itself in append mode, so it can reopen it after logrotate moved it."""
+    """An open descriptor (for the terminal: the write end of tandem's log pump, which copies to stdout
+    without ever blocking a server) or a file path each server opens itself in append mode, so it can
+    reopen it after logrotate moved it."""
 
     fd: int | None = None
     path: str | None = None
     format: str = "common"
+    pump: LogPump | None = None  # the terminal: the servers write to ``fd``, a pipe this copies to stdout
 
     @property
     def child_path(self) -> str:
-        """A path a server that only opens paths (nginx, Gunicorn) can open: /dev/fd/N reopens the very
-        terminal or pipe tandem writes to."""
+        """A path a server that only opens paths (nginx, Gunicorn) can open: /dev/fd/N reopens the log
+        pump's pipe."""
         return self.path if self.path is not None else f"/dev/fd/{self.fd}"
 
     @property
@@ -57,9 +59,11 @@ class AccessLogTarget:
         return "4k" if self.path is None else "32k"
 
 
-def open_target(config: Config, stdout_fd: int | None = None) -> AccessLogTarget | None:
+def open_target(
+    config: Config, stdout_fd: int | None = None, report: Callable[[str], None] | None = None
+) -> AccessLogTarget | None:
     """The access log target for ``tandem serve``, or None when the access log is off. The caller closes
-    the descriptor once the servers have stopped."""
+    it once the servers have stopped. ``report`` hears about lines dropped because stdout fell behind."""
     if not config.access_log:
         return None
     if config.access_log_file:
@@ -74,25 +78,17 @@ def open_target(config: Config, stdout_fd: int | None = None) -> AccessLogTarget
             ) from None
         return AccessLogTarget(path=path, format=config.access_log_format)
     fd = sys.stdout.fileno() if stdout_fd is None else stdout_fd
-    mode = os.fstat(fd).st_mode
-    if stat.S_ISREG(mode):
-        # `tandem serve > out.log`: nginx and Gunicorn open /dev/fd/N afresh, in append mode, with offsets
-        # of their own; tandem's writes at its own offset would overwrite their lines. In append mode
-        # every write lands at the end.
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
-    if stat.S_ISSOCK(mode):
-        # nginx and Gunicorn open /dev/fd/N, which Linux refuses for a socket (ENXIO): under systemd's
-        # journal stdout is one.
-        raise UsageError(
-            "the access log cannot go to the terminal: tandem's stdout is a socket (as under systemd's journal), "
-            "which nginx and Gunicorn cannot open",
-            hint="use --access-log-file PATH, or --no-access-log",
-        )
-    return AccessLogTarget(fd=os.dup(fd), format=config.access_log_format)
+    # Never the terminal itself: a reader falling behind would block the servers (tandem.logpump).
+    pump = LogPump(fd, report)
+    return AccessLogTarget(fd=pump.write_fd, format=config.access_log_format, pump=pump)
 
 
 def close_target(target: AccessLogTarget | None) -> None:
-    if target is not None and target.fd is not None:
+    if target is None:
+        return
+    if target.pump is not None:
+        target.pump.close()
+    elif target.fd is not None:
         with contextlib.suppress(OSError):
             os.close(target.fd)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -136,19 +135,19 @@ def test_gunicorn_format() -> None:
     assert gunicorn_log_format("json") == "%(tandem_json)s"
 
 
-def test_terminal_target_is_a_duplicate_of_stdout_with_prefixed_lines(tmp_path: Path) -> None:
+def test_terminal_target_is_the_log_pumps_pipe_with_prefixed_lines(tmp_path: Path) -> None:
     config = resolve_config({}, {}, {})
-    with (tmp_path / "out").open("w") as out:
+    with (tmp_path / "out").open("wb") as out:
         target = open_target(config, out.fileno())
-        assert target is not None and target.fd is not None and target.fd != out.fileno()
+        assert target is not None and target.fd is not None and target.pump is not None
         try:
             assert target.child_path == f"/dev/fd/{target.fd}"
             assert target.prefix("nginx") == "nginx    | " == label("nginx") + " "
             assert target.buffer == "4k"
-            # stdout redirected to a file is switched to append mode (see open_target)
-            assert fcntl.fcntl(out.fileno(), fcntl.F_GETFL) & os.O_APPEND
+            os.write(target.fd, b"nginx    | GET / 200\n")
         finally:
             close_target(target)
+    assert (tmp_path / "out").read_bytes() == b"nginx    | GET / 200\n"
 
 
 def test_file_target_is_created_and_lines_are_bare(tmp_path: Path) -> None:
@@ -162,8 +161,15 @@ def test_file_target_is_created_and_lines_are_bare(tmp_path: Path) -> None:
     assert target.prefix("nginx") == "" and target.inherited_fds == ()
 
 
-def test_no_target_when_off_and_a_clear_error_for_a_socket_stdout() -> None:
+def test_no_target_when_off_and_a_socket_stdout_gets_the_lines() -> None:
+    """Under systemd's journal stdout is a socket, which nginx cannot open as /dev/fd/N: the pump's pipe
+    can be, and the pump sends the lines on."""
     assert open_target(resolve_config({"access_log": False}, {}, {})) is None
     left, right = socket.socketpair()
-    with left, right, pytest.raises(UsageError, match="stdout is a socket"):
-        open_target(resolve_config({}, {}, {}), left.fileno())
+    with left, right:
+        target = open_target(resolve_config({}, {}, {}), left.fileno())
+        assert target is not None and target.fd is not None
+        os.write(target.fd, b"daphne   | GET / 200\n")
+        close_target(target)
+        right.settimeout(5)
+        assert right.recv(100) == b"daphne   | GET / 200\n"
