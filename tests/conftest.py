@@ -68,6 +68,20 @@ def example_env(project: Path) -> dict[str, str]:
     return env
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, this session's temp directories live in a base of its own under /tmp rather than the shared
+    /tmp/pytest-of-root, which every pytest session started meanwhile resets to 0700: nginx's www-data
+    workers would then lose their way to the projects' static files in the middle of a test."""
+    if os.geteuid() == 0 and not config.option.basetemp and not hasattr(config, "workerinput"):
+        config.option.basetemp = str(Path(tempfile.gettempdir()) / f"tandem-tests-{os.getpid()}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    base = str(config.option.basetemp or "")
+    if os.path.basename(base) == f"tandem-tests-{os.getpid()}":
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _projects_reachable_by_nginx_workers(request: pytest.FixtureRequest) -> None:
     """As root, tandem runs nginx's workers as www-data (tandem.workeruser), which must reach a project's
