@@ -59,6 +59,11 @@ class Config:
     mode: str = "unified"
     bind: str = "127.0.0.1"
     port: int = 8000
+    role: str = "single"  # single | app (app servers only, behind an edge) | edge (nginx only)
+    http_port: int = 8000  # --role app: Gunicorn's port (the classic split layout's)
+    ws_port: int = 8001  # --role app: Daphne's port (unified: HTTP and WebSocket)
+    upstreams: tuple[str, ...] = ()  # --role edge: HOST[:HTTP_PORT[:WS_PORT]] of each app host
+    edge_secret: str | None = None  # --role app/edge: the shared secret the edge proves itself with
     procs: int | None = None  # None: auto (cores with a cross-process channel layer, else 1)
     workers: int | None = None  # None: auto (2 x cores)
     allow_inmemory: bool = False
@@ -251,6 +256,7 @@ def _validate(config: Config) -> None:
         raise bad("probe_failures", f"must be at least 1, not {config.probe_failures}")
     if not config.bind:
         raise bad("bind", "must not be empty")
+    _validate_roles(config, bad)
     if config.public_url is not None and not config.public_url.startswith(("http://", "https://")):
         raise bad("public_url", f"must start with http:// or https://, not {config.public_url!r}")
     if config.diagnostic_token is not None and len(config.diagnostic_token) < 16:
@@ -258,6 +264,27 @@ def _validate(config: Config) -> None:
             "diagnostic_token",
             "must be at least 16 characters: it guards an endpoint showing request headers",
         )
+
+
+def _validate_roles(config: Config, bad: Callable[[str, str], ConfigError]) -> None:
+    """--role app/edge: ports, upstream addresses and the edge secret's form (tandem.edge). A missing
+    secret is tandem.E016, so ``tandem check`` reports it with the rest."""
+    from tandem.edge import parse_upstream, secret_problem
+
+    for name in ("http_port", "ws_port"):
+        if not 1 <= getattr(config, name) <= 65535:
+            raise bad(name, f"must be between 1 and 65535, not {getattr(config, name)}")
+    for text in config.upstreams:
+        try:
+            parse_upstream(text, config.http_port, config.ws_port)
+        except ValueError as exc:
+            raise bad("upstreams", str(exc)) from None
+    if config.role == "edge" and not config.upstreams:
+        raise bad("role", "edge needs at least one --upstream HOST[:HTTP_PORT[:WS_PORT]] (an app host)")
+    if config.edge_secret is not None:
+        problem = secret_problem(config.edge_secret)
+        if problem:
+            raise bad("edge_secret", problem)
 
 
 def _validate_limits(config: Config, bad: Callable[[str, str], ConfigError]) -> None:

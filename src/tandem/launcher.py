@@ -39,7 +39,7 @@ from tandem.sdnotify import Notifier
 from tandem.sockets import bind, close_all
 from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
 from tandem.supervisor import Supervisor
-from tandem.topologies import topology
+from tandem.topologies import topology, topology_for
 from tandem.tracebacks import exception_line, where_in
 from tandem.workeruser import nginx_workers, open_to_workers
 
@@ -226,6 +226,8 @@ class Serving:
         from tandem.checks.freshimport import fresh_imports
 
         project = self.project
+        if self.config.role == "edge":
+            return self._prepare_edge_reload()
         app = next(p for p in self.plan.processes if p.role in ("daphne", "gunicorn"))
         wsgi_served = any(p.role == "gunicorn" for p in self.plan.processes)
         found = fresh_imports(
@@ -244,7 +246,24 @@ class Serving:
             return None
         daphne = next(p for p in self.plan.processes if p.role == "daphne")
         routes = discover_in_subprocess(project.asgi_app, self.target.python, daphne.env, str(project.root))
-        plan = build_plan(self.config, project, routes, self.target)
+        return self._install_proxy_config(routes)
+
+    def _prepare_edge_reload(self) -> Callable[[], bool] | None:
+        """An edge runs no app server to import the new code in: its routes are re-read in a fresh
+        interpreter with the environment nginx runs with plus the project's path and settings."""
+        from tandem.pythonpath import environ_value
+
+        project = self.project
+        env = dict(self.target.environ)
+        env.update(
+            PYTHONPATH=environ_value(project.pythonpath, env.get("PYTHONPATH")),
+            DJANGO_SETTINGS_MODULE=project.settings_module,
+        )
+        routes = discover_in_subprocess(project.asgi_app, self.target.python, env, str(project.root))
+        return self._install_proxy_config(routes)
+
+    def _install_proxy_config(self, routes: RouteTable) -> Callable[[], bool]:
+        plan = build_plan(self.config, self.project, routes, self.target)
         changed = [
             f for f in plan.files if (self.runtime_dir / f.path).read_text(encoding="utf-8") != f.content
         ]
@@ -282,14 +301,17 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
     from tandem.preflight import preflight
 
     config = loaded.config
-    split_mode = config.mode == "split"
+    if config.role == "edge" and config.proxy != "nginx":
+        raise UsageError("--role edge runs nginx only", hint="drop --proxy caddy")
+    # The proxy runs in split mode on one host, and alone on an edge; an app host runs none.
+    split_mode = (config.mode == "split" and config.role == "single") or config.role == "edge"
     nginx = require_nginx(config, environ) if split_mode and config.proxy == "nginx" else None
     caddy = require_caddy(config, environ) if split_mode and config.proxy == "caddy" else None
     setup_django()
     checked = preflight(loaded, environ, child_environ(environ), say=say)
     project = checked.project
     redis_server = require_redis_server(config, environ) if checked.layer.kind == MANAGED else ""
-    routes = routes_with_prefixes(loaded) if topology(config.mode).needs_routes else None
+    routes = routes_with_prefixes(loaded) if topology_for(config).needs_routes else None
     runtime_dir, created = make_runtime_dir(config)
     bound_sockets: list[socket.socket] = []
     access_log = None

@@ -102,6 +102,31 @@ OPTIONS: tuple[Option, ...] = (
         ),
     ),
     Option(
+        "role",
+        "single: everything on this host. app: only the app servers, on --bind with --http-port/--ws-port, "
+        "behind an edge. edge: only nginx, in front of the app hosts named by --upstream.",
+        (*RUNS, CHECK, EXPORT), choices=("single", "app", "edge"),
+    ),
+    Option(
+        "http_port", "--role app: Gunicorn's port (split mode); the edge's default HTTP port of an upstream.",
+        (*RUNS, CHECK, EXPORT), "N",
+    ),
+    Option(
+        "ws_port",
+        "--role app: Daphne's port (unified mode: HTTP and WebSocket); the edge's default WebSocket port.",
+        (*RUNS, CHECK, EXPORT), "N",
+    ),
+    Option(
+        "upstreams", "--role edge: an app host, HOST[:HTTP_PORT[:WS_PORT]] (repeatable).",
+        (*RUNS, CHECK, EXPORT), "HOST[:H[:W]]", default_text="none", flag="--upstream", repeatable=True,
+    ),
+    Option(
+        "edge_secret",
+        "--role app/edge: the secret the edge sends on every request; the app hosts believe forwarded "
+        "headers only with it (at least 16 characters, the same on every host).",
+        (*RUNS, CHECK, EXPORT), "SECRET", default_text="none (required by app and edge)",
+    ),
+    Option(
         "bind", "Public address to listen on.", (*RUNS, EXPORT), "HOST",
         command_defaults=(CommandDefault(EXPORT, "0.0.0.0", "Public address tandem serve or Daphne binds."),),
     ),

@@ -148,6 +148,13 @@ class ProxySpec:
     listen_fd: int | None = None
     graceful_timeout: float = 30.0  # Caddy's grace_period on stop
     public_url: str = ""  # export caddy --public-url https://HOST: the site address (automatic HTTPS)
+    # --role edge: the app hosts, "host:port" each, one pool per protocol (least connections), with
+    # passive health checks: a server failing ``max_fails`` times is left out for ``fail_timeout`` s, and
+    # an idempotent request that failed on it is retried on the next (proxy_next_upstream error timeout).
+    wsgi_servers: tuple[str, ...] = ()
+    asgi_servers: tuple[str, ...] = ()
+    max_fails: int = 1
+    fail_timeout: int = 5
 
 
 @dataclass(frozen=True)
@@ -265,7 +272,14 @@ class Export:
 Target = Managed | Export
 
 # The socket all Daphne processes share: a process manager binds it once and passes it to each.
-SHARED_SOCKET = {"split": "asgi", "unified": "public"}
+SHARED_SOCKET = {"split": "asgi", "unified": "public", "app": "asgi"}
+
+
+def topology_name(config: Config) -> str:
+    """The topology a Config runs: its mode, or its role behind an edge (app, edge)."""
+    return config.mode if config.role == "single" else config.role
+
+
 # An export with --internal tcp: the classic layout, Gunicorn on 8000 and Daphne on 8001 (a managed run
 # binds port 0 and reads the real port back; an export names ports the host will bind).
 EXPORT_TCP_PORTS = {"wsgi": 8000, "asgi": 8001}
@@ -273,9 +287,9 @@ EXPORT_TCP_PORTS = {"wsgi": 8000, "asgi": 8001}
 
 def plan_addresses(config: Config, runtime_dir: Path) -> dict[str, Address]:
     """Every listening socket the mode's topology needs, by name (the launcher binds them for serve)."""
-    from tandem.topologies import topology
+    from tandem.topologies import topology_for
 
-    return topology(config.mode).sockets(config, runtime_dir)
+    return topology_for(config).sockets(config, runtime_dir)
 
 
 def new_proxy_secret(config: Config) -> str:
@@ -283,6 +297,8 @@ def new_proxy_secret(config: Config) -> str:
     per-run secret (tandem.runtime); empty otherwise."""
     import secrets
 
+    if config.role != "single":  # app hosts behind an edge: the secret they share (tandem.E016 if unset)
+        return config.edge_secret or ""
     return secrets.token_hex(16) if config.mode == "split" and config.internal == "tcp" else ""
 
 
@@ -291,7 +307,7 @@ def _export_sockets(config: Config, target: Export) -> dict[str, BoundSocket]:
     for name, address in plan_addresses(config, target.runtime_dir).items():
         if name in EXPORT_TCP_PORTS and not address.is_unix and address.port == 0:
             address = Address(host=address.host, port=EXPORT_TCP_PORTS[name])
-        shared = target.shared_fd if name == SHARED_SOCKET[config.mode] else None
+        shared = target.shared_fd if name == SHARED_SOCKET.get(topology_name(config)) else None
         sockets[name] = BoundSocket(address, shared)
     return sockets
 
@@ -300,7 +316,7 @@ def build_plan(config: Config, project: Project, routes: RouteTable | None, targ
     """The Plan for ``config.mode``: serve runs it, a reload rebuilds it with the new routes, export writes
     it, ``routes``/``check``/``bench`` read it. Every Context is made here and nowhere else
     (tests/unit/test_build_plan.py fails on a second construction site)."""
-    from tandem.topologies import topology
+    from tandem.topologies import topology_for
 
     if isinstance(target, Export):
         context = Context(
@@ -312,8 +328,9 @@ def build_plan(config: Config, project: Project, routes: RouteTable | None, targ
             python=target.python,
             probe_token=target.probe_token,
             managed=False,
+            proxy_secret=new_proxy_secret(config) if config.role != "single" else "",
         )
-        return topology(config.mode).build(context)
+        return topology_for(config).build(context)
     context = Context(
         config=config,
         project=project,
@@ -328,5 +345,5 @@ def build_plan(config: Config, project: Project, routes: RouteTable | None, targ
         access_log=target.access_log,
         proxy_secret=target.proxy_secret,
     )
-    plan = topology(config.mode).build(context)
+    plan = topology_for(config).build(context)
     return replace(plan, warnings=(*plan.warnings, *target.warnings), notes=(*target.notes, *plan.notes))

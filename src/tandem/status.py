@@ -304,9 +304,20 @@ def snapshot(
         "upstreams": (
             {"gunicorn": plan.proxy.wsgi_upstream, "daphne": plan.proxy.asgi_upstream} if plan.proxy else {}
         ),
+        # An edge: each app host, and whether it answers with the same edge secret (tandem.edge).
+        **({"hosts": edge_hosts(plan)} if plan.mode == "edge" else {}),
         "uptime": round(now - started, 1),
         "reloads": reloads,
         "state": state,
         "channel_layer": plan.layer_summary,
         "processes": processes,
     }
+
+
+def edge_hosts(plan: Plan) -> list[dict[str, Any]]:
+    """The edge's app hosts probed (at most a second, all at once)."""
+    from tandem.edge import probe_pools
+
+    if plan.proxy is None:
+        return []
+    return probe_pools(plan.proxy.wsgi_servers, plan.proxy.asgi_servers, plan.proxy.proxy_secret)

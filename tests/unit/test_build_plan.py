@@ -90,4 +90,6 @@ def test_the_commands_reach_the_topologies_through_build_plan() -> None:
             calls = {_name(c.func) for c in ast.walk(node) if isinstance(c, ast.Call)}
             if "build_plan" in calls:
                 callers.add(node.name)
-    assert {"prepare", "prepare_reload", "export_plan"} <= callers
+    # A reload's Plan is made in _install_proxy_config, which prepare_reload (app servers' code checked
+    # first) and an edge's reload (no app server) both end in.
+    assert {"prepare", "_install_proxy_config", "export_plan"} <= callers

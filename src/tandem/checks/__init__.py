@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core import checks
 
-from tandem.checks import apps, layers, security, serving
+from tandem.checks import apps, layers, multihost, security, serving
 from tandem.checks.context import CheckContext
 from tandem.checks.messages import level_name
 from tandem.checks.severity import blocking, warnings
@@ -31,6 +31,8 @@ BASE: tuple[CheckFn, ...] = (
     layers.check_layer_processes,
     layers.check_groups_without_layer,
     serving.check_read_timeout,
+    multihost.check_app_layer,
+    multihost.check_edge_secret,
 )
 
 DEPLOY: tuple[CheckFn, ...] = (
@@ -45,6 +47,8 @@ DEPLOY: tuple[CheckFn, ...] = (
     layers.check_redis_reachable,
     layers.check_group_expiry,
     layers.check_redis_read_timeout,
+    multihost.check_shared_media,
+    multihost.check_edge_upstreams,
     security.note_public_url,
 )
 

@@ -143,7 +143,7 @@ class CheckContext:
         """Split mode, or more than one Daphne process (auto counts with the project's own layer)."""
         if self.config is None:
             return False
-        if self.mode == "split":
+        if self.mode == "split" or self.config.role == "app":  # app hosts: other hosts, too
             return True
         if self.config.procs is not None:
             return self.config.procs > 1

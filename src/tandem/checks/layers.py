@@ -153,6 +153,15 @@ def ping_redis(host: RedisHost, timeout: float = REDIS_TIMEOUT) -> str | None:
     return None
 
 
+def app_host(ctx: CheckContext) -> str:
+    """On an app host (--role app): which one could not reach Redis, as the edge's operator knows it."""
+    if ctx.config is None or ctx.config.role != "app":
+        return ""
+    import socket
+
+    return f" from app host {socket.gethostname()} ({ctx.config.bind})"
+
+
 def check_redis_reachable(ctx: CheckContext) -> list[CheckMessage]:
     """E011: a Redis channel layer whose server does not answer (or refuses the entry's password)."""
     found = []
@@ -166,7 +175,7 @@ def check_redis_reachable(ctx: CheckContext) -> list[CheckMessage]:
             found.append(
                 finding(
                     "E011",
-                    f"Redis channel layer '{alias}' unreachable at {host.shown}: {problem}",
+                    f"Redis channel layer '{alias}' unreachable at {host.shown}{app_host(ctx)}: {problem}",
                     "start Redis there, or fix the address (or password) in CHANNEL_LAYERS['"
                     f"{alias}']['CONFIG']['hosts'] (or --channel-layer / TANDEM_CHANNEL_LAYER)",
                     "settings.CHANNEL_LAYERS",

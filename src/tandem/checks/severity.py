@@ -41,6 +41,8 @@ TABLE: dict[str, Severity] = {
         ERROR, "project code outside consumers sends group messages over an in-memory layer in split mode"
     ),
     "E014": Severity(ERROR, "--channel-layer memory across processes for a project that uses groups"),
+    "E015": Severity(ERROR, "an app host without a channel layer that reaches the other hosts (Redis)"),
+    "E016": Severity(ERROR, "app hosts and edge: the edge secret missing, or different on an app host"),
     "W001": Severity(WARNING, "manage.py runserver is not Daphne's (daphne after staticfiles)"),
     "W002": Severity(WARNING, "ASGI_APPLICATION (or WSGI_APPLICATION in split mode) not set"),
     "W003": Severity(
@@ -56,6 +58,7 @@ TABLE: dict[str, Severity] = {
     "W011": Severity(WARNING, "group_expiry shorter than the WebSocket lifetime"),
     "W012": Severity(WARNING, "Redis hosts with redis-py 8's 5 s read timeout (idle WebSockets closed)"),
     "W013": Severity(WARNING, "unified mode: the WSGI application does not import"),
+    "W014": Severity(WARNING, "uploads on local disk with more than one app host"),
     "I001": Severity(INFO, "no public URL: checks against it skipped"),
     "I002": Severity(INFO, "no STATIC_ROOT: serve uses its own directory, a deployment needs one"),
 }

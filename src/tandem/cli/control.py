@@ -67,6 +67,19 @@ def status(pid: int | None, project: Path | None, as_json: bool) -> None:
         for p in info.get("processes", [])
     ]
     print_table(header, rows)
+    hosts = info.get("hosts")
+    if hosts is not None:  # an edge: its app hosts, probed now
+        click.echo("app hosts:")
+        print_table(("HOST", "ANSWERS", "HTTP", "WEBSOCKET"), [_host_row(h) for h in hosts])
+
+
+def _host_row(host: dict[str, Any]) -> tuple[str, ...]:
+    def port(kind: str) -> str:
+        found = host.get(kind) or host.get("http") or {}
+        detail = f" ({found.get('detail')})" if found.get("state") != "ok" and found.get("detail") else ""
+        return f"{found.get('address')} {found.get('state')}{detail}"
+
+    return (str(host.get("host")), "yes" if host.get("answers") else "NO", port("http"), port("ws"))
 
 
 @main.command()

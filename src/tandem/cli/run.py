@@ -212,6 +212,7 @@ def export(
 
     from tandem.exporters import check_export, export_files
     from tandem.exporters.common import ExportOptions, shared_fd
+    from tandem.exporters.roles import role_serve_args
     from tandem.launcher import export_plan, write_files
 
     runtime_dir = Path(options["runtime_dir"])
@@ -223,13 +224,16 @@ def export(
         )
     options["runtime_dir"] = None
     bind = options.pop("bind")
-    mode = "split" if target in ("nginx", "caddy") else mode
+    role = options.get("role") or "single"
+    # nginx and caddy export split mode's proxy; an edge's nginx keeps --mode (the app hosts' own).
+    mode = "split" if target in ("nginx", "caddy") and role != "edge" else mode
     if target == "caddy":
         options["proxy"] = "caddy"
     loaded = load_project({**options, "mode": mode}, require_wsgi=mode == "split")
     serve_args = [arg for prefix in loaded.config.asgi_prefixes for arg in ("--asgi-prefix", prefix)]
     if loaded.config.internal == "tcp":
         serve_args += ["--internal", "tcp"]
+    serve_args += role_serve_args(target, loaded.config)
     export_options = ExportOptions(
         user=user or getpass.getuser(), group=group, per_process=per_process, serve_args=tuple(serve_args)
     )

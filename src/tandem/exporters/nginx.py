@@ -101,5 +101,8 @@ def nginx_files(plan: Plan) -> tuple[File, ...]:
     proxy = plan.proxy
     if proxy is None:
         raise UsageError("this plan has no reverse proxy to export", hint="export uses the split topology")
+    from tandem.exporters.roles import edge_readme
+
     conf = next(f for f in plan.files if f.path.endswith(".conf"))
-    return (File("tandem.conf", conf.content), File("README.txt", _readme(plan, proxy)))
+    readme = edge_readme(plan, proxy) if plan.mode == "edge" else _readme(plan, proxy)
+    return (File("tandem.conf", conf.content), File("README.txt", readme))

@@ -88,7 +88,8 @@ def service_file(plan: Plan, options: ExportOptions) -> File:
     public = plan.public
     argv = [
         python, "-m", "tandem", "serve",
-        "--mode", plan.mode,
+        # An app host or an edge: --role and --mode come with serve_args (tandem.exporters.roles).
+        *(("--mode", plan.mode) if plan.mode in ("unified", "split") else ()),
         "--bind", public.host or "0.0.0.0",
         "--port", str(public.port),
         "--runtime-dir", str(plan.runtime_dir),

@@ -13,7 +13,14 @@ from typing import Any
 from tandem.diagnostics import token_matches, wrap_asgi
 from tandem.pythonpath import honour_pythonpath
 from tandem.runtime.overrides import apply_overrides, import_app
-from tandem.runtime.spec import FORWARDING_HEADERS, PROBE_HEADER, PROBE_PATH, PROXY_HEADER, RuntimeSpec
+from tandem.runtime.spec import (
+    EDGE_PATH,
+    FORWARDING_HEADERS,
+    PROBE_HEADER,
+    PROBE_PATH,
+    PROXY_HEADER,
+    RuntimeSpec,
+)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -76,7 +83,11 @@ class TrustedProxyASGI:
         sent = next((v for k, v in headers if k == PROXY_HEADER.encode()), None)
         headers = [(k, v) for k, v in headers if k != PROXY_HEADER.encode()]
         scope = dict(scope)
-        if sent is not None and token_matches(sent.decode("latin-1"), self.secret):
+        matches = sent is not None and token_matches(sent.decode("latin-1"), self.secret)
+        if scope["type"] == "http" and scope.get("path") == EDGE_PATH and sent is not None:
+            await edge_answer(send, matches)
+            return
+        if matches:
             found = dict(headers)
             real_ip = found.get(b"x-real-ip", b"").decode("latin-1").strip()
             if real_ip:
@@ -88,6 +99,15 @@ class TrustedProxyASGI:
             headers = [(k, v) for k, v in headers if k not in self._FORWARDING]
         scope["headers"] = headers
         await self.app(scope, receive, send)
+
+
+async def edge_answer(send: Send, matches: bool) -> None:
+    """The edge's probe (tandem.edge): whether the secret it sent is this app host's."""
+    status, edge = (200, "ok") if matches else (403, "the edge secret differs from this app host's")
+    body = f'{{"edge":"{edge}","pid":{os.getpid()}}}'.encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class PrefixASGI:

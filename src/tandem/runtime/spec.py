@@ -11,6 +11,10 @@ ENV_VAR = "TANDEM_RUNTIME"
 PROBE_PATH = "/.tandem/health"
 PROBE_HEADER = "x-tandem-probe"
 PROXY_HEADER = "x-tandem-proxy"  # --internal tcp: the per-run secret tandem's nginx sends
+# --role app: a request here carrying PROXY_HEADER is answered without the user's code, 200 when the
+# secret matches, 403 when not (tandem.edge: the edge's status and check tell "down" from "a different
+# secret"). Kept equal to tandem.edge.EDGE_PATH, which the children do not import.
+EDGE_PATH = "/.tandem/edge"
 # Headers that claim something about the client or the scheme: believed only from tandem's proxy, removed
 # from requests that come from anyone else (so neither tandem nor Django settings such as
 # SECURE_PROXY_SSL_HEADER or USE_X_FORWARDED_HOST act on them).

@@ -18,7 +18,14 @@ from tandem.diagnostics import token_matches, wrap_wsgi
 from tandem.pythonpath import honour_pythonpath
 from tandem.runtime.bootfailure import fail_worker
 from tandem.runtime.overrides import apply_overrides, import_app
-from tandem.runtime.spec import FORWARDING_HEADERS, PROBE_HEADER, PROBE_PATH, PROXY_HEADER, RuntimeSpec
+from tandem.runtime.spec import (
+    EDGE_PATH,
+    FORWARDING_HEADERS,
+    PROBE_HEADER,
+    PROBE_PATH,
+    PROXY_HEADER,
+    RuntimeSpec,
+)
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -47,6 +54,8 @@ class TandemWSGI:
                 "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
             )
             return [body]
+        if self.secret and environ.get("PATH_INFO") == EDGE_PATH and _PROXY_ENVIRON_KEY in environ:
+            return self._edge_answer(start_response, self._from_proxy(environ))
         if self.trust_proxy and self.secret and not self._from_proxy(environ):
             for key in _FORWARDING_KEYS:
                 environ.pop(key, None)
@@ -58,6 +67,16 @@ class TandemWSGI:
             if proto in ("http", "https"):
                 environ["wsgi.url_scheme"] = proto
         return self.app(environ, start_response)
+
+    @staticmethod
+    def _edge_answer(start_response: StartResponse, matches: bool) -> Iterable[bytes]:
+        """The edge's probe (tandem.edge): whether the secret it sent is this app host's."""
+        status, edge = (
+            ("200 OK", "ok") if matches else ("403 Forbidden", "the edge secret differs from this app host's")
+        )
+        body = f'{{"edge":"{edge}","pid":{os.getpid()}}}'.encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
     def _from_proxy(self, environ: dict[str, Any]) -> bool:
         """Whether tandem's nginx sent this request; its secret header is removed either way (the

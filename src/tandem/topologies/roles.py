@@ -1,0 +1,107 @@
+"""Past one machine: ``--role app`` runs only the app servers of the chosen mode on a private address,
+``--role edge`` runs only nginx in front of several app hosts.
+
+An app host listens on TCP (``--bind``, ``--http-port`` for Gunicorn, ``--ws-port`` for Daphne; unified:
+Daphne alone on ``--ws-port``) and believes forwarded headers only on requests carrying the shared edge
+secret (the runtime wrappers of ``--internal tcp``). The edge routes exactly as split mode's nginx does
+(the same ProxySpec, the same template), with one pool per protocol instead of one server each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from tandem.config import Config
+from tandem.edge import parse_upstreams
+from tandem.plan import Address, BoundSocket, Context, Plan, daphne_procs, gunicorn_workers
+from tandem.topologies import split
+from tandem.topologies.processes import daphne_processes, gunicorn_process
+
+# The edge's pools, as the ProxySpec names its single upstreams (for status and the route summary).
+EDGE_POOL = "edge pool"
+
+
+def app_sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
+    asgi = {"asgi": Address(host=config.bind, port=config.ws_port)}
+    if config.mode == "unified":
+        return asgi
+    return {"wsgi": Address(host=config.bind, port=config.http_port), **asgi}
+
+
+def app_build(ctx: Context) -> Plan:
+    """Gunicorn and Daphne (split) or Daphne alone (unified), no proxy, no managed Redis: group messages
+    cross hosts through the Redis every host names (tandem.E015 refuses anything else before this)."""
+    config, project = ctx.config, ctx.project
+    count = daphne_procs(config, project, ctx.layer)
+    # Static and media files are the edge's; Daphne serves neither here.
+    daphnes = daphne_processes(ctx, count, "asgi", serve_static=False, behind_proxy=True)
+    processes = daphnes
+    if config.mode == "split":
+        processes = (gunicorn_process(ctx, gunicorn_workers(config), "wsgi"), *daphnes)
+    asgi = ctx.sockets["asgi"].address
+    served = (
+        f"Gunicorn on {ctx.sockets['wsgi'].address}, Daphne on {asgi}"
+        if config.mode == "split"
+        else f"Daphne on {asgi} (HTTP and WebSocket)"
+    )
+    return Plan(
+        mode="app",
+        public=asgi,
+        runtime_dir=ctx.runtime_dir,
+        processes=processes,
+        routes=ctx.routes,
+        notes=(f"app host ({config.mode}): {served}; forwarded headers believed only from the edge",),
+        layer=ctx.layer,
+    )
+
+
+def edge_sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
+    return {"public": Address(host=config.bind, port=config.port)}
+
+
+def edge_build(ctx: Context) -> Plan:
+    """nginx alone: split mode's routing (the same derivation from the project's routes), static files
+    from this host's STATIC_ROOT, each protocol to a pool of the app hosts."""
+    config = ctx.config
+    upstreams = parse_upstreams(config.upstreams, config.http_port, config.ws_port)
+    unified = config.mode == "unified"
+    wsgi_servers = tuple(u.ws if unified else u.http for u in upstreams)
+    asgi_servers = tuple(u.ws for u in upstreams)
+    # split's proxy_spec names one server per pool, from sockets the edge does not have: give it the
+    # first app host's, then the pools replace them.
+    first = upstreams[0]
+    pools = {
+        "wsgi": BoundSocket(Address(host=first.host, port=first.ws_port if unified else first.http_port)),
+        "asgi": BoundSocket(Address(host=first.host, port=first.ws_port)),
+    }
+    spec_ctx = dataclasses.replace(ctx, sockets={**ctx.sockets, **pools})
+    base = split.proxy_spec(spec_ctx, managed=ctx.managed)
+    proxy = split.distinct_locations(
+        dataclasses.replace(
+            base,
+            wsgi_upstream=EDGE_POOL,
+            asgi_upstream=EDGE_POOL,
+            wsgi_servers=wsgi_servers,
+            asgi_servers=asgi_servers,
+            # Exported too: an edge proves itself to the app hosts with the shared secret.
+            proxy_secret=ctx.proxy_secret,
+        )
+    )
+    warnings = list(ctx.routes.warnings) if ctx.routes is not None else []
+    warning = split.body_size_warning(config.max_body_size, ctx.project.data_upload_max_memory_size)
+    if warning:
+        warnings.append(warning)
+    hosts = ", ".join(str(u) for u in upstreams)
+    return Plan(
+        mode="edge",
+        public=ctx.sockets["public"].address,
+        runtime_dir=ctx.runtime_dir,
+        processes=(split.nginx_process(ctx),),
+        files=(split.nginx_file(proxy),),
+        proxy=proxy,
+        routes=ctx.routes,
+        warnings=tuple(warnings),
+        notes=(f"edge in front of {len(upstreams)} app host(s) ({config.mode} mode): {hosts}",),
+        layer=None,  # the edge runs no app server: the channel layer is the app hosts' business
+    )
