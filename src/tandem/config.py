@@ -66,6 +66,10 @@ class Config:
     edge_secret: str | None = None  # --role app/edge: the shared secret the edge proves itself with
     procs: int | None = None  # None: auto (cores with a cross-process channel layer, else 1)
     workers: int | None = None  # None: auto (2 x cores)
+    threads: int | None = None  # WSGI threads per worker (Gunicorn gthread when > 1); None: 1
+    http_server: str = "gunicorn"  # split mode's WSGI server (tandem.servers)
+    ws_server: str = "daphne"  # split mode's ASGI server
+    server: str = "daphne"  # unified mode's one server
     allow_inmemory: bool = False
     channel_layer: str | None = None
     internal: str = "unix"
@@ -216,6 +220,8 @@ def _validate(config: Config) -> None:
         raise bad("procs", f"must be at least 1 (or 'auto'), not {config.procs}")
     if config.workers is not None and config.workers < 1:
         raise bad("workers", f"must be at least 1 (or 'auto'), not {config.workers}")
+    if config.threads is not None and config.threads < 1:
+        raise bad("threads", f"must be at least 1, not {config.threads}")
     memory_options = (None, "memory", "channels-memory")
     if config.channel_layer not in memory_options and not config.channel_layer.startswith(
         CHANNEL_LAYER_SCHEMES

@@ -36,6 +36,7 @@ from tandem.project import Project, discover, open_project
 from tandem.rediscover import discover_in_subprocess
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
 from tandem.sdnotify import Notifier
+from tandem.servers import ASGI_ROLES
 from tandem.sockets import bind, close_all
 from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
 from tandem.supervisor import Supervisor
@@ -228,7 +229,7 @@ class Serving:
         project = self.project
         if self.config.role == "edge":
             return self._prepare_edge_reload()
-        app = next(p for p in self.plan.processes if p.role in ("daphne", "gunicorn"))
+        app = next(p for p in self.plan.processes if p.role in ("daphne", "gunicorn", "gunicorn-asgi"))
         wsgi_served = any(p.role == "gunicorn" for p in self.plan.processes)
         found = fresh_imports(
             {"asgi": project.asgi_app, "wsgi": project.wsgi_app if wsgi_served else None},
@@ -244,7 +245,7 @@ class Serving:
                 )
         if self.plan.proxy is None:
             return None
-        daphne = next(p for p in self.plan.processes if p.role == "daphne")
+        daphne = next(p for p in self.plan.processes if p.role in ASGI_ROLES)
         routes = discover_in_subprocess(project.asgi_app, self.target.python, daphne.env, str(project.root))
         return self._install_proxy_config(routes)
 

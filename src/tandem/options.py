@@ -140,6 +140,22 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("workers", "Gunicorn workers in split mode, or 'auto'.", RUNS, "N|auto", default_text="auto: 2 x cores"),
     Option(
+        "threads", "Threads per WSGI worker in split mode (Gunicorn's gthread worker above 1; Granian's "
+        "blocking threads).", RUNS, "N", default_text="1",
+    ),
+    Option(
+        "http_server", "Split mode's WSGI server: gunicorn, or granian (pip install 'django-tandem[servers]').",
+        (*RUNS, CHECK), choices=("gunicorn", "granian"),
+    ),
+    Option(
+        "ws_server", "Split mode's ASGI (WebSocket) server: daphne, gunicorn-asgi (Gunicorn 27's ASGI worker) "
+        "or uvicorn.", (*RUNS, CHECK), choices=("daphne", "gunicorn-asgi", "uvicorn"),
+    ),
+    Option(
+        "server", "Unified mode's one server: daphne, gunicorn-asgi or uvicorn.", (*RUNS, CHECK),
+        choices=("daphne", "gunicorn-asgi", "uvicorn"),
+    ),
+    Option(
         "channel_layer",
         "Use a Redis channel layer at this URL (redis://HOST:PORT/N, also unix:///path.sock) instead of "
         "settings.CHANNEL_LAYERS, or 'memory' to keep the in-memory layer (no managed Redis; tandem's "

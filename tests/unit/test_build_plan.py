@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "tandem"
 ALLOWED = {
     "Context": ("plan.py",),
     "Plan": ("plan.py", "topologies/"),
-    "ProcessSpec": ("plan.py", "topologies/"),
+    "ProcessSpec": ("plan.py", "topologies/", "servers/"),  # servers/: called by the topologies
     "ProxySpec": ("plan.py", "topologies/"),
     ".build": ("plan.py",),
     "replace(plan)": ("plan.py", "topologies/"),

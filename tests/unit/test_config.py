@@ -87,6 +87,10 @@ VALID_TEXT: dict[str, tuple[str, Any]] = {
     "probe_failures": ("4", 4),
     "public_url": ("https://chat.example.com", "https://chat.example.com"),
     "diagnostic_token": ("0123456789abcdef0123", "0123456789abcdef0123"),
+    "threads": ("4", 4),
+    "http_server": ("granian", "granian"),
+    "ws_server": ("uvicorn", "uvicorn"),
+    "server": ("gunicorn-asgi", "gunicorn-asgi"),
 }
 
 

@@ -7,8 +7,8 @@ import pytest
 from tandem.config import Config, resolve_config
 from tandem.errors import ConfigError
 from tandem.runtime.limits import Limits
+from tandem.servers.daphne import daphne_limits_argv
 from tandem.sizes import size_bytes
-from tandem.topologies.processes import daphne_limits_argv
 
 
 @pytest.mark.parametrize(

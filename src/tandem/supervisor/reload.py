@@ -18,6 +18,7 @@ from typing import Any
 from tandem.children import Child, State
 from tandem.errors import TandemError
 from tandem.events import Event, Kind
+from tandem.servers import HUP_RELOAD_ROLES
 from tandem.supervisor.base import ReloadRun, Reply, SupervisorBase
 from tandem.tracebacks import exception_line, parse_crash
 
@@ -71,8 +72,10 @@ class ReloadMixin(SupervisorBase):
                 elif child.spec.reload_argv and child.running:
                     self._reload_config(child)
         for child in self.children:
-            if child.spec.role == "gunicorn" and child.running:
-                self._signal(child, signal.SIGHUP)  # which also reopens its log files
+            if child.spec.role in HUP_RELOAD_ROLES and child.running:
+                # Gunicorn (and Granian, gunicorn-asgi) replace their workers themselves; this also
+                # reopens Gunicorn's log files.
+                self._signal(child, signal.SIGHUP)
             elif child.spec.role == "nginx" and child.spec.reopen_signal is not None:
                 self._signal(child, child.spec.reopen_signal)  # a rotated access log is started afresh
         self.reload_queue = [c for c in self.children if c.spec.role == "daphne" and c.state == State.READY]

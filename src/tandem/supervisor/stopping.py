@@ -14,12 +14,17 @@ from tandem.supervisor.base import SupervisorBase
 STOP_SIGNALS = {
     "gunicorn": signal.SIGTERM,
     "daphne": signal.SIGTERM,
+    "gunicorn-asgi": signal.SIGTERM,  # its workers close their WebSockets (1001), then finish requests
     "nginx": signal.SIGQUIT,
     "caddy": signal.SIGTERM,  # Caddy's graceful stop (grace_period in its config); QUIT skips cleanup
     "redis": signal.SIGTERM,
 }
 PROXY_ROLES = ("nginx", "caddy")  # the reverse proxy in front: Gunicorn stops after it
-APP_ROLES = ("gunicorn", "daphne")  # they send group messages through a managed Redis until they exit
+APP_ROLES = (
+    "gunicorn",
+    "daphne",
+    "gunicorn-asgi",
+)  # they send group messages through a managed Redis until they exit
 
 
 class StopMixin(SupervisorBase):

@@ -20,14 +20,13 @@ from tandem.plan import (
     ProcessSpec,
     ProxySpec,
     StaticLocation,
-    daphne_procs,
-    gunicorn_workers,
     host_for_url,
 )
 from tandem.proxies.nginx import nginx_literal, nginx_name, render_nginx
 from tandem.routes import RouteTable
+from tandem.servers import split_processes
 from tandem.topologies.caddy import CADDY_DIR, caddy_file, caddy_process
-from tandem.topologies.processes import daphne_processes, gunicorn_process, probe
+from tandem.topologies.processes import probe
 from tandem.topologies.services import needs_redis, redis_process
 from tandem.workeruser import nginx_workers
 
@@ -331,10 +330,7 @@ def build(ctx: Context) -> Plan:
     proxy = distinct_locations(proxy_spec(ctx, managed=ctx.managed))
     processes = (
         *((redis_process(ctx),) if needs_redis(ctx) else ()),
-        gunicorn_process(ctx, gunicorn_workers(config), "wsgi"),
-        *daphne_processes(
-            ctx, daphne_procs(config, project, ctx.layer), "asgi", serve_static=False, behind_proxy=True
-        ),
+        *split_processes(ctx),  # --http-server and --ws-server (tandem.servers)
         caddy_process(ctx) if config.proxy == "caddy" else nginx_process(ctx),
     )
     return Plan(

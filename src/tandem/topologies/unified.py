@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tandem.config import Config
 from tandem.plan import Address, Context, Plan, daphne_procs
-from tandem.topologies.processes import daphne_processes
+from tandem.servers import unified_processes
 from tandem.topologies.services import needs_redis, redis_process
 
 
@@ -32,7 +32,7 @@ def build(ctx: Context) -> Plan:
         runtime_dir=ctx.runtime_dir,
         processes=(
             *((redis_process(ctx),) if needs_redis(ctx) else ()),
-            *daphne_processes(ctx, count, "public", serve_static=True, behind_proxy=False),
+            *unified_processes(ctx, count),  # --server (tandem.servers)
         ),
         routes=ctx.routes,
         notes=tuple(notes),

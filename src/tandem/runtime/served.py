@@ -1,0 +1,169 @@
+"""The ASGI application servers other than tandem's Daphne run (uvicorn, Gunicorn's ASGI worker).
+
+It is tandem.runtime.asgi's application (probes, static files, diagnostics, the --internal tcp secret)
+with what tandem's Daphne does in its own server class and these servers do not:
+
+- the real client address behind tandem's proxy: X-Real-IP, which tandem's nginx and Caddy overwrite on
+  every request, becomes the scope's client (the socket is private to the proxy). Daphne gets this from
+  ``--proxy-headers``; uvicorn's equivalent trusts a list of peer IPs, which a unix socket does not have.
+- the request body limit (413 above ``TANDEM_MAX_BODY_SIZE`` bytes; 0 = none): the proxy enforces it
+  first in split mode, and this keeps it in unified mode, where nothing stands in front.
+- draining: every accepted WebSocket is tracked, so the server's stop (1001, going away) or retirement
+  during a reload (1012, service restart) closes each one with a close frame before the server exits.
+  Gunicorn's ASGI worker would otherwise drop them without one (clients see 1006).
+
+``application`` is built on first access, so importing this module does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import MutableMapping
+from typing import Any
+
+from tandem.runtime.asgi import ASGIApp, Receive, Scope, Send
+
+BODY_LIMIT_ENV = "TANDEM_MAX_BODY_SIZE"
+REAL_IP_ENV = "TANDEM_REAL_IP"  # "1": behind tandem's proxy on a socket only it reaches
+GOING_AWAY = 1001
+SERVICE_RESTART = 1012
+
+
+class RealClientASGI:
+    """X-Real-IP from tandem's proxy becomes the client address (split mode on unix sockets)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            real = next((v for k, v in scope.get("headers", ()) if k == b"x-real-ip"), b"").strip()
+            if real:
+                scope = dict(scope)
+                scope["client"] = (real.decode("latin-1"), 0)
+        await self.app(scope, receive, send)
+
+
+class BodyLimitASGI:
+    """413 for a request whose declared or streamed body exceeds ``limit`` bytes."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def _refuse(self, send: Send) -> None:
+        body = b"Request body too large\n"
+        headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.limit:
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> MutableMapping[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class DrainASGI:
+    """Tracks accepted WebSockets so a stopping server closes each with a close frame (``drain``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.open: dict[int, Send] = {}
+        self.draining = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        key = id(scope)
+
+        async def tracked_send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "websocket.accept":
+                if self.draining:  # accepted while draining: told to go elsewhere at once
+                    await send({"type": "websocket.close", "code": SERVICE_RESTART})
+                    return
+                self.open[key] = send
+            elif message["type"] == "websocket.close":
+                self.open.pop(key, None)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked_send)
+        finally:
+            self.open.pop(key, None)
+
+    async def drain(self, code: int, timeout: float = 5.0) -> int:
+        """Close every open WebSocket with ``code``; returns how many were closed."""
+        self.draining = True
+        sends = list(self.open.values())
+        self.open.clear()
+
+        async def close(send: Send) -> None:
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": code})
+
+        if sends:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(close(s) for s in sends)), timeout)
+        return len(sends)
+
+
+def build(environ: MutableMapping[str, str] | os._Environ[str]) -> DrainASGI:
+    from tandem.runtime import asgi
+
+    app: ASGIApp = asgi.__getattr__("application")
+    limit = int(environ.get(BODY_LIMIT_ENV, "0") or 0)
+    if limit:
+        app = BodyLimitASGI(app, limit)
+    if environ.get(REAL_IP_ENV) == "1":
+        app = RealClientASGI(app)
+    return DrainASGI(app)
+
+
+_application: DrainASGI | None = None
+
+
+def drainer() -> DrainASGI | None:
+    """The application's drainer, once the server has loaded it (None before)."""
+    return _application
+
+
+def __getattr__(name: str) -> Any:
+    global _application
+    if name != "application":
+        raise AttributeError(name)
+    if _application is None:
+        _application = build(os.environ)
+    return _application

@@ -1,0 +1,106 @@
+"""Gunicorn's ASGI worker (``-k asgi``, Gunicorn 27) as the ASGI server: ``--ws-server gunicorn-asgi``
+(split) or ``--server gunicorn-asgi`` (unified).
+
+One Gunicorn arbiter on the socket tandem bound, with --procs workers (tandem.runtime.gunicorn_asgi's
+worker class) running tandem.runtime.served's application. Guarantees kept: probes (tandem's ASGI wrapper),
+draining with 1001 on stop and 1012 when a reload (the arbiter's HUP) retires a worker (the worker closes
+each WebSocket itself: Gunicorn's own sends no close frame), the client address only from the proxy
+(X-Real-IP), the body limit (413, also in unified mode), WebSocket message size (Gunicorn's
+--websocket-max-message-size, 1009) and backpressure (Gunicorn 27 pauses reading and awaits writes).
+
+Not kept, said at start: Gunicorn sends no WebSocket pings, so an idle socket is kept alive by nothing
+(behind the proxy it is closed after --ws-read-timeout of silence) and a dead client is noticed only by
+TCP; the application's send() has no timeout (--ws-send-timeout does not apply); no per-connection header
+deadline in unified mode, so it is refused there on a non-loopback --bind.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from tandem.config import Config
+from tandem.errors import UsageError
+from tandem.plan import Context, ProcessSpec
+from tandem.runtime.served import BODY_LIMIT_ENV, REAL_IP_ENV
+from tandem.servers import WS, Server, Slot
+from tandem.sizes import size_bytes
+from tandem.topologies.processes import runtime_spec
+
+MIN_GUNICORN = (27, 0, 1)
+
+
+def loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _gunicorn_version() -> tuple[int, ...]:
+    from importlib import metadata
+
+    try:
+        text = metadata.version("gunicorn")
+    except metadata.PackageNotFoundError:
+        return ()
+    return tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
+
+
+def refuse(config: Config, mode: str) -> None:
+    if _gunicorn_version() < MIN_GUNICORN:
+        raise UsageError(
+            "--server/--ws-server gunicorn-asgi needs Gunicorn 27.0.1 or later (WebSocket backpressure)",
+            hint="pip install 'django-tandem[servers]'",
+        )
+    if mode == "unified" and not loopback(config.bind):
+        raise UsageError(
+            f"--server gunicorn-asgi on --bind {config.bind}: Gunicorn's ASGI worker has no deadline for a "
+            "request's headers, so a public port is open to slow clients holding every connection "
+            "(tandem's Daphne and uvicorn bound it)",
+            hint="use --mode split (the proxy bounds headers) with --ws-server gunicorn-asgi, or --server uvicorn",
+        )
+
+
+def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
+    from tandem.servers.gunicorn import arbiter_process
+
+    config = ctx.config
+    spec = runtime_spec(
+        ctx, ctx.project.asgi_app, serve_static=slot.serve_static, trust_proxy=slot.behind_proxy
+    )
+    env = {
+        BODY_LIMIT_ENV: str(size_bytes(config.max_body_size)),
+        REAL_IP_ENV: "1" if slot.behind_proxy and not ctx.proxy_secret else "0",
+        "TANDEM_RELOAD_MARKER": str(ctx.runtime_dir / "gunicorn-asgi.reloaded"),
+    }
+    extra = (
+        "--worker-class", "tandem.runtime.gunicorn_asgi.TandemASGIWorker",
+        # The on_reload hook marks a reload, so retired workers close their WebSockets with 1012.
+        "--config", "python:tandem.runtime.gunicorn_asgi",
+        "--websocket-max-message-size", str(size_bytes(config.ws_max_message_size)),
+        "--asgi-lifespan", "off",
+    )  # fmt: skip
+    process = arbiter_process(
+        ctx,
+        slot.count,
+        slot.socket,
+        spec,
+        app="tandem.runtime.served:application",
+        name="gunicorn-asgi",
+        role="gunicorn-asgi",
+        behind_proxy=slot.behind_proxy,
+        extra_argv=extra,
+        extra_env=env,
+    )
+    return (process,)
+
+
+SERVER = Server(
+    name="gunicorn-asgi",
+    side=WS,
+    module="gunicorn.workers.gasgi",
+    extra="'django-tandem[servers]'",
+    processes=_processes,
+    refuse=refuse,
+    summary="Gunicorn 27's ASGI worker: --procs workers under one arbiter; no WebSocket pings",
+)

@@ -1,0 +1,91 @@
+"""uvicorn as the ASGI server: ``--ws-server uvicorn`` (split) or ``--server uvicorn`` (unified).
+
+N single uvicorn processes (tandem.runtime.uvicorn), managed exactly like tandem's Daphne: each adopts
+the socket tandem bound and listens on a private unix socket for its probe, readiness proves it accepts
+on the shared socket, a reload replaces them one at a time (SIGUSR1: 1012), a stop drains with 1001.
+Limits: uvicorn's --ws-max-size (1009 above --ws-max-message-size), --ws-max-queue (reading pauses), its
+WebSocket pings (--ping-interval/--ping-timeout), the keep-alive timeout; the body limit and the real
+client address from tandem.runtime.served. Not kept: --ws-write-buffer and --ws-send-timeout (a send waits
+on the websockets library's own write buffer, without a deadline), and a per-request header deadline
+(uvicorn bounds idle keep-alive time only), so it is refused in unified mode on a non-loopback --bind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tandem.config import Config
+from tandem.errors import UsageError
+from tandem.plan import Address, Context, ProcessSpec
+from tandem.runtime.served import BODY_LIMIT_ENV, REAL_IP_ENV
+from tandem.servers import WS, Server, Slot
+from tandem.servers.gunicorn_asgi import loopback
+from tandem.sizes import size_bytes
+from tandem.topologies.processes import GENERATION, child_env, probe, runtime_spec
+
+
+def refuse(config: Config, mode: str) -> None:
+    if mode == "unified" and not loopback(config.bind):
+        raise UsageError(
+            f"--server uvicorn on --bind {config.bind}: uvicorn has no deadline for a request's headers, so "
+            "a public port is open to slow clients holding every connection (tandem's Daphne bounds it)",
+            hint="use --mode split (the proxy bounds headers) with --ws-server uvicorn, or --server daphne",
+        )
+
+
+def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
+    config = ctx.config
+    spec = runtime_spec(
+        ctx, ctx.project.asgi_app, serve_static=slot.serve_static, trust_proxy=slot.behind_proxy
+    )
+    env = {
+        **child_env(ctx, spec),
+        BODY_LIMIT_ENV: str(size_bytes(config.max_body_size)),
+        REAL_IP_ENV: "1" if slot.behind_proxy and not ctx.proxy_secret else "0",
+    }
+    bound = ctx.sockets[slot.socket]
+    if bound.fd is None:
+        raise UsageError(
+            "--server/--ws-server uvicorn runs only under tandem serve (it adopts the socket tandem binds)",
+            hint="export with the default Daphne",
+        )
+    processes = []
+    for index in range(1, slot.count + 1):
+        private = Address(path=str(ctx.runtime_dir / f"uvicorn-{index}.{GENERATION}.sock"))
+        argv = [
+            ctx.python, "-m", "tandem.runtime.uvicorn",
+            "--shared-fd", str(bound.fd),
+            "--private", private.path or "",
+            "--ping-interval", str(config.ping_interval),
+            "--ping-timeout", str(config.ping_timeout),
+            "--ws-max-size", str(size_bytes(config.ws_max_message_size)),
+            "--ws-max-queue", str(config.ws_max_queue),
+            "--drain-timeout", str(config.graceful_timeout),
+            "--header-timeout", str(config.header_timeout),
+            "tandem.runtime.served:application",
+        ]  # fmt: skip
+        processes.append(
+            ProcessSpec(
+                name=f"uvicorn.{index}" if slot.count > 1 else "uvicorn",
+                role="daphne",  # the lifecycle of tandem's Daphne: replaced one at a time, SIGUSR1 retires
+                argv=tuple(argv),
+                env=env,
+                probe=dataclasses.replace(
+                    probe(ctx, private, websocket=True), shared=bound.address, shared_fd=bound.fd
+                ),
+                inherited_fds=(bound.fd,),
+                cwd=str(ctx.project.root),
+            )
+        )
+    return tuple(processes)
+
+
+SERVER = Server(
+    name="uvicorn",
+    side=WS,
+    module="uvicorn",
+    extra="'django-tandem[servers]'",
+    processes=_processes,
+    refuse=refuse,
+    summary="uvicorn: N processes on one socket like Daphne, its own pings and size limits",
+)
