@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SYSTEM_PACKAGES := nginx-light redis-server chromium wrk
+SYSTEM_PACKAGES := nginx-light redis-server chromium wrk iproute2
 EXAMPLE := example
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 # otherwise we say what to install and the tests that need a missing program are skipped with that reason.
 system-deps:
 	@missing=""; \
-	for prog in nginx redis-server chromium wrk; do command -v $$prog >/dev/null 2>&1 || missing="$$missing $$prog"; done; \
+	for prog in nginx redis-server chromium wrk ip; do command -v $$prog >/dev/null 2>&1 || missing="$$missing $$prog"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing from Debian:$$missing"; \

@@ -115,6 +115,14 @@ def not_believed(instance: Instance) -> str | None:
     return None
 
 
+def in_other_network_namespace(pid: int) -> bool:
+    """Whether ``pid`` runs in another network namespace than this process (False when unknown)."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    except OSError:
+        return False
+
+
 def inspect_registry(environ: Mapping[str, str] = os.environ) -> tuple[list[Instance], list[str]]:
     """(running instances, entries not believed and why). Entries of processes that are gone are stale
     and removed quietly; live ones that fail ``not_believed`` are removed and reported."""
@@ -125,6 +133,10 @@ def inspect_registry(environ: Mapping[str, str] = os.environ) -> tuple[list[Inst
     found, ignored = [], []
     for path in sorted(directory.glob("*.json")):
         instance = _read_entry(path)
+        if instance is not None and in_other_network_namespace(instance.pid):
+            # Another "host" on this machine (ip netns exec): its unix sockets are not visible from this
+            # network namespace, so it can be neither verified nor asked from here. Left alone.
+            continue
         if instance is None or not psutil.pid_exists(instance.pid) or not instance.control_socket.exists():
             reason = None if instance is not None else f"{path.name} is not a registry entry of this user"
         else:
