@@ -65,7 +65,9 @@ class Net:
             routes = ip("-n", host.name, "route", "show").stdout
             assert f"{self.subnet}.0/24" in routes, f"no route to {self.subnet}.0/24 in {host.name}"
         route = ip("route", "get", next(iter(self.hosts.values())).address).stdout
-        assert f"dev {self.bridge}" in route, f"the root namespace does not route the test subnet via {self.bridge}"
+        assert f"dev {self.bridge}" in route, (
+            f"the root namespace does not route the test subnet via {self.bridge}"
+        )
 
     def cleanup(self) -> None:
         for host in self.hosts.values():
