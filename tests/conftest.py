@@ -29,7 +29,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "example"
 TANDEM = [sys.executable, "-m", "tandem"]
-READY = re.compile(r"^Ready: (http://\S+)$")
+READY = re.compile(r"^Ready: (https?://\S+)$")
 PASSWORD = "pw-secret-123"  # every test user's password
 
 

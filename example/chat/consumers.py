@@ -212,7 +212,11 @@ class EchoConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = None
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is not None:
+        if text_data == "?whoami":
+            # What the consumer was told about the connection: the scheme (wss behind TLS) and client.
+            client = self.scope.get("client") or [None]
+            await self.send(text_data=json.dumps({"scheme": self.scope.get("scheme", "ws"), "client": client[0]}))
+        elif text_data is not None:
             await self.send(text_data=text_data)
         else:
             await self.send(bytes_data=bytes_data)

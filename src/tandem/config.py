@@ -103,6 +103,12 @@ class Config:
     probe_timeout: float = 2.0  # a probe unanswered for this long failed
     probe_failures: int = 3  # failed probes in a row before a hung process is killed and restarted
     public_url: str | None = None  # the address users reach (https://chat.example.com): for checks
+    tls: str | None = None  # "self-signed": tandem.tls generates a certificate for the bind host
+    tls_cert: str | None = None  # the proxy's certificate (PEM) and key: https on the public port
+    tls_key: str | None = None
+    redirect_port: int | None = None  # with TLS: plain HTTP here is redirected to https
+    hsts: int = 0  # with TLS: Strict-Transport-Security max-age; 0: not sent
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For/-Proto are believed (CIDRs)
     diagnostic_token: str | None = None  # enables GET /.tandem/diagnose for tandem verify; off when None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -112,6 +118,11 @@ class Config:
         if self.ws_read_timeout is not None:
             return self.ws_read_timeout
         return max(60, self.ping_interval * 3)
+
+    @property
+    def tls_on(self) -> bool:
+        """The proxy speaks https on the public port (--tls self-signed, or --tls-cert/--tls-key)."""
+        return self.tls is not None or self.tls_cert is not None
 
     def values(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sources"}
@@ -252,6 +263,7 @@ def _validate(config: Config) -> None:
             "cuts idle WebSockets between two pings",
         )
     _validate_limits(config, bad)
+    _validate_tls(config, bad)
     for prefix in config.asgi_prefixes:
         if not prefix.startswith("/"):
             raise bad("asgi_prefixes", f"entries must start with '/', not {prefix!r}")
@@ -291,6 +303,52 @@ def _validate_roles(config: Config, bad: Callable[[str, str], ConfigError]) -> N
         problem = secret_problem(config.edge_secret)
         if problem:
             raise bad("edge_secret", problem)
+
+
+def _validate_tls(config: Config, bad: Callable[[str, str], ConfigError]) -> None:
+    """TLS at the proxy (tandem.tls) and the proxies trusted in front of it."""
+    import ipaddress
+
+    if config.tls is not None and config.tls != "self-signed":
+        raise bad("tls", f"must be self-signed (or give --tls-cert and --tls-key), not {config.tls!r}")
+    if config.tls is not None and (config.tls_cert or config.tls_key):
+        raise bad("tls", "self-signed and --tls-cert/--tls-key are two ways to get a certificate: give one")
+    if bool(config.tls_cert) != bool(config.tls_key):
+        given, missing = ("tls_cert", "--tls-key") if config.tls_cert else ("tls_key", "--tls-cert")
+        raise bad(given, f"needs {missing} too: the proxy needs the certificate and its key")
+    tls_on = config.tls is not None or bool(config.tls_cert)
+    if tls_on and config.mode != "split":
+        name = "tls" if config.tls is not None else "tls_cert"
+        raise bad(
+            name,
+            "needs --mode split: TLS is terminated by the proxy tandem runs in front (nginx or Caddy), and "
+            "unified mode has none (Daphne alone on the public port). Behind your own TLS proxy, run "
+            "--mode split with --trusted-proxy",
+        )
+    if config.redirect_port is not None:
+        if not tls_on:
+            raise bad("redirect_port", "redirects plain HTTP to https: it needs TLS (--tls or --tls-cert)")
+        if not 0 <= config.redirect_port <= 65535 or (
+            config.redirect_port == config.port and config.port != 0
+        ):
+            raise bad("redirect_port", f"must be a free port other than --port, not {config.redirect_port}")
+    if config.hsts < 0:
+        raise bad("hsts", f"must be a number of seconds (0: off), not {config.hsts}")
+    if config.hsts and not tls_on:
+        raise bad("hsts", "is sent only over https: it needs TLS (--tls or --tls-cert)")
+    if config.trusted_proxies and config.mode != "split":
+        raise bad(
+            "trusted_proxies",
+            "needs --mode split: the proxy tandem runs in front believes those peers; in unified mode clients "
+            "reach Daphne directly, which keeps no list of trusted peers",
+        )
+    for text in config.trusted_proxies:
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise bad(
+                "trusted_proxies", f"entries must be addresses or CIDRs such as 10.0.0.0/8, not {text!r}"
+            ) from None
 
 
 def _validate_limits(config: Config, bad: Callable[[str, str], ConfigError]) -> None:

@@ -40,6 +40,8 @@ from tandem.servers import ASGI_ROLES
 from tandem.sockets import bind, close_all
 from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
 from tandem.supervisor import Supervisor
+from tandem.tls import describe as describe_tls
+from tandem.tls import ensure_certificate, tls_files
 from tandem.topologies import topology, topology_for
 from tandem.tracebacks import exception_line, where_in
 from tandem.workeruser import nginx_workers, open_to_workers
@@ -338,7 +340,12 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
             warnings=checked.warnings,
             notes=checked.notes,
         )
+        tls = tls_files(config, runtime_dir)
+        if tls is not None:  # made or checked before anything starts; the proxy reads the files
+            ensure_certificate(tls)
         plan = build_plan(config, project, routes, target)
+        if tls is not None:
+            say(describe_tls(tls, plan.public_url, plan.proxy.redirect_listen if plan.proxy else ""))
         checked.collect_static(say)
         write_files(plan.files, runtime_dir, dir_mode=0o700)
         for process in plan.processes:  # working directories of managed services (nginx, redis)
@@ -433,7 +440,8 @@ def unreachable_reason(url: str, project: Project, token: str) -> str | None:
 
     try:
         # The probe header keeps this request out of the access log; Django still sees an ordinary GET.
-        status = httpx.get(url, headers={PROBE_HEADER: token}, timeout=5.0).status_code
+        # verify=False: tandem's own proxy on this machine, whose certificate may be self-signed.
+        status = httpx.get(url, headers={PROBE_HEADER: token}, timeout=5.0, verify=False).status_code
     except httpx.HTTPError:
         return None
     if status != 400:

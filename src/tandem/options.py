@@ -186,6 +186,32 @@ OPTIONS: tuple[Option, ...] = (
         "public_url", "The address users reach, e.g. https://chat.example.com (for the TLS, CSRF and origin checks; export caddy: the site, with automatic HTTPS).",
         (CONFIG, CHECK, EXPORT), "URL", default_text="none: those checks are skipped",
     ),
+    # --- TLS and the proxies in front (tandem.tls) -------------------------------------------------------
+    Option(
+        "tls",
+        "self-signed: the proxy speaks https (HTTP/2 and HTTP/1.1) with a certificate for the bind host that "
+        "tandem generates into the runtime dir and names, for local work. Split mode only.",
+        RUNS, "self-signed", default_text="off: plain HTTP (unless --tls-cert)",
+    ),
+    Option(
+        "tls_cert", "Split mode: the proxy speaks https with this certificate (PEM, chain included); needs --tls-key.",
+        RUNS, "FILE", default_text="none",
+    ),
+    Option("tls_key", "The private key (PEM) of --tls-cert.", RUNS, "FILE", default_text="none"),
+    Option(
+        "redirect_port", "With TLS: this port answers plain HTTP with a redirect (308) to the https port.",
+        RUNS, "N", default_text="none",
+    ),
+    Option(
+        "hsts", "With TLS: send Strict-Transport-Security with this max-age in seconds (0: not sent).",
+        RUNS, "SECONDS",
+    ),
+    Option(
+        "trusted_proxies",
+        "A proxy or balancer in front (an address or CIDR, repeatable): X-Forwarded-For and X-Forwarded-Proto "
+        "are taken from these peers and passed on; from anyone else they are overwritten.",
+        (*RUNS, CHECK, EXPORT), "CIDR", default_text="none", flag="--trusted-proxy", repeatable=True,
+    ),
     # --- timeouts and limits ----------------------------------------------------------------------------
     Option("graceful_timeout", "Seconds in-flight requests get to finish on stop and reload.", RUNS, "S"),
     Option("ping_interval", "Daphne's WebSocket ping interval in seconds.", (*RUNS, CHECK), "S"),

@@ -76,6 +76,7 @@ class Probe:
     # handing the probes to the other processes.
     shared: Address | None = None
     shared_fd: int | None = None
+    tls: bool = False  # the proxy's public port speaks TLS (tandem.tls): the probe does too, unverified
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,14 @@ class ProxySpec:
     listen_fd: int | None = None
     graceful_timeout: float = 30.0  # Caddy's grace_period on stop
     public_url: str = ""  # export caddy --public-url https://HOST: the site address (automatic HTTPS)
+    # TLS on the public port (tandem.tls): the certificate and key the proxy reads; empty: plain HTTP.
+    tls_cert: str = ""
+    tls_key: str = ""
+    hsts: int = 0  # Strict-Transport-Security max-age; 0: not sent
+    redirect_listen: str = ""  # a second port answering plain HTTP with a redirect to https
+    redirect_fd: int | None = None  # managed: that socket, bound by tandem
+    # Peers (CIDRs) whose X-Forwarded-For/-Proto are believed and passed on; from anyone else overwritten.
+    trusted_proxies: tuple[str, ...] = ()
     # --role edge: the app hosts, "host:port" each, one pool per protocol (least connections), with
     # passive health checks: a server failing ``max_fails`` times is left out for ``fail_timeout`` s, and
     # an idempotent request that failed on it is retried on the next (proxy_next_upstream error timeout).
@@ -155,6 +164,11 @@ class ProxySpec:
     asgi_servers: tuple[str, ...] = ()
     max_fails: int = 1
     fail_timeout: int = 5
+
+    @property
+    def https_port(self) -> str:
+        """The public port (where --redirect-port sends plain HTTP)."""
+        return self.listen.rpartition(":")[2]
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     layer: LayerChoice | None = None  # the channel layer the processes use, for status
+    scheme: str = "http"  # "https" when the proxy in front speaks TLS (tandem.tls)
 
     @property
     def layer_summary(self) -> str:
@@ -176,7 +191,7 @@ class Plan:
 
     @property
     def public_url(self) -> str:
-        return f"http://{host_for_url(self.public.host or '')}:{self.public.port}/"
+        return f"{self.scheme}://{host_for_url(self.public.host or '')}:{self.public.port}/"
 
 
 @dataclass(frozen=True)

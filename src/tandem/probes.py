@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import socket
+import ssl
 from typing import Any
 
 from tandem.plan import Address, Probe
@@ -28,7 +29,24 @@ def _connect(probe: Probe, timeout: float) -> socket.socket:
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
-    return socket.create_connection((host, address.port or 0), timeout=timeout)
+    sock = socket.create_connection((host, address.port or 0), timeout=timeout)
+    if not probe.tls:
+        return sock
+    try:
+        return _probe_tls().wrap_socket(sock)
+    except OSError:
+        sock.close()
+        raise
+
+
+def _probe_tls() -> ssl.SSLContext:
+    """The proxy's own public port over TLS: whether it answers is the question, not who it is (its
+    certificate may be for a public name; the connection never leaves this machine's loopback)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def http_status(probe: Probe, timeout: float = 2.0, *, websocket: bool = False) -> int | None:

@@ -209,10 +209,15 @@ def check_allowed_hosts(ctx: CheckContext) -> list[CheckMessage]:
 def _django_sees_scheme(ctx: CheckContext) -> bool:
     """Whether Django learns the client's scheme from the proxy in front.
 
-    SECURE_PROXY_SSL_HEADER does it anywhere; in split mode tandem's runtime also takes X-Forwarded-Proto
-    from its own nginx, which overwrites that header on every request.
+    In unified mode SECURE_PROXY_SSL_HEADER does it. In split mode tandem's children take X-Forwarded-Proto
+    from tandem's proxy (their SECURE_PROXY_SSL_HEADER is set to it, tandem.runtime.overrides), which
+    overwrites the header with the scheme it was reached by: https when it terminates TLS itself (--tls),
+    or the scheme a --trusted-proxy peer in front says; otherwise http, even behind someone else's TLS.
     """
-    return bool(getattr(ctx.settings, "SECURE_PROXY_SSL_HEADER", None)) or ctx.mode == "split"
+    if ctx.mode == "split":
+        config = ctx.config
+        return config is None or config.tls_on or bool(config.trusted_proxies)
+    return bool(getattr(ctx.settings, "SECURE_PROXY_SSL_HEADER", None))
 
 
 def check_proxy_ssl_header(ctx: CheckContext) -> list[CheckMessage]:
@@ -221,6 +226,18 @@ def check_proxy_ssl_header(ctx: CheckContext) -> list[CheckMessage]:
     header = getattr(ctx.settings, "SECURE_PROXY_SSL_HEADER", None)
     public_url = ctx.config.public_url if ctx.config else None
     https = bool(public_url and public_url.startswith("https://"))
+    if https and not _django_sees_scheme(ctx) and ctx.mode == "split":
+        return [
+            finding(
+                "W006",
+                f"the public URL {public_url} is https, but tandem's proxy speaks plain http and trusts no "
+                "proxy in front: it overwrites X-Forwarded-Proto with http, so Django sees http "
+                "(request.is_secure() is False, CSRF origin checks fail on POST, SECURE_SSL_REDIRECT loops)",
+                "give --trusted-proxy with the address of the TLS proxy in front (its X-Forwarded-Proto is "
+                "then believed), or let tandem's proxy terminate TLS (--tls-cert/--tls-key)",
+                "--trusted-proxy",
+            )
+        ]
     if https and not _django_sees_scheme(ctx):
         return [
             finding(
@@ -236,13 +253,10 @@ def check_proxy_ssl_header(ctx: CheckContext) -> list[CheckMessage]:
     if not header or https:
         return []
     name = str(header[0]) if isinstance(header, list | tuple) and header else str(header)
-    if ctx.mode == "split" and name == "HTTP_X_FORWARDED_PROTO":
-        return []  # tandem's nginx overwrites X-Forwarded-Proto on every request
-    where = (
-        "tandem's nginx overwrites only X-Forwarded-Proto"
-        if ctx.mode == "split"
-        else "in unified mode clients reach Daphne directly"
-    )
+    if ctx.mode == "split":
+        # tandem's children replace the setting with X-Forwarded-Proto, which tandem's proxy overwrites.
+        return []
+    where = "in unified mode clients reach Daphne directly"
     return [
         finding(
             "W007",

@@ -75,8 +75,9 @@ def options_for(command: str) -> Callable[[F], F]:
 def cli_values(options: dict[str, Any]) -> dict[str, object]:
     """The options the user gave, keyed by Config field name (None: not given)."""
     values = {k: v for k, v in options.items() if k not in PROJECT_KEYS}
-    if not values.get("asgi_prefixes"):
-        values.pop("asgi_prefixes", None)
+    for entry in OPTIONS:  # a repeatable flag not given arrives as (): not given, like None
+        if entry.repeatable and entry.config and not values.get(entry.name):
+            values.pop(entry.name, None)
     return values
 
 

@@ -233,6 +233,7 @@ def export(
     serve_args = [arg for prefix in loaded.config.asgi_prefixes for arg in ("--asgi-prefix", prefix)]
     if loaded.config.internal == "tcp":
         serve_args += ["--internal", "tcp"]
+    serve_args += [arg for cidr in loaded.config.trusted_proxies for arg in ("--trusted-proxy", cidr)]
     serve_args += role_serve_args(target, loaded.config)
     export_options = ExportOptions(
         user=user or getpass.getuser(), group=group, per_process=per_process, serve_args=tuple(serve_args)

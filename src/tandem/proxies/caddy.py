@@ -18,6 +18,7 @@ import jinja2
 from tandem import __version__
 from tandem.errors import ConfigError
 from tandem.plan import File, ProxySpec
+from tandem.proxies.nginx import proxy_cidr
 from tandem.sizes import size_bytes
 
 # What no Caddyfile token can carry literally:
@@ -139,6 +140,7 @@ def _environment() -> jinja2.Environment:
         version=__version__,
     )
     env.filters["q"] = caddy_quote
+    env.filters["cidr"] = proxy_cidr
     return env
 
 
@@ -147,7 +149,7 @@ def site_address(spec: ProxySpec) -> str:
     --public-url's host (Caddy's automatic HTTPS for an https:// URL), else every host on the port."""
     if spec.managed:
         port = spec.listen.rpartition(":")[2]
-        return caddy_bare(f"http://:{port}")
+        return caddy_bare(f"{'https' if spec.tls_cert else 'http'}://:{port}")
     if spec.public_url:
         scheme, _, rest = spec.public_url.partition("://")
         host = rest.split("/", 1)[0]

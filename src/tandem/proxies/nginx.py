@@ -6,6 +6,7 @@ runtime directory) and ``tandem export nginx`` (production: a server block for c
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import cache
 
@@ -87,6 +88,17 @@ def nginx_log_format(text: str) -> str:
     return "'" + text + "'"
 
 
+def proxy_cidr(value: str) -> str:
+    """A --trusted-proxy value as a network both proxies read unquoted (``10.0.0.0/8``, ``::1/128``);
+    anything that is not an address or a network is refused."""
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ConfigError(
+            f"--trusted-proxy {value!r} is not an address or a CIDR such as 10.0.0.0/8"
+        ) from None
+
+
 def nginx_name(text: str) -> str:
     """An nginx identifier (upstream name, variable name) derived from ``text``."""
     return _NOT_IDENTIFIER.sub("_", text).strip("_").lower() or "tandem"
@@ -106,6 +118,7 @@ def _environment() -> jinja2.Environment:
     env.filters["q"] = nginx_quote
     env.globals["comment"] = nginx_comment
     env.globals["bare"] = nginx_bare
+    env.globals["cidr"] = proxy_cidr
     env.globals["log_format"] = nginx_log_format
     env.globals["version"] = __version__
     return env

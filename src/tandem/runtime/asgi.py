@@ -69,7 +69,6 @@ class TrustedProxyASGI:
     Django setting acts on them); the secret header is removed from every request."""
 
     _FORWARDING = frozenset(name.encode() for name in FORWARDING_HEADERS)
-    _SECURE = {"http": "https", "ws": "wss"}
 
     def __init__(self, app: ASGIApp, secret: str) -> None:
         self.app = app
@@ -94,7 +93,7 @@ class TrustedProxyASGI:
                 scope["client"] = (real_ip, 0)
             proto = found.get(b"x-forwarded-proto", b"").decode("latin-1").strip().lower()
             if proto == "https":
-                scope["scheme"] = self._SECURE.get(str(scope.get("scheme", "http")), scope.get("scheme"))
+                scope["scheme"] = "wss" if scope["type"] == "websocket" else "https"
         else:
             headers = [(k, v) for k, v in headers if k not in self._FORWARDING]
         scope["headers"] = headers
@@ -108,6 +107,22 @@ async def edge_answer(send: Send, matches: bool) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class WebSocketSchemeASGI:
+    """Behind tandem's proxy on a socket only it reaches: Daphne's ``--proxy-headers`` gives HTTP scopes
+    the scheme from X-Forwarded-Proto, but WebSocket scopes none at all (ASGI's default is "ws"). A consumer
+    reached over wss sees ``scope["scheme"] == "wss"`` with this."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            proto = next((v for k, v in scope.get("headers", ()) if k == b"x-forwarded-proto"), b"")
+            if proto.strip().lower() == b"https":
+                scope = {**scope, "scheme": "wss"}
+        await self.app(scope, receive, send)
 
 
 class PrefixASGI:
@@ -164,6 +179,8 @@ def build(spec: RuntimeSpec) -> ASGIApp:
     )  # outside the static files: it marks what the app server answers
     if spec.trust_proxy and spec.proxy_secret:
         app = TrustedProxyASGI(app, spec.proxy_secret)  # outside the diagnostics, as the WSGI side
+    elif spec.trust_proxy:
+        app = WebSocketSchemeASGI(app)
     return ProbeASGI(app, spec.probe_token)
 
 

@@ -35,6 +35,14 @@ def apply_overrides(spec: RuntimeSpec) -> None:
         from tandem.redishosts import raise_read_timeouts
 
         settings.CHANNEL_LAYERS, _ = raise_read_timeouts(settings.CHANNEL_LAYERS, spec.redis_read_timeout)
+    if spec.trust_proxy:
+        # Behind tandem's proxy, which overwrites X-Forwarded-Proto on every request (from --trusted-proxy
+        # peers it passes theirs on) and is the only one reaching these app servers (--internal tcp: the
+        # header is removed from requests without the proxy's secret): so request.is_secure() is true
+        # exactly when the client spoke https to the proxy, in Gunicorn and in Daphne alike. Set for
+        # tandem's children only; a project's own value for another header would read a header the
+        # proxy removes.
+        settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     if spec.override_static_root and spec.static_root:
         # The project sets no STATIC_ROOT: {% static %} and a manifest storage must find tandem's copy.
         settings.STATIC_ROOT = spec.static_root

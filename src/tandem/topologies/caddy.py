@@ -3,6 +3,8 @@ rendered from the same ProxySpec, its admin API on a unix socket in the runtime 
 
 from __future__ import annotations
 
+import dataclasses
+
 from tandem.plan import Context, File, ProcessSpec, ProxySpec
 from tandem.proxies.caddy import render_caddy
 from tandem.topologies.processes import probe
@@ -31,8 +33,11 @@ def caddy_process(ctx: Context) -> ProcessSpec:
         role="caddy",
         argv=(caddy, "run", "--config", conf, "--adapter", "caddyfile"),
         env=env,
-        probe=probe(ctx, bound.address),
-        inherited_fds=(bound.fd,) if bound.fd is not None else (),
+        probe=dataclasses.replace(probe(ctx, bound.address), tls=ctx.config.tls_on),
+        # The public socket and, with --redirect-port, the plain-HTTP one (Caddy's bind fd/N).
+        inherited_fds=tuple(
+            s.fd for s in (bound, ctx.sockets.get("redirect")) if s is not None and s.fd is not None
+        ),
         cwd=str(prefix),
         # A changed Caddyfile is loaded through the admin socket; WebSockets stay (stream_close_delay).
         reload_argv=reload_argv,

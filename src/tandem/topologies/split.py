@@ -3,6 +3,7 @@ routes between them and serves static and media files itself."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -17,6 +18,7 @@ from tandem.plan import (
     Context,
     File,
     Plan,
+    Probe,
     ProcessSpec,
     ProxySpec,
     StaticLocation,
@@ -25,6 +27,7 @@ from tandem.plan import (
 from tandem.proxies.nginx import nginx_literal, nginx_name, render_nginx
 from tandem.routes import RouteTable
 from tandem.servers import split_processes
+from tandem.tls import tls_files
 from tandem.topologies.caddy import CADDY_DIR, caddy_file, caddy_process
 from tandem.topologies.processes import probe
 from tandem.topologies.services import needs_redis, redis_process
@@ -41,7 +44,14 @@ def sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
             "wsgi": Address(path=str(runtime_dir / "gunicorn.sock")),
             "asgi": Address(path=str(runtime_dir / "daphne.sock")),
         }
-    return {"public": Address(host=config.bind, port=config.port), **internal}
+    return {"public": Address(host=config.bind, port=config.port), **internal, **redirect_socket(config)}
+
+
+def redirect_socket(config: Config) -> dict[str, Address]:
+    """--redirect-port: a second public socket, answering plain HTTP with a redirect to https."""
+    if config.redirect_port is None:
+        return {}
+    return {"redirect": Address(host=config.bind, port=config.redirect_port)}
 
 
 def _is_local_url(url: str | None) -> bool:
@@ -248,6 +258,7 @@ def proxy_spec(ctx: Context, *, managed: bool) -> ProxySpec:
         listen_fd=ctx.sockets["public"].fd if managed else None,
         graceful_timeout=config.graceful_timeout,
         public_url=config.public_url or "",
+        **tls_fields(ctx, managed=managed),
         # Per project, so two exported projects can share one nginx (upstream and map names are global).
         name=nginx_name(f"tandem_{ctx.project.package}"),
         wsgi_app=ctx.project.wsgi_app,
@@ -257,6 +268,29 @@ def proxy_spec(ctx: Context, *, managed: bool) -> ProxySpec:
         proxy_secret=ctx.proxy_secret if managed else "",
         **nginx_access_log(ctx, nginx_name(f"tandem_{ctx.project.package}")),
     )
+
+
+def tls_fields(ctx: Context, *, managed: bool) -> dict[str, Any]:
+    """TLS at the proxy (tandem.tls), its redirect port, HSTS, and the proxies trusted in front."""
+    config = ctx.config
+    fields: dict[str, Any] = {"trusted_proxies": config.trusted_proxies}
+    files = tls_files(config, ctx.runtime_dir)
+    if files is None:
+        return fields
+    fields.update(tls_cert=files.cert, tls_key=files.key, hsts=config.hsts)
+    redirect = ctx.sockets.get("redirect")
+    if redirect is not None:
+        address = redirect.address
+        fields["redirect_listen"] = (
+            f"{host_for_url(address.host or '127.0.0.1')}:{address.port}" if managed else str(address.port)
+        )
+        fields["redirect_fd"] = redirect.fd if managed else None
+    return fields
+
+
+def proxy_probe(ctx: Context) -> Probe:
+    """The proxy answers on the public port; over TLS when that port speaks it."""
+    return dataclasses.replace(probe(ctx, ctx.sockets["public"].address), tls=ctx.config.tls_on)
 
 
 def worker_fields(ctx: Context) -> tuple[str, str]:
@@ -291,17 +325,20 @@ def nginx_process(ctx: Context) -> ProcessSpec:
     env = dict(ctx.environ)
     target = ctx.access_log
     access_fds = target.inherited_fds if target is not None else ()
-    if bound.fd is not None:
+    listen_fds = tuple(
+        s.fd for s in (bound, ctx.sockets.get("redirect")) if s is not None and s.fd is not None
+    )
+    if listen_fds:
         # nginx adopts listening sockets named in $NGINX (its binary-upgrade mechanism), so the port tandem
         # bound (and resolved, for --port 0) is the one nginx serves, bound exactly once.
-        env["NGINX"] = f"{bound.fd};"
+        env["NGINX"] = "".join(f"{fd};" for fd in listen_fds)
     return ProcessSpec(
         name="nginx",
         role="nginx",
         argv=(ctx.config.nginx, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-e", "stderr"),
         env=env,
-        probe=probe(ctx, bound.address),
-        inherited_fds=((bound.fd,) if bound.fd is not None else ()) + access_fds,
+        probe=proxy_probe(ctx),
+        inherited_fds=listen_fds + access_fds,
         cwd=str(prefix),
         # nginx reopens its log files on USR1; the terminal needs no reopening.
         reopen_signal=signal.SIGUSR1 if target is not None and target.path is not None else None,
@@ -343,4 +380,5 @@ def build(ctx: Context) -> Plan:
         routes=ctx.routes,
         warnings=tuple(warnings),
         layer=ctx.layer,
+        scheme="https" if config.tls_on else "http",
     )
