@@ -25,11 +25,18 @@ BACKLOG = 256 * 1024  # bytes waiting for stdout before the oldest whole lines a
 REPORT_EVERY = 5.0  # seconds between "N lines dropped" reports
 
 
-def _nonblocking_writer(fd: int) -> Callable[[bytes], int]:
-    """A function writing what ``fd`` takes right now and returning how much that was (0 when full)."""
+class _Writer:
+    """Writes what ``fd`` takes right now and says how much that was (0 when full); owns what it opened."""
+
+    def __init__(self, write: Callable[[bytes], int], close: Callable[[], None] = lambda: None) -> None:
+        self.write = write
+        self.close = close
+
+
+def _nonblocking_writer(fd: int) -> _Writer:
     mode = os.fstat(fd).st_mode
     if stat.S_ISREG(mode) or stat.S_ISBLK(mode):
-        return lambda data: os.write(fd, data)  # a file takes everything (at disk speed)
+        return _Writer(lambda data: os.write(fd, data))  # a file takes everything (at disk speed)
     if stat.S_ISSOCK(mode):
         sock = socket.socket(fileno=os.dup(fd))
 
@@ -39,7 +46,7 @@ def _nonblocking_writer(fd: int) -> Callable[[bytes], int]:
             except BlockingIOError:
                 return 0
 
-        return send
+        return _Writer(send, sock.close)
     # A pipe or a terminal: a description of our own with O_NONBLOCK (the flag would otherwise also
     # change the descriptor tandem's own lines and other programs write through).
     try:
@@ -58,7 +65,13 @@ def _nonblocking_writer(fd: int) -> Callable[[bytes], int]:
             return 0
         return os.write(fd, data[: select.PIPE_BUF])
 
-    return write
+    def close() -> None:
+        # The pump's own write end of stdout: left open, a reader of tandem's output would never see EOF.
+        if own >= 0:
+            with contextlib.suppress(OSError):
+                os.close(own)
+
+    return _Writer(write, close)
 
 
 class LogPump:
@@ -67,7 +80,7 @@ class LogPump:
     def __init__(self, out_fd: int, report: Callable[[str], None] | None = None) -> None:
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
-        self._write = _nonblocking_writer(out_fd)
+        self._writer = _nonblocking_writer(out_fd)
         self._report = report
         self._backlog = bytearray()
         self._partial = b""
@@ -94,6 +107,7 @@ class LogPump:
         if self._backlog:
             self._drop(self._backlog.count(b"\n"))
         self._maybe_report(force=True)
+        self._writer.close()
         with contextlib.suppress(OSError):
             os.close(self.read_fd)
 
@@ -120,8 +134,13 @@ class LogPump:
 
     def _flush(self) -> None:
         while self._backlog:
+            # Whole lines, at most PIPE_BUF at a time: a write that small to a pipe is all or nothing, so
+            # access lines and tandem's own (written by another thread to the same stdout) never splice.
+            cut = self._backlog.rfind(b"\n", 0, select.PIPE_BUF) + 1 or min(
+                len(self._backlog), select.PIPE_BUF
+            )
             try:
-                written = self._write(bytes(self._backlog[:CHUNK]))
+                written = self._writer.write(bytes(self._backlog[:cut]))
             except OSError:
                 written = 0
                 self._drop(self._backlog.count(b"\n"))
