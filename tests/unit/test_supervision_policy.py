@@ -254,3 +254,45 @@ def test_a_new_daphne_that_never_answers_leaves_the_old_one_serving(
     assert supervisor.reload_queue == [] and supervisor.reloading is None
     assert supervisor.starts.count("daphne.2") == 1  # the second Daphne was not replaced either
     assert supervisor.failure is None and not supervisor.stopping
+
+
+def test_an_old_daphne_dying_while_its_successor_starts_does_not_hang_the_reload(
+    setup: tuple[Clock, ReplaySupervisor],
+) -> None:
+    clock, supervisor = setup
+    outcome = ready_pair(clock, supervisor)
+    old = supervisor.children[0]
+    assert supervisor.reload(waiter=outcome.append)["ok"]
+    prepared(supervisor)
+    successor = supervisor.children[-1]
+    old.proc.poll = lambda: -9  # type: ignore[union-attr, method-assign]  # it is gone
+    supervisor._dispatch(Event(kind=Kind.EXITED, name="daphne.1", pid=old.pid, code=-9, at=1002.0))
+    assert old.state != "backoff"  # not restarted: the successor takes over
+    supervisor._dispatch(Event(kind=Kind.READY, name="daphne.1", pid=successor.pid, at=1003.0))
+    assert old not in supervisor.children
+    assert supervisor.starts[-1] == "daphne.2"  # the reload went on to the next Daphne
+
+
+def test_a_retiring_daphne_that_never_drains_is_killed_at_the_deadline(
+    setup: tuple[Clock, ReplaySupervisor],
+) -> None:
+    clock, supervisor = setup
+    ready_pair(clock, supervisor)
+    killed: list[str] = []
+    supervisor._kill_group = lambda child: killed.append(child.name)  # type: ignore[method-assign]
+    assert supervisor.reload()["ok"]
+    prepared(supervisor)
+    successor = supervisor.children[-1]
+    supervisor._dispatch(Event(kind=Kind.READY, name="daphne.1", pid=successor.pid, at=1002.0))
+    assert supervisor.children[0].state == "retiring"
+    clock.now = 1002.0 + supervisor.stop_timeout + 1
+    supervisor._tick()
+    assert killed == ["daphne.1"]
+
+
+def test_stopping_during_a_reload_answers_its_waiters(setup: tuple[Clock, ReplaySupervisor]) -> None:
+    clock, supervisor = setup
+    outcome = ready_pair(clock, supervisor)
+    assert supervisor.reload(waiter=outcome.append)["ok"]
+    supervisor.stop()
+    assert outcome == [{"ok": False, "message": "reload failed: tandem is stopping"}]

@@ -22,7 +22,12 @@ def _control(
     instance = choose(
         project or Path.cwd(), pid, report=lambda line: click.echo(f"warning: {line}", err=True)
     )
-    return instance, send(instance, command, timeout)
+    reply = send(instance, command, timeout)
+    if not reply:  # it closed the connection unanswered (it stopped meanwhile, or timed out)
+        from tandem.status import NotRunning
+
+        raise NotRunning(f"tandem (pid {instance.pid}) gave no answer to {command!r}")
+    return instance, reply
 
 
 def control_options(func: F) -> F:

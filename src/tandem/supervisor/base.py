@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,7 @@ class SupervisorBase:
     reloads: int
     reloading: ReloadRun | None
     last_reload: dict[str, Any] | None
+    generations: Iterator[int]  # one counter for every start: private socket names never repeat
     _done: threading.Event
     control_requests: queue.Queue[tuple[str, Reply]]
 
@@ -99,4 +100,7 @@ class SupervisorBase:
         raise NotImplementedError
 
     def _reload_successor_failed(self, child: Child, why: str) -> bool:
+        raise NotImplementedError
+
+    def _reload_failed(self, message: str) -> None:
         raise NotImplementedError

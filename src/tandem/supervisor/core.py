@@ -11,6 +11,7 @@ dying after start is declared flapping and halts everything too. One module per 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import signal
 import subprocess
@@ -75,6 +76,7 @@ class Supervisor(StartMixin, ReloadMixin, StopMixin, ControlMixin):
         self.reloads = 0
         self.reloading = None
         self.last_reload = None
+        self.generations = itertools.count(1)
         self._done = threading.Event()
         self.control_requests = queue.Queue()
 
@@ -128,10 +130,15 @@ class Supervisor(StartMixin, ReloadMixin, StopMixin, ControlMixin):
                 self.force = True
                 self._kill_all()
             return
-        for child in self.children:
+        for child in list(self.children):
             if child.state == State.BACKOFF and child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
                 self._start(child)
+            elif child.state == State.RETIRING and child.restart_at is not None and now >= child.restart_at:
+                # A Daphne that does not finish draining (its app blocks) must not hold the reload forever.
+                child.restart_at = None
+                self.say(f"{child.name} (pid {child.pid}) did not finish draining in time: killing it")
+                self._kill_group(child)
 
     # --- handlers ---------------------------------------------------------------------------------------
 
@@ -195,6 +202,10 @@ class Supervisor(StartMixin, ReloadMixin, StopMixin, ControlMixin):
         self._kill_group(child)  # leftovers: nginx or Gunicorn workers whose master died
         now = event.at
         child.exits.append(now)
+        if any(c.replaces is child for c in self.children):
+            # Its successor of a reload is already starting: no restart, the successor takes over.
+            self.say(f"{event.name} {how} while its successor starts: the successor takes over")
+            return
         if not self.booted:
             self._halt(
                 BootError(

@@ -111,7 +111,14 @@ class ReloadMixin(SupervisorBase):
             self._reload_ended(True, "reload complete")
 
     def _retire(self, old: Child) -> None:
+        if not old.running:  # it died while its successor started: nothing to drain
+            old.state = State.EXITED
+            if old in self.children:
+                self.children.remove(old)
+            self._reload_next()
+            return
         old.state = State.RETIRING
+        old.restart_at = self.clock() + self.stop_timeout  # the drain deadline (core._tick)
         self._signal(old, RETIRE_SIGNAL)
 
     def _reload_successor_failed(self, child: Child, why: str) -> bool:
@@ -125,7 +132,14 @@ class ReloadMixin(SupervisorBase):
             self.children.remove(child)
         crash = parse_crash(tuple(child.last_lines))
         cause = f": {crash.summary()}" if crash else ""
-        self._reload_failed(f"the new {child.name} {why}{cause}; the old one keeps serving")
+        old = child.replaces
+        child.replaces = None
+        if old.running:
+            self._reload_failed(f"the new {child.name} {why}{cause}; the old one keeps serving")
+        else:  # the old one died meanwhile: its slot goes back to the restart policy
+            old.state = State.BACKOFF
+            old.restart_at = self.clock()
+            self._reload_failed(f"the new {child.name} {why}{cause}; the old one had exited: restarting it")
         return True
 
     def _reload_failed(self, message: str) -> None:

@@ -79,7 +79,7 @@ class SharedSocketCheck:
 
 class StartMixin(SupervisorBase):
     def _start(self, child: Child) -> None:
-        child.generation += 1
+        child.generation = next(self.generations)
         spec = child.instance()
         child.proc = self.spawn(
             list(spec.argv),
@@ -100,8 +100,9 @@ class StartMixin(SupervisorBase):
         proc = child.proc
         self.emit(Kind.STARTED, spec.name, pid=proc.pid)
         assert proc.stdout is not None
-        threading.Thread(target=self._read_output, args=(child, spec.name, proc.stdout), daemon=True).start()
-        threading.Thread(target=self._wait_exit, args=(spec.name, proc), daemon=True).start()
+        reader = threading.Thread(target=self._read_output, args=(child, spec.name, proc.stdout), daemon=True)
+        reader.start()
+        threading.Thread(target=self._wait_exit, args=(spec.name, proc, reader), daemon=True).start()
         threading.Thread(target=self._wait_ready, args=(spec, proc), daemon=True).start()
 
     def _read_output(self, child: Child, name: str, stream: IO[bytes]) -> None:
@@ -118,8 +119,11 @@ class StartMixin(SupervisorBase):
         finally:
             stream.close()
 
-    def _wait_exit(self, name: str, proc: subprocess.Popen[bytes]) -> None:
+    def _wait_exit(self, name: str, proc: subprocess.Popen[bytes], reader: threading.Thread) -> None:
         code = proc.wait()
+        # Its last output (the traceback of a failed start) is read before the exit is reported; bounded,
+        # as a grandchild may hold the pipe open.
+        reader.join(1.0)
         self.emit(Kind.EXITED, name, pid=proc.pid, code=code)
 
     def _wait_ready(self, spec: ProcessSpec, proc: subprocess.Popen[bytes]) -> None:

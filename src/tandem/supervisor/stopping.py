@@ -38,6 +38,8 @@ class StopMixin(SupervisorBase):
         KILL after ``stop_timeout``."""
         if not self.stopping:
             self.notify.stopping()
+        if self.reloading is not None:
+            self._reload_failed("tandem is stopping")
         self.stopping = True
         self.reload_queue = []
         self.stop_deadline = self.clock() + self.stop_timeout
