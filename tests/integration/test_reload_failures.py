@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import Tandem, TandemRunner, clean_env
-from tests.small_projects import ASGI_WS_PREFIX, CONSUMERS, write_served_project
+from tests.small_projects import ASGI_WS_PREFIX, CONSUMERS, copy_corpus, write_served_project
 
 RELOAD_FAILED = 8
 
@@ -82,3 +82,15 @@ def test_a_new_daphne_that_never_starts(tmp_path: Path, tandem: TandemRunner) ->
     assert "reload failed: the new daphne.1" in output and "old one keeps serving" in output, output
     assert "daphne-only boom" in output, output
     still_serving(run, tandem, project, before)
+
+
+def test_reload_on_a_layout_whose_settings_package_a_nested_dir_would_shadow(
+    tmp_path: Path, tandem: TandemRunner
+) -> None:
+    """The new code is checked in a fresh interpreter with the servers' sys.path order, not with the
+    working directory first (where example/tests/ would shadow the settings package tests/)."""
+    project = copy_corpus("shadowed", tmp_path)
+    env = clean_env(DJANGO_SETTINGS_MODULE="tests.settings")
+    tandem.serve(project, "--project", "example", env=env)
+    code, output = tandem.run("reload", "--project", "example", cwd=project, env=env, timeout=120)
+    assert code == 0 and "reload complete" in output, output

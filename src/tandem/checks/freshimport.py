@@ -29,6 +29,11 @@ MARKER = "TANDEM-FRESH-IMPORT:"
 _CHILD = r"""
 import importlib, json, os, sys, traceback
 
+# `python -c` puts the working directory first on sys.path, ahead of PYTHONPATH: a nested package of the
+# settings package's name there would shadow it. The servers run with PYTHONPATH's order; so does this.
+if sys.path and sys.path[0] in ("", os.getcwd()):
+    del sys.path[0]
+
 def attempt(path):
     module_name, _, attr = path.partition(":")
     try:
