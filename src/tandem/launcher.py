@@ -7,8 +7,8 @@ import os
 import secrets
 import shutil
 import socket
-import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +18,7 @@ from tandem import private
 from tandem.accesslog import close_target, open_target
 from tandem.children import Liveness
 from tandem.config import Config, resolve_config
-from tandem.errors import ProjectError, ReloadRefused, UsageError
+from tandem.errors import ProjectError, UsageError
 from tandem.layerchoice import LayerChoice
 from tandem.plan import (
     BoundSocket,
@@ -33,10 +33,10 @@ from tandem.plan import (
 from tandem.printer import Printer
 from tandem.programs import require_caddy, require_nginx, require_redis_server
 from tandem.project import Project, discover, open_project
-from tandem.rediscover import discover_in_subprocess
+from tandem.proxies.validate import caddy_validate, nginx_test
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
 from tandem.sdnotify import Notifier
-from tandem.servers import ASGI_ROLES
+from tandem.serving import Serving, access_log_fds
 from tandem.sockets import bind, close_all
 from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
 from tandem.supervisor import Supervisor
@@ -155,147 +155,9 @@ def write_files(files: tuple[File, ...], directory: Path, dir_mode: int = 0o755)
     return written
 
 
-# Where nginx is when it is not on PATH: Debian and most packages (/usr/sbin is on root's PATH, not on a
-# normal user's), local installs, and nginx's own default prefix for a source build.
-
-
-def nginx_test(nginx: str, conf: Path, pass_fds: tuple[int, ...] = ()) -> None:
-    """``nginx -t`` on the rendered config; its own message on failure. ``pass_fds``: descriptors the
-    config names (the access log's /dev/fd/N), which nginx opens to test them."""
-    result = subprocess.run(
-        [nginx, "-t", "-q", "-p", f"{conf.parent}/", "-c", str(conf), "-e", "stderr"],
-        capture_output=True,
-        pass_fds=pass_fds,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if result.returncode != 0:
-        message = " ".join((result.stderr or result.stdout).split()) or f"exit code {result.returncode}"
-        raise UsageError(f"nginx rejected the generated config: {message}", hint=f"see {conf}")
-
-
-def caddy_validate(caddy: str, conf: Path) -> None:
-    """``caddy validate`` on the rendered Caddyfile (it loads every module as a start would, binding
-    nothing); Caddy's own message on failure."""
-    result = subprocess.run(
-        [caddy, "validate", "--config", str(conf), "--adapter", "caddyfile"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=conf.parent,
-    )
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        message = lines[-1] if lines else f"exit code {result.returncode}"
-        raise UsageError(f"caddy rejected the generated config: {message}", hint=f"see {conf}")
-
-
-def proxy_test(config: Config, conf: Path, pass_fds: tuple[int, ...] = ()) -> None:
-    """The proxy's own check of a rendered config: ``caddy validate`` or ``nginx -t``."""
-    if config.proxy == "caddy":
-        caddy_validate(config.caddy, conf)
-    else:
-        nginx_test(config.nginx, conf, pass_fds)
-
-
-def access_log_fds(target: Managed) -> tuple[int, ...]:
-    return target.access_log.inherited_fds if target.access_log is not None else ()
-
-
 def child_environ(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment children start from: the caller's, minus tandem's own options."""
     return {k: v for k, v in environ.items() if not k.startswith("TANDEM_")}
-
-
-@dataclass
-class Serving:
-    """A plan with its bound sockets: what ``serve`` runs."""
-
-    plan: Plan
-    sockets: list[socket.socket]
-    runtime_dir: Path
-    remove_runtime_dir: bool
-    config: Config  # as the Plan was built with it (the nginx found, wherever it is)
-    project: Project
-    target: Managed  # what a reload rebuilds the Plan for: the same sockets, secrets and layer
-
-    def prepare_reload(self) -> Callable[[], bool] | None:
-        """Everything a reload can fail at, before a running process is touched (run off the supervisor's
-        loop): the new code imports in a fresh interpreter as the servers import it, the routing is re-read
-        there, the new proxy config passes ``nginx -t``. Returns the step that installs that config (True
-        when it changed), or None without a proxy. Raises on any failure; nothing is changed then."""
-        from tandem.checks.freshimport import fresh_imports
-
-        project = self.project
-        if self.config.role == "edge":
-            return self._prepare_edge_reload()
-        app = next(p for p in self.plan.processes if p.role in ("daphne", "gunicorn", "gunicorn-asgi"))
-        wsgi_served = any(p.role == "gunicorn" for p in self.plan.processes)
-        found = fresh_imports(
-            {"asgi": project.asgi_app, "wsgi": project.wsgi_app if wsgi_served else None},
-            root=project.root,
-            settings_module=project.settings_module,
-            environ=app.env,
-            pythonpath=list(project.pythonpath),
-        )
-        for kind, result in found.items():
-            if result.error:
-                raise ReloadRefused(
-                    f"the new code does not import: the {kind.upper()} application {result.error}"
-                )
-        if self.plan.proxy is None:
-            return None
-        daphne = next(p for p in self.plan.processes if p.role in ASGI_ROLES)
-        routes = discover_in_subprocess(project.asgi_app, self.target.python, daphne.env, str(project.root))
-        return self._install_proxy_config(routes)
-
-    def _prepare_edge_reload(self) -> Callable[[], bool] | None:
-        """An edge runs no app server to import the new code in: its routes are re-read in a fresh
-        interpreter with the environment nginx runs with plus the project's path and settings."""
-        from tandem.pythonpath import environ_value
-
-        project = self.project
-        env = dict(self.target.environ)
-        env.update(
-            PYTHONPATH=environ_value(project.pythonpath, env.get("PYTHONPATH")),
-            DJANGO_SETTINGS_MODULE=project.settings_module,
-        )
-        routes = discover_in_subprocess(project.asgi_app, self.target.python, env, str(project.root))
-        return self._install_proxy_config(routes)
-
-    def _install_proxy_config(self, routes: RouteTable) -> Callable[[], bool]:
-        plan = build_plan(self.config, self.project, routes, self.target)
-        changed = [
-            f for f in plan.files if (self.runtime_dir / f.path).read_text(encoding="utf-8") != f.content
-        ]
-        candidates = []
-        try:
-            for file in changed:
-                target = self.runtime_dir / file.path
-                candidate = target.with_name(target.name + ".new")
-                candidates.append((candidate, target))
-                private.write_file(candidate, file.content, file.mode)
-                proxy_test(self.config, candidate, access_log_fds(self.target))
-        except BaseException:
-            for candidate, _ in candidates:
-                candidate.unlink(missing_ok=True)
-            raise
-
-        def install() -> bool:
-            for candidate, target in candidates:
-                os.replace(candidate, target)
-            self.plan = plan
-            return bool(changed)
-
-        return install
-
-    def close(self) -> None:
-        close_all(self.sockets)
-        close_target(self.target.access_log)
-        if self.remove_runtime_dir:
-            shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
 def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], None]) -> Serving:
@@ -394,11 +256,16 @@ def serve(
             first = lines[0] if lines[0].startswith("tandem.") else f"warning: {lines[0]}"
             for line in (first, *lines[1:]):
                 printer.write("tandem", line)
-        problem = unreachable_reason(plan.public_url, loaded.project, serving.target.probe_token)
-        if problem:
-            printer.write("tandem", f"warning: {problem}")
         printer.raw(f"Ready: {plan.public_url}")
         notifier.ready(f"Ready: {plan.public_url}")
+
+        def reachable() -> None:
+            problem = unreachable_reason(plan.public_url, loaded.project, serving.target.probe_token)
+            if problem:
+                printer.write("tandem", f"warning: {problem}")
+
+        # Off the loop: it runs the user's own / view, which may take its time.
+        threading.Thread(target=reachable, name="tandem-reachable", daemon=True).start()
 
     supervisor = Supervisor(
         plan,
@@ -413,19 +280,25 @@ def serve(
         output=printer.child_lines,
         notify=notifier,
     )
-    control = ControlServer(serving.runtime_dir / CONTROL_SOCKET, supervisor.request)
-    control.start()
-    registration = register(
-        Instance(os.getpid(), str(loaded.project.root), plan.public_url, plan.mode, str(serving.runtime_dir)),
-        environ,
-    )
-    # From here on the supervisor's loop and the children's readers only queue lines; one thread writes.
-    printer.start()
-    try:
+    control: ControlServer | None = None
+    registration: Path | None = None
+    try:  # from here on, whatever fails leaves no runtime dir, socket or pump behind
+        control = ControlServer(serving.runtime_dir / CONTROL_SOCKET, supervisor.request)
+        control.start()
+        registration = register(
+            Instance(
+                os.getpid(), str(loaded.project.root), plan.public_url, plan.mode, str(serving.runtime_dir)
+            ),
+            environ,
+        )
+        # From here on the supervisor's loop and the children's readers only queue lines; one thread writes.
+        printer.start()
         return supervisor.run()
     finally:
-        registration.unlink(missing_ok=True)
-        control.close()
+        if registration is not None:
+            registration.unlink(missing_ok=True)
+        if control is not None:
+            control.close()
         serving.close()
         printer.close()
 
@@ -441,8 +314,10 @@ def unreachable_reason(url: str, project: Project, token: str) -> str | None:
     try:
         # The probe header keeps this request out of the access log; Django still sees an ordinary GET.
         # verify=False: tandem's own proxy on this machine, whose certificate may be self-signed.
-        status = httpx.get(url, headers={PROBE_HEADER: token}, timeout=5.0, verify=False).status_code
-    except httpx.HTTPError:
+        status = httpx.get(
+            url, headers={PROBE_HEADER: token}, timeout=5.0, verify=False, trust_env=False
+        ).status_code
+    except Exception:  # whatever fails here, serving goes on: this only adds a hint
         return None
     if status != 400:
         return None

@@ -167,9 +167,10 @@ def test_unwritable_embedded_static_root_is_one_clear_error(tmp_path: Path, tand
 def test_ready_url_rejected_by_allowed_hosts_is_explained(tmp_path: Path, tandem: TandemRunner) -> None:
     project = copy_corpus("stricthosts", tmp_path)
     run = tandem.serve(project, env=corpus_env(tmp_path))
-    assert (
-        "answers 400 Bad Request: ALLOWED_HOSTS ['chat.example.com'] does not include '127.0.0.1'"
-        in run.output
+    # Asked right after Ready, off the supervisor's loop: the line follows Ready.
+    run.wait_for_line(
+        r"answers 400 Bad Request: ALLOWED_HOSTS \['chat.example.com'\] does not include '127.0.0.1'",
+        timeout=15,
     )
     # It still serves: the public host is another name.
     response = httpx.get(run.url, headers={"Host": "chat.example.com"}, timeout=10)

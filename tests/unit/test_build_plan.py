@@ -82,14 +82,15 @@ def test_a_second_construction_site_is_found(source: str) -> None:
 
 
 def test_the_commands_reach_the_topologies_through_build_plan() -> None:
-    """serve (prepare), reload (Serving.prepare_reload) and export (export_plan) call build_plan."""
-    tree = ast.parse((SRC / "launcher.py").read_text(encoding="utf-8"))
+    """serve (launcher.prepare), reload (serving.Serving) and export (launcher.export_plan) call build_plan."""
     callers = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            calls = {_name(c.func) for c in ast.walk(node) if isinstance(c, ast.Call)}
-            if "build_plan" in calls:
-                callers.add(node.name)
+    for module in ("launcher.py", "serving.py"):
+        tree = ast.parse((SRC / module).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                calls = {_name(c.func) for c in ast.walk(node) if isinstance(c, ast.Call)}
+                if "build_plan" in calls:
+                    callers.add(node.name)
     # A reload's Plan is made in _install_proxy_config, which prepare_reload (app servers' code checked
     # first) and an edge's reload (no app server) both end in.
     assert {"prepare", "_install_proxy_config", "export_plan"} <= callers

@@ -16,10 +16,11 @@ import pytest
 
 from tandem.config import resolve_config
 from tandem.errors import ConfigError
-from tandem.launcher import caddy_validate, write_files
+from tandem.launcher import write_files
 from tandem.plan import Address, BoundSocket, Plan
 from tandem.project import Project
 from tandem.proxies.caddy import caddy_comment, caddy_path_prefix, caddy_quote, caddy_upstream, reindent
+from tandem.proxies.validate import caddy_validate
 from tandem.topologies import split
 from tests.unit.test_nginx_render import (
     UPDATE,

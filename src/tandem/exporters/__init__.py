@@ -64,8 +64,8 @@ def check_caddyfile(files: tuple[File, ...], config: Config, environ: Mapping[st
     import tempfile
     from pathlib import Path
 
-    from tandem.launcher import caddy_validate
     from tandem.programs import require_caddy
+    from tandem.proxies.validate import caddy_validate
 
     try:
         caddy = require_caddy(config, environ)

@@ -32,7 +32,7 @@ def wrapper_conf(directory: Path, include: Path) -> str:
 def check_server_block(nginx: str, content: str, name: str = "tandem.conf") -> None:
     """Raise ConfigError with nginx's own message when ``nginx -t`` refuses ``content`` (a server block
     with its upstreams and maps) inside the wrapper; the check leaves nothing behind."""
-    from tandem.launcher import nginx_test
+    from tandem.proxies.validate import nginx_test
 
     with tempfile.TemporaryDirectory(prefix="tandem-nginx-t-") as tmp:
         directory = Path(tmp)
