@@ -231,3 +231,21 @@ def test_routes_with_asgi_prefix(example_project: Path, tandem: TandemRunner) ->
     code, output = routes(tandem, example_project, "--asgi-prefix", "/sse/")
     assert code == 0, output
     assert re.search(r"^/sse/\s+http\s+daphne\s+\(--asgi-prefix\)", output, re.M)
+
+
+def test_export_says_when_serve_would_have_given_the_project_a_redis(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path
+) -> None:
+    """The example's views send group messages; serve runs a Redis for them in split mode. The bare servers
+    of a Procfile do not: export says so, and says nothing once a Redis is named."""
+    code, output = tandem.run(
+        "export", "procfile", "--mode", "split", "--out", str(tmp_path / "a"), cwd=example_project
+    )
+    assert code == 0, output
+    assert "warning: tandem serve gives this project a Redis channel layer of its own" in output, output
+    code, output = tandem.run(
+        "export", "procfile", "--mode", "split", "--channel-layer", "redis://127.0.0.1:6379/0",
+        "--out", str(tmp_path / "b"), cwd=example_project,
+    )  # fmt: skip
+    assert code == 0, output
+    assert "Redis channel layer of its own" not in output, output

@@ -51,6 +51,27 @@ def effective_layer_row(loaded: Any) -> tuple[str, str, str]:
     return ("channel_layer (effective)", layer.name, layer.why)
 
 
+def _layer_warning(target: str, per_process: bool, loaded: Any) -> tuple[str, ...]:
+    """What serve would fix with a managed Redis, an export of the bare servers cannot: say so."""
+    from tandem.launcher import effective_layer
+    from tandem.layerchoice import MANAGED
+
+    if target == "systemd" and not per_process:
+        return ()  # the unit runs `tandem serve`, which starts that Redis itself
+    try:
+        layer = effective_layer(loaded, os.environ)
+    except TandemError:
+        return ()
+    if layer.kind != MANAGED:
+        return ()
+    return (
+        "tandem serve gives this project a Redis channel layer of its own (its groups span processes), but "
+        "the exported servers run on the project's InMemoryChannelLayer, where group messages sent from "
+        "views never arrive: export with --channel-layer redis://HOST:PORT/0 (your Redis), or use "
+        "`tandem export systemd` (it runs tandem serve)",
+    )
+
+
 @main.command("config")
 @options_for("config")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -253,7 +274,11 @@ def export(
     files = export_files(target, plan, export_options)
     # Checked before anything is written: a config nginx refuses never lands in --out.
     unchecked = check_export(target, files, loaded.config, os.environ)
-    for warning in (*plan.warnings, *((unchecked,) if unchecked else ())):
+    for warning in (
+        *plan.warnings,
+        *((unchecked,) if unchecked else ()),
+        *_layer_warning(target, per_process, loaded),
+    ):
         click.echo(f"warning: {warning}", err=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in write_files(files, out_dir):
