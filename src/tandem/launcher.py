@@ -38,7 +38,7 @@ from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
 from tandem.sdnotify import Notifier
 from tandem.serving import Serving, access_log_fds
 from tandem.sockets import bind, close_all
-from tandem.status import CONTROL_SOCKET, ControlServer, Instance, register
+from tandem.status import CONTROL_SOCKET, ControlServer, Instance, add_live_figures, register
 from tandem.supervisor import Supervisor
 from tandem.tls import describe as describe_tls
 from tandem.tls import ensure_certificate, tls_files
@@ -283,7 +283,11 @@ def serve(
     control: ControlServer | None = None
     registration: Path | None = None
     try:  # from here on, whatever fails leaves no runtime dir, socket or pump behind
-        control = ControlServer(serving.runtime_dir / CONTROL_SOCKET, supervisor.request)
+        control = ControlServer(
+            serving.runtime_dir / CONTROL_SOCKET,
+            supervisor.request,
+            enrich=lambda status: add_live_figures(status, serving.plan),
+        )
         control.start()
         registration = register(
             Instance(

@@ -208,9 +208,17 @@ def send(instance: Instance, command: str, timeout: float = 10.0) -> dict[str, A
 class ControlServer:
     """Accepts one JSON line per connection and answers with the handler's JSON reply."""
 
-    def __init__(self, path: Path, handle: Callable[[str, Callable[[dict[str, Any]], None]], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        handle: Callable[[str, Callable[[dict[str, Any]], None]], None],
+        enrich: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.path = path
         self.handle = handle
+        # Slow additions to a status reply (psutil scans, probes of an edge's hosts), made in this
+        # connection's thread: the supervisor's loop only takes the snapshot.
+        self.enrich = enrich
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -256,6 +264,8 @@ class ControlServer:
             self.handle(command, reply)
             # A waited-for reload answers when it has finished or failed (every Daphne replaced in turn).
             if done.wait(RELOAD_WAIT if command == "reload-wait" else 10):
+                if command == "status" and self.enrich is not None and isinstance(result.get("status"), dict):
+                    self.enrich(result["status"])
                 with contextlib.suppress(OSError):
                     conn.sendall(json.dumps(result).encode() + b"\n")
 
@@ -293,7 +303,8 @@ def process_figures(pid: int) -> dict[str, Any]:
 def snapshot(
     plan: Plan, children: list[Child], *, now: float, started: float, reloads: int, state: str
 ) -> dict[str, Any]:
-    """What ``tandem status`` shows: the instance, then each process with its live figures."""
+    """What ``tandem status`` shows: the instance, then each process. Taken in the supervisor's loop, so
+    nothing slow here: the live figures are added outside it (add_live_figures)."""
     processes = [
         {
             "name": child.name,
@@ -304,7 +315,7 @@ def snapshot(
             "restarts": child.restarts,
             # Where the supervisor probes it: the public address for nginx, a private socket per Daphne.
             "address": str(child.spec.probe.address),
-            **process_figures(child.pid if child.running else 0),
+            "running": child.running,
         }
         for child in children
     ]
@@ -316,14 +327,21 @@ def snapshot(
         "upstreams": (
             {"gunicorn": plan.proxy.wsgi_upstream, "daphne": plan.proxy.asgi_upstream} if plan.proxy else {}
         ),
-        # An edge: each app host, and whether it answers with the same edge secret (tandem.edge).
-        **({"hosts": edge_hosts(plan)} if plan.mode == "edge" else {}),
         "uptime": round(now - started, 1),
         "reloads": reloads,
         "state": state,
         "channel_layer": plan.layer_summary,
         "processes": processes,
     }
+
+
+def add_live_figures(status: dict[str, Any], plan: Plan) -> None:
+    """Memory and connections of each process; on an edge, whether each app host answers with the same
+    edge secret (tandem.edge)."""
+    for process in status.get("processes", []):
+        process.update(process_figures(process["pid"] if process.pop("running", False) else 0))
+    if plan.mode == "edge":
+        status["hosts"] = edge_hosts(plan)
 
 
 def edge_hosts(plan: Plan) -> list[dict[str, Any]]:
