@@ -27,6 +27,7 @@ from tandem.plan import (
 from tandem.proxies.nginx import nginx_literal, nginx_name, render_nginx
 from tandem.routes import RouteTable
 from tandem.servers import split_processes
+from tandem.sizes import size_bytes
 from tandem.tls import tls_files
 from tandem.topologies.caddy import CADDY_DIR, caddy_file, caddy_process
 from tandem.topologies.processes import probe
@@ -97,20 +98,16 @@ def runtime_dir_for_nginx(ctx: Context) -> str:
     return text
 
 
-_SIZE = re.compile(r"(\d+)([kKmMgG]?)")
-_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-
-
 def body_size_bytes(size: str) -> int:
-    """nginx's size syntax (``10m``, ``512k``, ``0`` = unlimited) in bytes; anything else is refused, as
-    the value goes into the config unquoted."""
-    match = _SIZE.fullmatch(size)
-    if match is None:
+    """nginx's size syntax (``10m``, ``512k``, ``0`` = unlimited) in bytes (tandem.sizes, the one reading
+    of it); anything else is refused, as the value goes into the config unquoted."""
+    try:
+        return size_bytes(size)
+    except ValueError:
         raise ConfigError(
             f"max_body_size {size!r} is not an nginx size",
             hint="use a number of bytes with an optional k, m or g suffix, e.g. 10m",
-        )
-    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+        ) from None
 
 
 def body_size_warning(size: str, project_limit: int | None) -> str | None:
