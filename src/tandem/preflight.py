@@ -22,10 +22,6 @@ from tandem.project import Project
 from tandem.pythonpath import environ_value
 from tandem.redishosts import redis_timeout_fix
 
-# Findings serve fixes for the processes it starts, so they are not warnings there (``check`` still reports
-# them: a production deployment without tandem has to fix them itself).
-FIXED_BY_SERVE = frozenset({"tandem.W010"})
-
 
 class ChecksFailed(UsageError):
     """serve found check errors: nothing was started."""
@@ -59,11 +55,12 @@ def run_checks(
     from tandem.checks import blocking, run, warnings
     from tandem.checks.context import CheckContext
 
-    # serving=True: what serve fixes itself in the processes it starts (W012's read timeout) is left out.
+    # serving=True: what serve fixes itself in the processes it starts (W010's stale static files, W012's
+    # read timeout) is left out; check still reports it, as a deployment without tandem must fix it itself.
     ctx = CheckContext(settings, environ, cli, serving=True)
     if config.skip_checks:
         return ctx, []
-    messages = [m for m in run(ctx, deploy=True) if m.id not in FIXED_BY_SERVE]
+    messages = run(ctx, deploy=True)
     errors = blocking(messages)
     if errors:
         body = "\n".join(format_message(m) for m in errors)

@@ -57,6 +57,8 @@ def check_static(ctx: CheckContext) -> list[CheckMessage]:
     root = Path(str(static_root))
     if "django.contrib.staticfiles" not in (getattr(ctx.settings, "INSTALLED_APPS", ()) or ()):
         return []
+    if ctx.serving:
+        return []  # serve collects missing or stale files itself, and says so
     missing, outdated = uncollected(root, static_sources())
     if not missing and not outdated:
         return []
