@@ -17,11 +17,10 @@ from typing import Any
 
 from tandem.checks.freshimport import FreshImport, fresh_imports, project_path
 from tandem.checks.groups import group_senders, uses_groups
-from tandem.config import Config, cpu_count, env_name, resolve_config
+from tandem.config import Config, env_name, resolve_config
 from tandem.errors import ProjectError, TandemError
 from tandem.layerchoice import (
     INMEMORY_LAYER,
-    MEMORY_OPTIONS,
     SETTINGS,
     LayerChoice,
     choose_layer,
@@ -140,16 +139,10 @@ class CheckContext:
 
     @cached_property
     def spans_processes(self) -> bool:
-        """Split mode, or more than one Daphne process (auto counts with the project's own layer)."""
+        """Split mode, an app host (other hosts too), or more than one Daphne process (the Plan's count)."""
         if self.config is None:
             return False
-        if self.mode == "split" or self.config.role == "app":  # app hosts: other hosts, too
-            return True
-        if self.config.procs is not None:
-            return self.config.procs > 1
-        option = self.config.channel_layer
-        cross = bool(option and option not in MEMORY_OPTIONS) or self.settings_layer.cross_process
-        return cross and cpu_count() > 1
+        return self.mode == "split" or self.config.role == "app" or self.daphne_procs > 1
 
     @cached_property
     def layer_choice(self) -> LayerChoice:
