@@ -16,7 +16,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import TandemRunner
+from tests.conftest import TandemRunner, wait_for
 from tests.integration.test_split import SPOOF, websocket
 
 # (mode, arguments, the server that answers /whoami when routed there, the ASGI server's name)
@@ -98,7 +98,7 @@ def test_reload_under_load_fails_no_request(
         ws.send("before")
         assert ws.recv(timeout=15) == "before"
         worker.start()
-        time.sleep(0.5)
+        wait_for(lambda: count >= 5, timeout=30, message="the HTTP load under way")
         code, output = tandem.run("reload", "--wait", cwd=example_project)
         assert code == 0, output
         # The ASGI server under test (or Daphne, beside Granian) retires this socket with 1012.
@@ -106,7 +106,10 @@ def test_reload_under_load_fails_no_request(
             for _ in range(100):
                 ws.recv(timeout=60)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012, closed.value
-    time.sleep(1.0)  # requests after the reload, on the new processes
+    after = count
+    wait_for(
+        lambda: count >= after + 10, timeout=30, message="requests after the reload, on the new processes"
+    )
     done.set()
     worker.join(30)
     assert count > 20

@@ -180,7 +180,7 @@ async def test_new_channel_names(layer: Any) -> None:
 
 async def test_receive_waits_for_a_later_send(layer: Any) -> None:
     waiting = asyncio.ensure_future(layer.receive("test.channel"))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # wait-ok: one turn of the event loop, so the waiting receive gets to run
     assert not waiting.done()
     await layer.send("test.channel", {"type": "m"})
     assert await asyncio.wait_for(waiting, 1) == {"type": "m"}
@@ -188,7 +188,7 @@ async def test_receive_waits_for_a_later_send(layer: Any) -> None:
 
 async def test_several_receivers_each_get_one_message(layer: Any) -> None:
     receivers = [asyncio.ensure_future(layer.receive("test.channel")) for _ in range(3)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # wait-ok: one turn of the event loop, so the waiting receive gets to run
     for i in range(3):
         await layer.send("test.channel", {"type": "m", "i": i})
     got = await asyncio.wait_for(asyncio.gather(*receivers), 1)
@@ -197,7 +197,7 @@ async def test_several_receivers_each_get_one_message(layer: Any) -> None:
 
 async def test_cancelled_receive_loses_nothing(layer: Any) -> None:
     waiting = asyncio.ensure_future(layer.receive("test.channel"))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # wait-ok: one turn of the event loop, so the waiting receive gets to run
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
@@ -436,7 +436,7 @@ async def test_flush_keeps_waiting_receivers(make: Callable[..., Any]) -> None:
     """Channels' waiting receivers stay on the discarded queues after flush() and never wake."""
     layer = make()
     waiting = asyncio.ensure_future(layer.receive("test.channel"))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # wait-ok: one turn of the event loop, so the waiting receive gets to run
     await layer.flush()
     await layer.send("test.channel", {"type": "after"})
     assert await asyncio.wait_for(waiting, 1) == {"type": "after"}
