@@ -21,6 +21,10 @@ from tests.conftest import Tandem, daphne_pids
 from tests.small_projects import write_served_project
 
 MB = 1024 * 1024
+# Other clients' latency during an attack. The figure the issue asks for is p99 < 100 ms, and each test
+# prints it; the assertion allows 5x for a busy 2-core box (performance lives in benchmarks) and still fails
+# on what these attacks did before: echo stalled 1.6 s then over 10 s, a 200 MB POST stalled Daphne 5.7 s.
+STALL_MS = 500
 
 # An echo consumer, a "push" route that sends N messages of a given size to its own client (a server
 # stream), and a broadcast through the channel layer's group (the slow-reader-of-a-broadcast case).
