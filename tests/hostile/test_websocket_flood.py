@@ -32,7 +32,10 @@ SEND_TIMEOUT = 2.0  # TANDEM_WS_SEND_TIMEOUT in these runs: a stalled reader is 
 def serve(tandem: TandemRunner, tmp_path: Path, mode: str) -> tuple[Tandem, tuple[str, int]]:
     project = write_hostile_project(tmp_path / "project")
     env = clean_env(PYTHONUNBUFFERED="1", TANDEM_WS_SEND_TIMEOUT=str(SEND_TIMEOUT))
-    run = tandem.serve(project, "--mode", mode, env=env)
+    # The in-memory layer kept in split mode too: these attacks are on Daphne's own buffers, one process;
+    # a managed Redis between the consumers would add its own queue (see the README's Security section).
+    layer = ("--channel-layer", "memory", "--allow-inmemory") if mode == "split" else ()
+    run = tandem.serve(project, "--mode", mode, *layer, env=env)
     return run, address(run)
 
 

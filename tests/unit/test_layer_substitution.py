@@ -133,3 +133,18 @@ def test_the_class_named_exists() -> None:
     layer = cls(**{"capacity": 3, "expiry": 5, "group_expiry": 10, "channel_capacity": {"a.*": 1}})
     assert (layer.capacity, layer.expiry, layer.group_expiry) == (3, 5, 10)
     assert re.fullmatch(r"[\w.]+", TANDEM_INMEMORY_LAYER)
+
+
+def test_a_redis_put_in_place_of_the_projects_layer_keeps_what_its_config_says_about_messages() -> None:
+    from tandem.runtime.overrides import redis_channel_layers
+
+    previous = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 5000, "expiry": 30, "group_expiry": 3600, "unknown": 1},
+        }
+    }
+    config = redis_channel_layers("unix:///run/t/redis.sock", previous)["default"]["CONFIG"]
+    assert config["capacity"] == 5000 and config["expiry"] == 30 and config["group_expiry"] == 3600
+    assert "unknown" not in config and config["hosts"][0]["address"] == "unix:///run/t/redis.sock"
+    assert "capacity" not in redis_channel_layers("redis://127.0.0.1:6379/0")["default"]["CONFIG"]

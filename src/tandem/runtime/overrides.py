@@ -15,9 +15,20 @@ from tandem.runtime.spec import RuntimeSpec
 REDIS_SOCKET_TIMEOUT = 30.0
 
 
-def redis_channel_layers(url: str) -> dict[str, Any]:
+# What a layer's CONFIG says about its messages rather than where they live: it means the same to
+# channels-redis, so a Redis put in place of the project's layer keeps it (capacity above all: a project
+# that raised it for bursts would otherwise lose messages at channels-redis's default of 100).
+KEPT_CONFIG = ("capacity", "expiry", "group_expiry", "channel_capacity")
+
+
+def redis_channel_layers(url: str, previous: Any = None) -> dict[str, Any]:
     host = {"address": url, "socket_timeout": REDIS_SOCKET_TIMEOUT}
-    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [host]}}}
+    config: dict[str, Any] = {"hosts": [host]}
+    default = previous.get("default") if isinstance(previous, dict) else None
+    old = default.get("CONFIG") if isinstance(default, dict) else None
+    if isinstance(old, dict):
+        config.update({key: old[key] for key in KEPT_CONFIG if key in old})
+    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": config}}
 
 
 def apply_overrides(spec: RuntimeSpec) -> None:
@@ -29,7 +40,9 @@ def apply_overrides(spec: RuntimeSpec) -> None:
         # one process: Channels' class or tandem's (tandem.layers.inmemory), the project's CONFIG kept.
         settings.CHANNEL_LAYERS = inmemory_layers(getattr(settings, "CHANNEL_LAYERS", None), inmemory)
     elif spec.channel_layer:
-        settings.CHANNEL_LAYERS = redis_channel_layers(spec.channel_layer)
+        settings.CHANNEL_LAYERS = redis_channel_layers(
+            spec.channel_layer, getattr(settings, "CHANNEL_LAYERS", None)
+        )
     elif spec.redis_read_timeout and hasattr(settings, "CHANNEL_LAYERS"):
         # The project's own channels-redis hosts with redis-py's 5 s read timeout (tandem.W012).
         from tandem.redishosts import raise_read_timeouts
