@@ -40,6 +40,13 @@ def program(name: str, cmd: Command, user: str, stop: int) -> list[str]:
         f"[program:{name}]",
         f"command={supervisor_value(cmd.shell())}",
         f"directory={supervisor_value(cmd.cwd)}",
+        *_common(user, stop),
+    ]
+
+
+def _common(user: str, stop: int) -> list[str]:
+    """What every program block shares: who runs it, restarts, and a TERM stop bounded by the graceful time."""
+    return [
         f"user={user}",
         "autostart=true",
         "autorestart=true",
@@ -74,15 +81,7 @@ def daphne_program(name: str, plan: Plan, user: str, group: str, stop: int) -> l
         "numprocs_start=1",
         f"command={command}",
         f"directory={supervisor_value(first.cwd)}",
-        f"user={user}",
-        "autostart=true",
-        "autorestart=true",
-        "startsecs=5",
-        "stopsignal=TERM",
-        f"stopwaitsecs={stop}",
-        "killasgroup=true",
-        "redirect_stderr=true",
-        "",
+        *_common(user, stop),
     ]
     return lines
 
