@@ -8,6 +8,7 @@ import secrets
 import shutil
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ from tandem.plan import (
     File,
     Managed,
     Plan,
+    Preview,
     build_plan,
     new_proxy_secret,
     plan_addresses,
@@ -353,3 +355,19 @@ def export_plan(
     routes = routes_with_prefixes(loaded) if topology(mode).needs_routes else None
     target = Export(runtime_dir, probe_token, sys.executable, shared_fd)
     return build_plan(config, loaded.project, routes, target)
+
+
+def routes_plan(loaded: Loaded, environ: Mapping[str, str]) -> Plan:
+    """``tandem routes``: the Plan serve would run for this Config (a Preview target: nothing bound, written
+    or started), with the routes discovered in every mode, so each route is shown with the process that
+    answers it. A project without STATIC_ROOT gets tandem's own directory, named as serve names it."""
+    from tandem.preflight import with_static_root
+
+    routes = routes_with_prefixes(loaded)
+    project = with_static_root(loaded.project, environ, [], prepare=False)
+    # serve's runtime directory is made fresh per run; a stand-in names where its sockets would be.
+    runtime_dir = Path(
+        os.path.abspath(loaded.config.runtime_dir or Path(tempfile.gettempdir()) / "tandem-preview")
+    )
+    target = Preview(runtime_dir, sys.executable, layer=effective_layer(loaded, environ))
+    return build_plan(loaded.config, project, routes, target)

@@ -284,7 +284,19 @@ class Export:
     shared_fd: int | None = None
 
 
-Target = Managed | Export
+@dataclass(frozen=True)
+class Preview:
+    """Target of ``tandem routes``: the Plan ``tandem serve`` would run for this Config, with nothing bound,
+    written or started. The sockets are the addresses serve would bind (port 0 stays 0); their descriptors
+    stand in for the ones serve passes down (numbered from 3), as a server that only adopts a socket
+    tandem bound (uvicorn, Granian) is built from one."""
+
+    runtime_dir: Path
+    python: str
+    layer: LayerChoice | None = None  # the channel layer serve would give the processes
+
+
+Target = Managed | Export | Preview
 
 # The socket all Daphne processes share: a process manager binds it once and passes it to each.
 SHARED_SOCKET = {"split": "asgi", "unified": "public", "app": "asgi"}
@@ -333,6 +345,13 @@ def build_plan(config: Config, project: Project, routes: RouteTable | None, targ
     (tests/unit/test_build_plan.py fails on a second construction site)."""
     from tandem.topologies import topology_for
 
+    if isinstance(target, Preview):
+        # What serve builds, on stand-in descriptors: the same Context, managed, nothing bound.
+        addresses = plan_addresses(config, target.runtime_dir)
+        sockets = {name: BoundSocket(address, fd) for fd, (name, address) in enumerate(addresses.items(), 3)}
+        target = Managed(
+            target.runtime_dir, sockets, probe_token="", python=target.python, layer=target.layer
+        )
     if isinstance(target, Export):
         context = Context(
             config=config,

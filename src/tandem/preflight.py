@@ -71,8 +71,11 @@ def run_checks(
     return ctx, warnings(messages)
 
 
-def with_static_root(project: Project, environ: Mapping[str, str], notes: list[str]) -> Project:
-    """A project without STATIC_ROOT gets tandem's own directory, in both modes."""
+def with_static_root(
+    project: Project, environ: Mapping[str, str], notes: list[str], *, prepare: bool = True
+) -> Project:
+    """A project without STATIC_ROOT gets tandem's own directory, in both modes. ``prepare``: make it (and
+    prove it writable) now; ``tandem routes`` only names it."""
     from tandem.staticfiles import embedded_static_root, prepare_embedded_root
 
     if project.static_root is not None or not project.static_url or "://" in project.static_url:
@@ -82,7 +85,8 @@ def with_static_root(project: Project, environ: Mapping[str, str], notes: list[s
     if "django.contrib.staticfiles" not in project.installed_apps:
         return project
     root = embedded_static_root(project, environ)
-    prepare_embedded_root(root)
+    if prepare:
+        prepare_embedded_root(root)
     notes.append(
         f"STATIC_ROOT is not set: static files are collected into {root} and served from there "
         "(set STATIC_ROOT for a deployment of your own)"

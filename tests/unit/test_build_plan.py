@@ -82,7 +82,8 @@ def test_a_second_construction_site_is_found(source: str) -> None:
 
 
 def test_the_commands_reach_the_topologies_through_build_plan() -> None:
-    """serve (launcher.prepare), reload (serving.Serving) and export (launcher.export_plan) call build_plan."""
+    """serve (launcher.prepare), reload (serving.Serving), export (launcher.export_plan) and routes
+    (launcher.routes_plan) call build_plan."""
     callers = set()
     for module in ("launcher.py", "serving.py"):
         tree = ast.parse((SRC / module).read_text(encoding="utf-8"))
@@ -93,4 +94,4 @@ def test_the_commands_reach_the_topologies_through_build_plan() -> None:
                     callers.add(node.name)
     # A reload's Plan is made in _install_proxy_config, which prepare_reload (app servers' code checked
     # first) and an edge's reload (no app server) both end in.
-    assert {"prepare", "_install_proxy_config", "export_plan"} <= callers
+    assert {"prepare", "_install_proxy_config", "export_plan", "routes_plan"} <= callers
