@@ -95,7 +95,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     # --- topology ---------------------------------------------------------------------------------------
     Option(
-        "mode", "unified: Daphne alone. split: Gunicorn + Daphne behind nginx.", (*RUNS, CHECK, EXPORT),
+        "mode", "unified: Daphne alone. split: Gunicorn + Daphne behind nginx.", (*RUNS, CHECK, ROUTES, EXPORT),
         choices=("unified", "split"),
         command_defaults=(
             CommandDefault(EXPORT, "split", "Topology the systemd, procfile and supervisor exports run (nginx: always split)."),
@@ -135,7 +135,7 @@ OPTIONS: tuple[Option, ...] = (
         command_defaults=(CommandDefault(EXPORT, 80, "Public port (nginx's, or Daphne's in unified mode)."),),
     ),
     Option(
-        "procs", "Daphne processes sharing one socket, or 'auto'.", (*RUNS, CHECK), "N|auto",
+        "procs", "Daphne processes sharing one socket, or 'auto'.", (*RUNS, CHECK, ROUTES), "N|auto",
         default_text="auto: cores with a cross-process channel layer, else 1",
     ),
     Option("workers", "Gunicorn workers in split mode, or 'auto'.", RUNS, "N|auto", default_text="auto: 2 x cores"),
@@ -145,14 +145,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "http_server", "Split mode's WSGI server: gunicorn, or granian (pip install 'django-tandem[servers]').",
-        (*RUNS, CHECK), choices=("gunicorn", "granian"),
+        (*RUNS, CHECK, ROUTES), choices=("gunicorn", "granian"),
     ),
     Option(
         "ws_server", "Split mode's ASGI (WebSocket) server: daphne, gunicorn-asgi (Gunicorn 27's ASGI worker) "
-        "or uvicorn.", (*RUNS, CHECK), choices=("daphne", "gunicorn-asgi", "uvicorn"),
+        "or uvicorn.", (*RUNS, CHECK, ROUTES), choices=("daphne", "gunicorn-asgi", "uvicorn"),
     ),
     Option(
-        "server", "Unified mode's one server: daphne, gunicorn-asgi or uvicorn.", (*RUNS, CHECK),
+        "server", "Unified mode's one server: daphne, gunicorn-asgi or uvicorn.", (*RUNS, CHECK, ROUTES),
         choices=("daphne", "gunicorn-asgi", "uvicorn"),
     ),
     Option(
@@ -259,7 +259,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "proxy", "Split mode: the reverse proxy in front, nginx or caddy (pip install 'django-tandem[caddy]').",
-        RUNS, choices=("nginx", "caddy"),
+        (*RUNS, ROUTES), choices=("nginx", "caddy"),
     ),
     Option(
         "caddy", "caddy executable for --proxy caddy.", RUNS, "PATH",

@@ -185,33 +185,40 @@ def routes(tandem: TandemRunner, project: Path, *args: str) -> tuple[int, str]:
 
 
 def test_routes_on_the_example(example_project: Path, tandem: TandemRunner) -> None:
-    code, output = routes(tandem, example_project)
+    code, output = routes(tandem, example_project, "--mode", "split")
     assert code == 0, output
     assert re.search(
-        r"^/ws/chat/\s+websocket\s+daphne\s+ws/chat/<str:room>/\s+chat\.consumers\.ChatConsumer$",
+        r"^/ws/chat/\s+websocket\s+daphne\s+daphne\S*( daphne\.\d+)*( \.\. daphne\.\d+)?\s+path prefix\s+"
+        r"ws/chat/<str:room>/\s+chat\.consumers\.ChatConsumer$",
         output,
         re.M,
     )
+    assert re.search(r"^/\s+http\s+gunicorn\s+gunicorn\s+catch-all\s", output, re.M)
     assert "WebSockets are routed by path prefix: /ws/chat/, /ws/echo/" in output
+    # unified (serve's default): Daphne answers everything, no proxy routes anything
+    code, output = routes(tandem, example_project)
+    assert code == 0, output
+    assert re.search(r"^/\s+http\s+daphne\s+daphne\S*.*\s+application\s+\(everything else\)", output, re.M)
     assert "warning:" not in output
 
 
 def test_routes_of_a_catch_all_websocket_route(tmp_path: Path, tandem: TandemRunner) -> None:
     project = write_served_project(tmp_path / "proj", asgi=ASGI_CATCH_ALL)
-    code, output = routes(tandem, project)
+    code, output = routes(tandem, project, "--mode", "split")
     assert code == 0, output
     assert "WebSockets are routed by Upgrade header" in output
-    code, output = routes(tandem, project, "--json")
+    code, output = routes(tandem, project, "--mode", "split", "--json")
     assert json.loads(output)["route_by"] == "Upgrade header"
 
 
 def test_routes_of_plain_django(tmp_path: Path, tandem: TandemRunner) -> None:
     project = write_served_project(tmp_path / "proj", asgi=ASGI.format(package="mysite"))
-    code, output = routes(tandem, project, "--json")
+    code, output = routes(tandem, project, "--mode", "split", "--json")
     assert code == 0, output
     table = json.loads(output)
     assert table["websocket_prefixes"] == [] and table["route_by"] == "none"
-    assert [row["protocol"] for row in table["routes"]] == ["http"]  # only the catch-all "/" to Gunicorn
+    # only the catch-all "/" to Gunicorn
+    assert [(row["protocol"], row["server"]) for row in table["routes"]] == [("http", "gunicorn")]
     code, output = routes(tandem, project)
     assert "No WebSocket routes" in output
 
@@ -228,9 +235,9 @@ def test_routes_warns_about_an_http_url_under_a_websocket_prefix(
 
 
 def test_routes_with_asgi_prefix(example_project: Path, tandem: TandemRunner) -> None:
-    code, output = routes(tandem, example_project, "--asgi-prefix", "/sse/")
+    code, output = routes(tandem, example_project, "--mode", "split", "--asgi-prefix", "/sse/")
     assert code == 0, output
-    assert re.search(r"^/sse/\s+http\s+daphne\s+\(--asgi-prefix\)", output, re.M)
+    assert re.search(r"^/sse/\s+http\s+daphne\s+daphne\S*.*\s+path prefix\s+\(--asgi-prefix\)", output, re.M)
 
 
 def test_export_says_when_serve_would_have_given_the_project_a_redis(

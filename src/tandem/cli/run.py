@@ -6,13 +6,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tandem.cli.base import handle_errors, load_project, main, options_for, print_table
 from tandem.config import Config
 from tandem.errors import TandemError, UsageError
+
+if TYPE_CHECKING:
+    from tandem.routeview import RouteView
 
 
 @main.command()
@@ -124,78 +127,60 @@ def show_config(as_json: bool, **options: Any) -> None:
 
 @main.command()
 @options_for("routes")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema 1: see README, tandem routes).")
 @handle_errors
 def routes(as_json: bool, **options: Any) -> None:
-    """Show which URL prefixes go to which server, discovered from the project's ASGI routing."""
-    from tandem.launcher import routes_with_prefixes
+    """Show which process answers each URL prefix in the chosen --mode and servers: the routes discovered from
+    the project's ASGI routing, each --asgi-prefix, the static and media locations and the catch-all, read
+    from the Plan 'tandem serve' would run (nothing is started)."""
+    from tandem.launcher import routes_plan
+    from tandem.routeview import route_view
 
     loaded = load_project(options)
-    table = routes_with_prefixes(loaded)
-    prefixes = loaded.config.asgi_prefixes
-    rows = []
-    for route in table.routes:
-        server = "daphne" if route.protocol == "websocket" or route.protocol == "http" else "?"
-        rows.append(
-            {
-                "prefix": route.prefix,
-                "protocol": route.protocol,
-                "server": server,
-                "pattern": route.pattern,
-                "target": route.target,
-            }
-        )
-    for prefix in prefixes:
-        rows.append(
-            {
-                "prefix": prefix,
-                "protocol": "http",
-                "server": "daphne",
-                "pattern": "(--asgi-prefix)",
-                "target": "-",
-            }
-        )
-    rows.append(
-        {
-            "prefix": "/",
-            "protocol": "http",
-            "server": "gunicorn (split) / daphne (unified)",
-            "pattern": "(everything else)",
-            "target": loaded.project.wsgi_app,
-        }
-    )
-    routing = (
-        "Upgrade header"
-        if table.route_by_upgrade
-        else "path prefix"
-        if table.for_protocol("websocket")
-        else "none"
-    )
+    plan = routes_plan(loaded, os.environ)
+    assert plan.routes is not None  # routes_plan discovers them in every mode
+    view = route_view(plan, plan.routes, loaded.config.asgi_prefixes)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "routes": rows,
-                    "websocket_prefixes": list(table.websocket_prefixes),
-                    "route_by": routing,
-                    "warnings": list(table.warnings),
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(view.to_json(), indent=2))
         return
-    columns = ("prefix", "protocol", "server", "pattern", "target")
-    print_table(tuple(c.upper() for c in columns), [tuple(str(row[c]) for c in columns) for row in rows])
-    if not table.for_protocol("websocket"):
-        click.echo(
-            "No WebSocket routes: in split mode every request goes to Gunicorn (Daphne gets --asgi-prefix paths)."
-        )
-    elif table.route_by_upgrade:
-        click.echo("WebSockets are routed by Upgrade header: a WebSocket route has no literal path prefix.")
-    else:
-        click.echo(f"WebSockets are routed by path prefix: {', '.join(table.websocket_prefixes)}")
-    for warning in table.warnings:
+    click.echo(_routes_heading(view))
+    columns = ("PREFIX", "PROTOCOL", "SERVER", "PROCESSES", "ROUTED BY", "PATTERN", "TARGET")
+    print_table(
+        columns,
+        [
+            (r.prefix, r.protocol, r.server, r.processes_text, r.routed_by, r.pattern, r.target)
+            for r in view.rows
+        ],
+    )
+    click.echo(_websocket_line(view, plan.routes.websocket_prefixes))
+    for warning in view.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+def _routes_heading(view: RouteView) -> str:
+    if view.proxy:
+        return f"{view.mode} mode: {view.proxy} on {view.public_url} routes each request"
+    if view.mode == "app":
+        return f"app host ({view.public_url}): the edge routes each request to these servers"
+    return f"{view.mode} mode: one server on {view.public_url} answers every request (no proxy)"
+
+
+def _websocket_line(view: RouteView, discovered: tuple[str, ...]) -> str:
+    from tandem.routeview import APPLICATION, PATH_PREFIX, UPGRADE
+
+    if view.websocket_by == "none":
+        everything = view.rows[-1].server
+        return f"No WebSocket routes: every request no prefix claims goes to {everything}."
+    if view.websocket_by == UPGRADE:
+        return "WebSockets are routed by Upgrade header: a WebSocket route has no literal path prefix."
+    if view.websocket_by == PATH_PREFIX:
+        return f"WebSockets are routed by path prefix: {', '.join(view.websocket_prefixes)}"
+    if view.websocket_by == APPLICATION:
+        return (
+            f"WebSockets ({', '.join(discovered) or 'no literal prefix'}) reach the same server as everything "
+            "else; the project's ASGI routing picks the consumer (--mode split shows the proxy's routing)."
+        )
+    return "WebSockets are routed to the ASGI server by the edge (tandem serve --role edge)."
 
 
 @main.command("export")
