@@ -39,6 +39,7 @@ class Preflight:
         """Collects missing or stale static files: once the Plan is built, so a STATIC_ROOT the proxy
         config refuses is refused before anything is copied into it."""
         collect_static_if_stale(self.project, self.collect_env, say)
+        precompress_static(self.project, say)
 
 
 def format_message(message: django_checks.CheckMessage) -> str:
@@ -104,6 +105,18 @@ def collect_static_if_stale(project: Project, env: Mapping[str, str], say: Calla
         return
     say(f"collecting static files into {project.static_root} ({reason})")
     collectstatic(project, sys.executable, env)
+
+
+def precompress_static(project: Project, say: Callable[[str], None]) -> None:
+    """Missing or stale .gz/.br siblings of the collected files, whether or not collectstatic just ran
+    (STATIC_ROOT may have been collected by the project's own deploy, or by an older tandem)."""
+    from tandem.precompress import precompress
+
+    if project.static_root is None:
+        return
+    line = precompress(project.static_root).summary(project.static_root)
+    if line:
+        say(line)
 
 
 def preflight(
