@@ -45,7 +45,13 @@ class TandemASGIWorker(ASGIWorker):  # type: ignore[misc]
         super().init_process()
 
     def handle_exit_signal(self) -> None:
-        app = drainer()
-        if app is not None and self.alive:
-            self.loop.create_task(app.drain(close_code(self.booted)))
+        if self.alive:
+            # Gunicorn's worker notices SIGTERM on its next heartbeat (up to 1 s later) and only then stops
+            # listening; until then it kept accepting on the shared socket, so after a reload new
+            # connections reached a retiring worker (WebSockets refused with 403) instead of the new ones.
+            for server in self.servers:
+                server.close()
+            app = drainer()
+            if app is not None:
+                self.loop.create_task(app.drain(close_code(self.booted)))
         super().handle_exit_signal()
