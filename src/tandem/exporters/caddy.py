@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tandem.errors import UsageError
+from tandem.exporters.nginx import static_note
 from tandem.plan import File, Plan, ProxySpec
 
 README = """\
@@ -16,7 +17,7 @@ It expects:
   Gunicorn (WSGI) listening on   {wsgi}
   Daphne   (ASGI) listening on   {asgi}
 {locations}
-{site_note}
+{site_note}{static_note}
 Install: copy it to /etc/caddy/Caddyfile (or `import` it from yours), then
 
   caddy validate --config /etc/caddy/Caddyfile && sudo systemctl reload caddy
@@ -42,6 +43,8 @@ client sends unless you list trusted_proxies), X-Real-IP is set the same way, an
 able to reach the sockets above and read the static and media directories.
 Uploaded files: Caddy's file_server follows symbolic links under MEDIA_ROOT (nginx's export refuses them);
 keep MEDIA_ROOT free of links out of it.
+When Gunicorn or Daphne does not answer, Caddy's 502/503/504 carry a short page saying the application
+is restarting (handle_errors in the Caddyfile itself: no file to install).
 """
 
 SITE_HTTPS = """The site is {host}: Caddy obtains and renews its certificate itself (automatic HTTPS; ports 80 and
@@ -69,6 +72,12 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
         asgi=proxy.asgi_upstream,
         locations=locations,
         site_note=SITE_HTTPS.format(host=host) if https else SITE_PLAIN.format(port=proxy.listen),
+        static_note=static_note(
+            proxy,
+            cmds[0].argv[0],
+            cmds[0].cwd,
+            "Caddy sends a file's .br or .gz sibling to clients that accept it (precompressed)",
+        ),
         root=cmds[0].cwd,
         commands="\n".join(f"  {cmd.name}:\n    {cmd.shell()}\n" for cmd in cmds),
         summary=proxy.route_summary,

@@ -20,7 +20,7 @@ Install (Debian/Ubuntu):
   sudo cp tandem.conf /etc/nginx/conf.d/{name}.conf
   sudo nginx -t && sudo systemctl reload nginx
 
-{hosts_note}
+{hosts_note}{static_note}
 The app servers
 ---------------
 Run them as `tandem serve` does, with tandem's entry points (draining, 1012 on reload, ping timeout,
@@ -44,6 +44,8 @@ on every request and removes X-Forwarded-Host/-Port/-Ssl/-Protocol, so the app s
 them. Daphne takes the client address and scheme from them, and tandem.runtime.wsgi (the application
 Gunicorn runs above) sets REMOTE_ADDR from X-Real-IP: Django sees the client's address in both.
 If another proxy or load balancer stands in front of this nginx, add set_real_ip_from/real_ip_header.
+When Gunicorn or Daphne does not answer, nginx's 502/503/504 carry a short page saying the application
+is restarting (written into tandem.conf itself: no file to install).
 """
 
 UNIX_NOTE = """
@@ -69,6 +71,29 @@ to every request: set it to the names clients use.
 """
 
 
+STATIC_NOTE = """Static files: {sends}.
+`tandem serve` writes those compressed copies after collectstatic; for this deployment, run this after
+collectstatic on every deploy:
+
+  cd {root} && {python} -m tandem.precompress {static_root}
+
+Names with a content hash (ManifestStaticFilesStorage's app.<12 hex>.css) are cached for a year as
+immutable, other names for an hour; both with X-Content-Type-Options: nosniff.
+"""
+
+
+def static_note(proxy: ProxySpec, python: str, root: str, sends: str) -> str:
+    """How the exported deployment gets the .gz/.br siblings serve writes itself; empty without STATIC_ROOT."""
+    import shlex
+
+    static = next((loc for loc in proxy.static_locations if not loc.media), None)
+    if static is None:
+        return ""
+    return "\n" + STATIC_NOTE.format(
+        sends=sends, root=shlex.quote(root), python=shlex.quote(python), static_root=shlex.quote(static.root)
+    )
+
+
 def _readme(plan: Plan, proxy: ProxySpec) -> str:
     from tandem.exporters.common import commands
 
@@ -87,6 +112,12 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
             HOSTS_ANY
             if proxy.server_names == ("_",)
             else HOSTS_NAMED.format(server_names=" ".join(proxy.server_names))
+        ),
+        static_note=static_note(
+            proxy,
+            cmds[0].argv[0],
+            cmds[0].cwd,
+            "nginx sends a file's .gz sibling to clients that accept gzip (gzip_static)",
         ),
         root=cmds[0].cwd,
         commands="\n".join(f"  {cmd.name}:\n    {cmd.shell()}\n" for cmd in cmds),

@@ -18,7 +18,7 @@ import jinja2
 from tandem import __version__
 from tandem.errors import ConfigError
 from tandem.plan import File, ProxySpec
-from tandem.proxies.nginx import proxy_cidr
+from tandem.proxies.nginx import proxy_cidr, static_globals
 from tandem.sizes import size_bytes
 
 # What no Caddyfile token can carry literally:
@@ -141,6 +141,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["q"] = caddy_quote
     env.filters["cidr"] = proxy_cidr
+    static_globals(env)
     return env
 
 

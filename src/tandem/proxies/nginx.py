@@ -121,7 +121,24 @@ def _environment() -> jinja2.Environment:
     env.globals["cidr"] = proxy_cidr
     env.globals["log_format"] = nginx_log_format
     env.globals["version"] = __version__
+    static_globals(env)
     return env
+
+
+def static_globals(env: jinja2.Environment) -> None:
+    """tandem's own constants both proxy templates write: caching of static files, the unavailable page."""
+    from tandem import staticheaders
+    from tandem.proxies.pages import RETRY_AFTER, UNAVAILABLE_PAGE
+
+    env.globals.update(
+        # A regex both config languages carry unquoted-as-written (its "$" is the end anchor, which
+        # nginx's quoting refuses as a variable): tandem's constant, never a value from the project.
+        hashed_name=staticheaders.HASHED_NAME,
+        immutable_cache=staticheaders.IMMUTABLE,
+        short_cache=staticheaders.SHORT,
+        unavailable_page=UNAVAILABLE_PAGE,
+        retry_after=RETRY_AFTER,
+    )
 
 
 def render_nginx(spec: ProxySpec, path: str = "nginx.conf") -> File:
