@@ -106,6 +106,10 @@ def example_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = example_env(target)
     for command in (["migrate", "--noinput", "-v0"], ["collectstatic", "--noinput", "-v0"]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=target, env=env, check=True, timeout=120)
+    # The .gz/.br siblings serve writes (brotli at quality 11 costs seconds for the admin's files), once
+    # here: copies keep the modification times that make them fresh, so no test's serve redoes them.
+    precompress = [sys.executable, "-m", "tandem.precompress", str(target / "staticfiles")]
+    subprocess.run(precompress, cwd=target, env=env, check=True, timeout=120, capture_output=True)
     return target
 
 
