@@ -104,13 +104,16 @@ class ChatPage:
     context: BrowserContext
     page: Page
     errors: list[str] = field(default_factory=list)
+    # The URL of every WebSocket the page opened, in order (Playwright's "websocket" event).
+    sockets: list[str] = field(default_factory=list)
 
     def diagnostics(self) -> str:
         return "\n".join(self.errors) or "(no console errors)"
 
 
-def open_session(browser: Browser, base_url: str) -> ChatPage:
-    context = browser.new_context(base_url=base_url)
+def open_session(browser: Browser, base_url: str, *, ignore_https_errors: bool = False) -> ChatPage:
+    """``ignore_https_errors``: for a loopback site with a self-signed certificate (tandem --tls self-signed)."""
+    context = browser.new_context(base_url=base_url, ignore_https_errors=ignore_https_errors)
     context.set_default_timeout(WAIT_MS)
     context.set_default_navigation_timeout(WAIT_MS)
     page = context.new_page()
@@ -121,6 +124,7 @@ def open_session(browser: Browser, base_url: str) -> ChatPage:
             chat.errors.append(f"console.error: {message.text}")
 
     page.on("pageerror", lambda exc: chat.errors.append(f"pageerror: {exc}"))
+    page.on("websocket", lambda socket: chat.sockets.append(socket.url))
     page.on("console", on_console)
     return chat
 
@@ -138,10 +142,12 @@ def log_in(chat: ChatPage, username: str, next_path: str, password: str = PASSWO
 
 
 @contextlib.contextmanager
-def two_sessions(browser: Browser, run: Tandem) -> Iterator[tuple[ChatPage, ChatPage]]:
+def two_sessions(
+    browser: Browser, run: Tandem, *, ignore_https_errors: bool = False
+) -> Iterator[tuple[ChatPage, ChatPage]]:
     """Two independent sessions on the served site; on failure prints what the servers and pages said."""
-    first = open_session(browser, run.url)
-    second = open_session(browser, run.url)
+    first = open_session(browser, run.url, ignore_https_errors=ignore_https_errors)
+    second = open_session(browser, run.url, ignore_https_errors=ignore_https_errors)
     try:
         yield first, second
     except BaseException:
@@ -156,11 +162,13 @@ def two_sessions(browser: Browser, run: Tandem) -> Iterator[tuple[ChatPage, Chat
 
 
 @contextlib.contextmanager
-def alice_and_bob_in(browser: Browser, run: Tandem, room_path: str) -> Iterator[tuple[ChatPage, ChatPage]]:
+def alice_and_bob_in(
+    browser: Browser, run: Tandem, room_path: str, *, ignore_https_errors: bool = False
+) -> Iterator[tuple[ChatPage, ChatPage]]:
     """Alice and Bob (users the test created) logged in, each in a session of its own, on the room page at
     ``room_path``, both pages' WebSockets connected."""
     expect = require_playwright().expect
-    with two_sessions(browser, run) as (alice, bob):
+    with two_sessions(browser, run, ignore_https_errors=ignore_https_errors) as (alice, bob):
         log_in(alice, "alice", room_path)
         log_in(bob, "bob", room_path)
         for chat in (alice, bob):
