@@ -56,7 +56,8 @@ believes X-Forwarded-For/-Proto and X-Real-IP only on requests carrying it. Allo
 ({ports}) only from this edge in the firewall all the same.
 
 Routing: {summary}.
-Static files are served from this host's STATIC_ROOT: run collectstatic here on every deploy.
+Static files are served from this host's STATIC_ROOT: run collectstatic here on every deploy, then
+`python -m tandem.precompress STATIC_ROOT` (the .gz copies nginx sends to clients that accept gzip).
 Uploads (MEDIA_ROOT) must be on storage every app host and this edge share, or in object storage.
 """
 
