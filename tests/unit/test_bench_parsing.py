@@ -181,6 +181,9 @@ def test_variant_table_uses_the_core_count() -> None:
     assert names == [
         "unified-1", "unified-1-log", "unified-n", "unified-1-redis", "split-unix", "split-unix-log", "split-caddy",
         "split-tcp", "split-redis",
+        # --servers (tests/unit/test_bench_servers.py), then the hand-built reference, only when named
+        "split-granian", "split-gunicorn-asgi", "split-uvicorn", "unified-uvicorn", "unified-gunicorn-asgi",
+        "handbuilt-split",
     ]  # fmt: skip
     # Each access-log variant runs right after its pair without the log: a paired figure.
     for logged in (v for v in variant_table(4) if v.access_log):

@@ -237,6 +237,11 @@ class VariantResult:
     layer: str  # channel layer the servers ran with, e.g. "InMemoryChannelLayer"
     cross_process_layer: bool
     procs: int | None  # Daphne processes (None: tandem's default)
+    # The app servers it ran (tandem.servers names): split's WSGI server (None in unified mode) and the
+    # ASGI server; handbuilt: started by hand as the Channels docs do, a reference never recommended.
+    http_server: str | None = "gunicorn"
+    ws_server: str = "daphne"
+    handbuilt: bool = False
     status: str = OK  # OK | FAILED | SKIPPED
     reason: str | None = None
     ready_s: float | None = None

@@ -14,7 +14,7 @@ import httpx
 from tandem.bench.figures import ConnsFigure, EchoFigure, FanoutFigure, HttpFigure, combine_echo, combine_http
 from tandem.bench.http_load import PYTHON, WRK, wrk_figure, wrk_warmup
 from tandem.bench.jobs import HeldJob, JobFailed, run_job
-from tandem.bench.server import ServeRun
+from tandem.bench.server import Servers
 
 JOB_MARGIN = 60.0  # seconds a job gets beyond its own time bounds before it is killed
 
@@ -139,7 +139,7 @@ def measure_fanout(base: str, path: str, cookie: str, clients: int, load: Load) 
     )  # fmt: skip
 
 
-def measure_conns(run: ServeRun, target: str, base: str, path: str, asked: int, load: Load) -> ConnsFigure:
+def measure_conns(run: Servers, target: str, base: str, path: str, asked: int, load: Load) -> ConnsFigure:
     """Idle WebSockets opened until ``asked`` are open, the time bound passes or handshakes keep failing;
     Daphne's resident memory is read before, and while they are all held."""
     url = ws_url(base, path)

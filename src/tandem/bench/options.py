@@ -19,6 +19,7 @@ class BenchOptions:
     settings: str | None = None
     modes: tuple[str, ...] = ("unified", "split")
     variants: tuple[str, ...] = ()
+    servers: bool = False  # also every server-option variant (tandem.bench.variants.SERVERS)
     duration: float = 10.0
     warmup: float = 2.0
     # None: taken from the project (a GET route that answers 200; the first route that says it echoes).
@@ -99,6 +100,7 @@ def parse_options(raw: Mapping[str, Any]) -> BenchOptions:
         settings=raw.get("settings"),
         modes=modes,
         variants=names,
+        servers=bool(raw.get("servers")),
         duration=duration,
         warmup=warmup,
         http_path=_optional_path(raw.get("http_path"), "--http-path"),

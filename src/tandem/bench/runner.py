@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import importlib.util
 import os
 import shutil
 import signal
@@ -29,18 +30,19 @@ from tandem.bench.figures import (
     SKIPPED,
     VariantResult,
 )
+from tandem.bench.handbuilt import HandbuiltRun
 from tandem.bench.http_load import PYTHON, WRK, wrk_path
 from tandem.bench.measure import Load, check_answer
 from tandem.bench.options import BenchOptions
 from tandem.bench.recommend import ProjectFacts, Recommendation, recommend
 from tandem.bench.server import PrivateRedis, ServeRun, StartFailed, redis_binary
-from tandem.bench.skips import skip_reasons
+from tandem.bench.skips import HANDBUILT_KEY, server_skips, skip_reasons, variant_skip
 from tandem.bench.steps import Measurer, Ui
 from tandem.bench.variants import CONNS, DIRECT, ECHO, FANOUT, HTTP, Variant, select_variants, variant_table
 from tandem.errors import DependencyError, TandemError
 from tandem.launcher import discover_project_routes, load
-from tandem.project import ChannelLayer
-from tandem.routes import WEBSOCKET
+from tandem.project import ChannelLayer, Project
+from tandem.routes import WEBSOCKET, RouteTable
 
 STOP_TIMEOUT = 30.0
 # Passed to each tandem serve: a benchmark server has nothing in flight worth waiting for.
@@ -94,6 +96,11 @@ class Runner:
         # Tried on the first server that starts when --http-path was not given; None: cannot be read.
         self.http_candidates: list[str] | None = None
         self.workdir = Path(tempfile.gettempdir())  # the run's own directory once it starts (run)
+        # For handbuilt-split, which starts the servers itself: set by run().
+        self.project: Project | None = None
+        self.table = RouteTable((), ())
+        self.nginx: str | None = None
+        self.cores = 1
 
     # --- preparation ------------------------------------------------------------------------------------
 
@@ -146,7 +153,12 @@ class Runner:
         env["TANDEM_ACCESS_LOG"] = "1" if variant.access_log else "0"
         if variant.access_log:
             env["TANDEM_ACCESS_LOG_FILE"] = str(self.workdir / f"access-{variant.name}.log")
-        run = ServeRun(self._serve_argv(variant, project_root), cwd=project_root, env=env)
+        run: ServeRun | HandbuiltRun
+        if variant.handbuilt:
+            assert self.project is not None and self.nginx is not None
+            run = HandbuiltRun(self.project, self.table, nginx=self.nginx, environ=env, cores=self.cores)
+        else:
+            run = ServeRun(self._serve_argv(variant, project_root), cwd=project_root, env=env)
         try:
             try:
                 result.ready_s = run.wait_ready(options.ready_timeout)
@@ -199,8 +211,19 @@ class Runner:
         table = discover_project_routes(project, loaded.settings)
         machine = facts.machine_facts()
         cores = int(machine["cores"])
-        variants = select_variants(variant_table(cores), options.modes, options.variants)
+        variants = select_variants(
+            variant_table(cores), options.modes, options.variants, servers=options.servers
+        )
         nginx = shutil.which(loaded.config.nginx)
+        self.project, self.table, self.cores = project, table, cores
+        handbuilt_skip: str | None = None
+        if any(v.handbuilt for v in variants):
+            from tandem.programs import require_nginx
+
+            try:
+                self.nginx = require_nginx(loaded.config, self.environ)
+            except DependencyError as exc:
+                handbuilt_skip = str(exc)
         wrk = wrk_path() if options.http_tool in ("auto", "wrk") else None
         if options.http_tool == "wrk" and wrk is None:
             raise DependencyError(
@@ -214,6 +237,9 @@ class Runner:
         self.skip = skip_reasons(
             table, options, nginx_found=nginx is not None, redis_found=redis_binary() is not None
         )
+        self.skip.update(server_skips(variants, lambda module: importlib.util.find_spec(module) is not None))
+        if handbuilt_skip is not None:
+            self.skip[HANDBUILT_KEY] = handbuilt_skip
         if any(v.proxy == "caddy" for v in variants):
             from tandem.programs import require_caddy
 
@@ -293,13 +319,12 @@ class Runner:
                 layer="RedisChannelLayer (private)" if variant.redis else layer.name,
                 cross_process_layer=True if variant.redis else layer.cross_process,
                 procs=variant.procs,
+                http_server=variant.http_server if variant.mode == "split" else None,
+                ws_server=variant.ws_server,
+                handbuilt=variant.handbuilt,
             )
             report.variants.append(result)
-            reason = self.skip.get(variant.mode) or (self.skip.get("redis") if variant.redis else None)
-            if reason is None and variant.proxy == "caddy":
-                reason = self.skip.get("caddy")
-            if reason is None and variant.measure <= {FANOUT} and FANOUT in self.skip:
-                reason = f"it only measures the fan-out, which is skipped: {self.skip[FANOUT]}"
+            reason = variant_skip(variant, self.skip)
             if reason is not None:
                 result.status, result.reason = SKIPPED, reason
                 self.ui.say(f"{variant.name}: skipped: {reason}")

@@ -18,9 +18,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -143,34 +143,12 @@ class ServeRun:
                         total += member.memory_info().rss
         return total // 1024
 
-    def _cpu_seconds(self) -> float:
-        total = 0.0
-        for process in list(self.descendants.values()):
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                times = process.cpu_times()
-                total += times.user + times.system
-        return total
-
     def wait_idle(self, *, below: float = 0.15, quiet: float = 0.5, bound: float = 30.0) -> bool:
         """Until the servers together use less than ``below`` of a core for ``quiet`` seconds, at most
         ``bound`` seconds. Measurements then start from idle servers instead of inheriting the tail of
         the previous one (a fan-out's disconnects, say). False when they were still busy at the bound."""
         self.remember_descendants()
-        deadline = time.monotonic() + bound
-        last_at, last_cpu = time.monotonic(), self._cpu_seconds()
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            time.sleep(0.2)  # wait-ok: sampling interval of a bounded wait
-            now, cpu = time.monotonic(), self._cpu_seconds()
-            busy = (cpu - last_cpu) / max(now - last_at, 1e-3)
-            last_at, last_cpu = now, cpu
-            if busy >= below:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = now
-            elif now - quiet_since >= quiet:
-                return True
-        return False
+        return wait_idle(lambda: self.descendants.values(), below=below, quiet=quiet, bound=bound)
 
     def stop(self, timeout: float = 30.0) -> list[str]:
         """TERM, bounded wait, KILL; then wait until every descendant is gone. Returns what went wrong.
@@ -214,6 +192,47 @@ class ServeRun:
                 process.kill()
         psutil.wait_procs(alive, timeout=5)
         return problems
+
+
+class Servers(Protocol):
+    """What a measurement needs of a variant's running servers (a ServeRun, or the hand-built stack)."""
+
+    url: str | None
+
+    def wait_idle(self, *, below: float = 0.15, quiet: float = 0.5, bound: float = 30.0) -> bool: ...
+    def direct_url(self, role: str) -> str | None: ...
+    def rss_kb(self, role: str = "daphne") -> int | None: ...
+
+
+def cpu_seconds(processes: Iterable[psutil.Process]) -> float:
+    total = 0.0
+    for process in list(processes):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def wait_idle(
+    processes: Callable[[], Iterable[psutil.Process]], *, below: float, quiet: float, bound: float
+) -> bool:
+    """Until ``processes()`` together use less than ``below`` of a core for ``quiet`` seconds, at most
+    ``bound`` seconds; False when they were still busy at the bound."""
+    deadline = time.monotonic() + bound
+    last_at, last_cpu = time.monotonic(), cpu_seconds(processes())
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        time.sleep(0.2)  # wait-ok: sampling interval of a bounded wait
+        now, cpu = time.monotonic(), cpu_seconds(processes())
+        busy = (cpu - last_cpu) / max(now - last_at, 1e-3)
+        last_at, last_cpu = now, cpu
+        if busy >= below:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= quiet:
+            return True
+    return False
 
 
 def _alive(process: psutil.Process) -> bool:

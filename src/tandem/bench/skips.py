@@ -6,9 +6,11 @@ redis-server). The reasons end up in the table, the JSON and the report, so each
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from tandem.bench.facts import matching_websocket_route
 from tandem.bench.options import BenchOptions
-from tandem.bench.variants import CONNS, ECHO, FANOUT
+from tandem.bench.variants import CONNS, ECHO, FANOUT, Variant
 from tandem.routes import WEBSOCKET, RouteTable
 
 FANOUT_NEEDS_PATH = (
@@ -60,3 +62,41 @@ def skip_reasons(
     if not redis_found:
         skip["redis"] = "redis-server is not installed (apt-get install redis-server)"
     return skip
+
+
+HANDBUILT_KEY = "handbuilt"  # why handbuilt-split cannot start its own nginx
+
+
+def server_key(name: str) -> str:
+    """The skip key of an app server option, e.g. ``server granian``."""
+    return f"server {name}"
+
+
+def server_skips(variants: Sequence[Variant], installed: Callable[[str], bool]) -> dict[str, str]:
+    """Why each server-option variant's server cannot run: its Python package is not importable by the
+    interpreter that runs ``tandem serve`` (``installed`` is asked with the package name)."""
+    from tandem.servers import server
+
+    skip: dict[str, str] = {}
+    for name in sorted({s for v in variants for s in v.servers}):
+        found = server(name)
+        if not installed(found.module):
+            skip[server_key(name)] = (
+                f"{name} is not installed (its package {found.module} cannot be imported): "
+                f"pip install {found.extra}"
+            )
+    return skip
+
+
+def variant_skip(variant: Variant, skip: dict[str, str]) -> str | None:
+    """Why ``variant`` cannot run at all, from the run's skip reasons; None: it runs."""
+    reason = skip.get(variant.mode) or (skip.get("redis") if variant.redis else None)
+    if reason is None and variant.proxy == "caddy":
+        reason = skip.get("caddy")
+    for name in variant.servers:
+        reason = reason or skip.get(server_key(name))
+    if reason is None and variant.handbuilt:
+        reason = skip.get(HANDBUILT_KEY)
+    if reason is None and variant.measure <= {FANOUT} and FANOUT in skip:
+        reason = f"it only measures the fan-out, which is skipped: {skip[FANOUT]}"
+    return reason

@@ -14,7 +14,7 @@ from tandem.bench.accounts import BenchLogin
 from tandem.bench.figures import DAPHNE_DIRECT, GUNICORN_DIRECT, PUBLIC, Summarised, VariantResult
 from tandem.bench.measure import Load, measure_conns, measure_echo, measure_fanout, measure_http
 from tandem.bench.options import BenchOptions
-from tandem.bench.server import ServeRun
+from tandem.bench.server import Servers
 from tandem.bench.variants import CONNS, DIRECT, ECHO, FANOUT, HTTP, Variant
 
 Step = Callable[[], Summarised | None]
@@ -36,13 +36,13 @@ class Measurer:
         self.login = login
         self.ui = ui
 
-    def _settle(self, run: ServeRun, result: VariantResult, what: str) -> None:
+    def _settle(self, run: Servers, result: VariantResult, what: str) -> None:
         if not run.wait_idle():
             result.notes.append(
                 f"the servers were still busy 30 s after the previous measurement, before {what}"
             )
 
-    def measure(self, variant: Variant, result: VariantResult, run: ServeRun, url: str, load: Load) -> None:
+    def measure(self, variant: Variant, result: VariantResult, run: Servers, url: str, load: Load) -> None:
         """Every figure the variant asks for, one after the other, each from idle servers."""
         ui, options = self.ui, self.options
         direct: dict[str, str | None] = {}
@@ -139,7 +139,7 @@ class Measurer:
 
         return step
 
-    def _conns_step(self, result: VariantResult, run: ServeRun, url: str, load: Load) -> Step:
+    def _conns_step(self, result: VariantResult, run: Servers, url: str, load: Load) -> Step:
         def step() -> Summarised | None:
             assert self.options.ws_path is not None
             result.conns = measure_conns(run, PUBLIC, url, self.options.ws_path, self.options.max_conns, load)

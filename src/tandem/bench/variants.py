@@ -20,6 +20,15 @@ DIRECT = "direct"  # also measure Gunicorn and Daphne reached directly (split ov
 
 MODES = ("unified", "split")
 
+# When a variant runs without being named in --variants: always, with --servers, or only when named.
+DEFAULT = "default"
+SERVERS = "servers"
+NAMED = "named"
+
+# tandem's default app servers (the seed's pair); a variant naming another is a server-option variant.
+DEFAULT_HTTP_SERVER = "gunicorn"
+DEFAULT_WS_SERVER = "daphne"
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -35,11 +44,115 @@ class Variant:
     access_log: bool = False
     pair_of: str | None = None
     proxy: str = "nginx"  # split mode's proxy (--proxy); a caddy variant is skipped without caddy
+    # The app servers it runs (tandem.servers names): split's WSGI server (None in unified mode) and the
+    # ASGI server (unified mode's one server). serve_args carries the matching --http-server/--ws-server.
+    http_server: str | None = DEFAULT_HTTP_SERVER
+    ws_server: str = DEFAULT_WS_SERVER
+    runs: str = DEFAULT  # DEFAULT | SERVERS (with --servers) | NAMED (only when --variants names it)
+    # Started by hand as the Channels docs do (tandem.bench.handbuilt), not through tandem serve: a
+    # reference for the ratio, never a topology tandem recommends.
+    handbuilt: bool = False
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        """The app servers it runs that are not tandem's defaults (each needs its package installed)."""
+        chosen = (self.http_server, self.ws_server)
+        return tuple(s for s in chosen if s and s not in (DEFAULT_HTTP_SERVER, DEFAULT_WS_SERVER))
+
+
+def _server_variants() -> tuple[Variant, ...]:
+    """``--servers``: each other server option tandem supports, next to the default it replaces.
+
+    Each measures only what its server serves (split-granian's WebSockets are still Daphne's, the
+    ws-server variants' HTTP is still Gunicorn's); fan-out where one process of the server holds the room.
+    """
+    unix = ("--internal", "unix")
+    return (
+        Variant(
+            "split-granian",
+            "split",
+            "nginx -> Granian (WSGI) + Daphne over unix sockets",
+            (*unix, "--http-server", "granian"),
+            redis=False,
+            procs=None,
+            measure=frozenset({HTTP}),
+            http_server="granian",
+            runs=SERVERS,
+        ),
+        Variant(
+            "split-gunicorn-asgi",
+            "split",
+            "nginx -> Gunicorn + Gunicorn's ASGI worker over unix sockets",
+            (*unix, "--ws-server", "gunicorn-asgi"),
+            redis=False,
+            procs=None,
+            measure=frozenset({ECHO}),
+            ws_server="gunicorn-asgi",
+            runs=SERVERS,
+        ),
+        Variant(
+            "split-uvicorn",
+            "split",
+            "nginx -> Gunicorn + uvicorn over unix sockets",
+            (*unix, "--ws-server", "uvicorn"),
+            redis=False,
+            procs=None,
+            measure=frozenset({ECHO}),
+            ws_server="uvicorn",
+            runs=SERVERS,
+        ),
+        Variant(
+            "unified-uvicorn",
+            "unified",
+            "uvicorn, 1 process",
+            ("--procs", "1", "--server", "uvicorn"),
+            redis=False,
+            procs=1,
+            measure=frozenset({HTTP, ECHO, FANOUT}),
+            http_server=None,
+            ws_server="uvicorn",
+            runs=SERVERS,
+        ),
+        Variant(
+            "unified-gunicorn-asgi",
+            "unified",
+            "Gunicorn's ASGI worker, 1 worker",
+            ("--procs", "1", "--server", "gunicorn-asgi"),
+            redis=False,
+            procs=1,
+            measure=frozenset({HTTP, ECHO, FANOUT}),
+            http_server=None,
+            ws_server="gunicorn-asgi",
+            runs=SERVERS,
+        ),
+    )
+
+
+HANDBUILT = Variant(
+    "handbuilt-split",
+    "split",
+    "by hand, as the Channels docs: gunicorn PROJECT.wsgi, daphne PROJECT.asgi, nginx config written the "
+    "classic way (127.0.0.1 ports)",
+    (),
+    redis=False,
+    procs=1,
+    measure=frozenset({HTTP, ECHO}),
+    runs=NAMED,
+    handbuilt=True,
+)
 
 
 def variant_table(cores: int) -> tuple[Variant, ...]:
     """Every variant, in the order they run. ``cores`` sets the multi-process unified variant."""
     many = max(2, cores)
+    return (
+        *_default_variants(many),
+        *_server_variants(),
+        HANDBUILT,
+    )
+
+
+def _default_variants(many: int) -> tuple[Variant, ...]:
     return (
         Variant(
             "unified-1",
@@ -135,9 +248,10 @@ def split_list(value: str | None) -> tuple[str, ...]:
 
 
 def select_variants(
-    table: Sequence[Variant], modes: Sequence[str], names: Sequence[str]
+    table: Sequence[Variant], modes: Sequence[str], names: Sequence[str], *, servers: bool = False
 ) -> tuple[Variant, ...]:
-    """The variants to run: those named (all when none are), restricted to ``modes``, in table order."""
+    """The variants to run, restricted to ``modes``, in table order: those named (every DEFAULT one when
+    none are), and with ``servers`` every SERVERS one too. A NAMED variant runs only when named."""
     unknown_modes = [m for m in modes if m not in MODES]
     if unknown_modes:
         raise UsageError(
@@ -150,7 +264,13 @@ def select_variants(
             f"--variants: unknown variant {unknown[0]!r}",
             hint=f"choose from {', '.join(v.name for v in table)}",
         )
-    chosen = tuple(v for v in table if (not names or v.name in names) and v.mode in modes)
+
+    def wanted(v: Variant) -> bool:
+        if v.name in names or (servers and v.runs == SERVERS):
+            return True
+        return not names and v.runs == DEFAULT
+
+    chosen = tuple(v for v in table if wanted(v) and v.mode in modes)
     if not chosen:
         raise UsageError(
             "no variant left to run: --variants names none of the --modes given",

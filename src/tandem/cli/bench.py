@@ -17,8 +17,17 @@ from tandem.cli.base import handle_errors, main, options_for
 @click.option("--modes", default="unified,split", show_default=True, help="Topologies to measure.")
 @click.option(
     "--variants",
-    help="Only these variants (comma-separated): unified-1, unified-n, unified-1-redis, split-unix, "
-    "split-tcp, split-redis. Default: every variant of --modes.",
+    help="Only these variants (comma-separated): unified-1, unified-1-log, unified-n, unified-1-redis, "
+    "split-unix, split-unix-log, split-caddy, split-tcp, split-redis; the server options (see --servers); "
+    "handbuilt-split (Gunicorn, Daphne and nginx started by hand as the Channels docs do, for the ratio; "
+    "only when named). Default: the nine before them, within --modes.",
+)
+@click.option(
+    "--servers",
+    is_flag=True,
+    help="Also run the other app servers tandem supports, next to Gunicorn + Daphne: split-granian, "
+    "split-gunicorn-asgi, split-uvicorn, unified-uvicorn, unified-gunicorn-asgi (skipped when the "
+    "server's package is not installed).",
 )
 @click.option(
     "--duration", type=float, default=10.0, show_default=True, help="Seconds per HTTP/echo measurement."

@@ -1,0 +1,357 @@
+"""The ``handbuilt-split`` reference: Gunicorn, Daphne and nginx started by hand, as the Channels docs and
+the classic deployment article do it, not through ``tandem serve``.
+
+    gunicorn PROJECT.wsgi:application --workers (2 x cores) + 1 --bind 127.0.0.1:PORT
+    daphne -b 127.0.0.1 -p PORT PROJECT.asgi:application
+    nginx: proxy_pass to each, Upgrade/Connection headers on the WebSocket location, static alias
+
+The module names come from tandem's project discovery (settings.WSGI_APPLICATION / ASGI_APPLICATION), the
+nginx binary from tandem.programs. The ports are free loopback ports picked at run time. No upstream
+keep-alive, no unix sockets, no tuning: what a user gets from the docs. Access logs are off as in every
+other variant (nginx ``access_log off``; Gunicorn writes none by default; Daphne's per-connection lines,
+on by default, go to a file as under a process manager). Every process gets its own session and is
+stopped by its pid: TERM, a bounded wait, KILL, and its children too, whatever way the run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tandem.bench.server import POLL, StartFailed, wait_idle
+from tandem.project import Project
+from tandem.routes import WEBSOCKET, RouteTable
+
+HOST = "127.0.0.1"
+MIME_TYPES = "/etc/nginx/mime.types"
+
+
+def docs_workers(cores: int) -> int:
+    """Gunicorn's documented starting point: (2 x $num_cores) + 1."""
+    return 2 * max(1, cores) + 1
+
+
+def websocket_locations(table: RouteTable) -> tuple[str, ...]:
+    """The nginx locations that get the Upgrade headers: the first path segment of each WebSocket route
+    (``/ws/`` for the usual ``ws/...`` routes), as the classic config has one ``location /ws/``."""
+    locations = set()
+    for route in table.for_protocol(WEBSOCKET):
+        first = route.prefix.strip("/").split("/", 1)[0]
+        if not first:
+            raise StartFailed(
+                f"the WebSocket route /{route.pattern} has no literal path prefix: a hand-written nginx "
+                "config cannot route it by location"
+            )
+        locations.add(f"/{first}/")
+    return tuple(sorted(locations))
+
+
+def nginx_config(
+    *,
+    prefix: Path,
+    nginx_port: int,
+    gunicorn_port: int,
+    daphne_port: int,
+    ws_locations: Sequence[str],
+    static_url: str | None,
+    static_root: Path | None,
+    mime_types: str = MIME_TYPES,
+) -> str:
+    """The config as the classic article writes it (server block and locations), with the pid, logs and
+    temp files in ``prefix`` so it runs without touching /etc or /var."""
+    ws_blocks = "".join(
+        f"""
+        location {location} {{
+            proxy_pass http://127.0.0.1:{daphne_port};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_redirect off;
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Host $server_name;
+        }}
+"""
+        for location in ws_locations
+    )
+    static = ""
+    if static_url and static_root and static_url.startswith("/") and static_url.endswith("/"):
+        static = f"""
+        location {static_url} {{
+            alias {static_root}/;
+        }}
+"""
+    mime = f"include {mime_types};" if Path(mime_types).is_file() else "types { text/html html; }"
+    return f"""# handbuilt-split: the classic Django Channels nginx config (tandem bench reference variant)
+worker_processes auto;
+pid {prefix}/nginx.pid;
+error_log {prefix}/nginx-error.log;
+daemon off;
+
+events {{
+    worker_connections 768;
+}}
+
+http {{
+    sendfile on;
+    tcp_nopush on;
+    {mime}
+    default_type application/octet-stream;
+    access_log off;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+
+    server {{
+        listen {HOST}:{nginx_port};
+        server_name localhost;
+{static}{ws_blocks}
+        location / {{
+            proxy_pass http://127.0.0.1:{gunicorn_port};
+            proxy_set_header Host $host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
+}}
+"""
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports nobody listens on now (bound to 0, read, released together)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.bind((HOST, 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def console_script(name: str) -> list[str]:
+    """The command the docs type (``gunicorn``, ``daphne``): the one installed next to this Python."""
+    script = Path(sys.executable).parent / name
+    return [str(script)] if script.is_file() else [sys.executable, "-m", name]
+
+
+def _answers(url: str) -> bool:
+    """Any HTTP answer at all (the app's 404 counts); nginx's own 502/504 mean the upstream is not up."""
+    try:
+        response = httpx.get(url, timeout=2.0, trust_env=False, follow_redirects=False)
+    except httpx.HTTPError:
+        return False
+    return response.status_code not in (502, 503, 504)
+
+
+class HandbuiltRun:
+    """The three processes of the hand-built split layout, in a temporary directory of their own."""
+
+    def __init__(
+        self,
+        project: Project,
+        table: RouteTable,
+        *,
+        nginx: str,
+        environ: Mapping[str, str],
+        cores: int,
+    ) -> None:
+        self.project = project
+        self.table = table
+        self.nginx = nginx
+        self.workdir: Path | None = None  # its own directory, made by start() and removed by stop()
+        self.environ = environ
+        self.cores = cores
+        self.started = time.monotonic()
+        self.url: str | None = None
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.descendants: dict[int, psutil.Process] = {}
+        self.ports: dict[str, int] = {}
+
+    # --- start ------------------------------------------------------------------------------------------
+
+    def commands(self) -> dict[str, list[str]]:
+        assert self.workdir is not None
+        g, d = self.ports["gunicorn"], self.ports["daphne"]
+        conf = self.workdir / "nginx.conf"
+        return {
+            "gunicorn": [*console_script("gunicorn"), self.project.wsgi_app,
+                         "--workers", str(docs_workers(self.cores)), "--bind", f"{HOST}:{g}"],
+            "daphne": [*console_script("daphne"), "-b", HOST, "-p", str(d), self.project.asgi_app],
+            "nginx": [self.nginx, "-p", f"{self.workdir}/", "-c", str(conf),
+                      "-e", str(self.workdir / "nginx-error.log")],
+        }  # fmt: skip
+
+    def _env(self) -> dict[str, str]:
+        env = dict(self.environ)
+        # What a systemd unit's WorkingDirectory and Environment lines give the classic setup.
+        env["DJANGO_SETTINGS_MODULE"] = self.project.settings_module
+        env["PYTHONPATH"] = os.pathsep.join(
+            [*self.project.pythonpath, *filter(None, [env.get("PYTHONPATH")])]
+        )
+        return env
+
+    def start(self) -> None:
+        """Writes the nginx config and starts the three processes; on any failure stops what started."""
+        try:
+            # Its own directory, outside the bench's private one: nginx's workers (nobody, under root)
+            # must reach the temp paths in it, as they reach /var/lib/nginx on a real server.
+            self.workdir = workdir = Path(tempfile.mkdtemp(prefix="tandem-handbuilt-"))
+            workdir.chmod(0o711)
+            self.ports = dict(zip(("gunicorn", "daphne", "nginx"), free_ports(3), strict=True))
+            (workdir / "nginx.conf").write_text(
+                nginx_config(
+                    prefix=workdir,
+                    nginx_port=self.ports["nginx"],
+                    gunicorn_port=self.ports["gunicorn"],
+                    daphne_port=self.ports["daphne"],
+                    ws_locations=websocket_locations(self.table),
+                    static_url=self.project.static_url,
+                    static_root=self.project.static_root,
+                ),
+                encoding="utf-8",
+            )
+            env = self._env()
+            for role, argv in self.commands().items():
+                with open(workdir / f"{role}.log", "ab") as log:
+                    self.procs[role] = subprocess.Popen(
+                        argv, cwd=self.project.root, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                        stderr=subprocess.STDOUT, start_new_session=True,
+                    )  # fmt: skip
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self, timeout: float) -> float:
+        """Starts the stack and polls until Gunicorn and Daphne answer HTTP directly and through nginx.
+        Seconds from the start; raises StartFailed (after stopping everything) when one exits or the
+        deadline passes."""
+        self.started = time.monotonic()
+        self.start()
+        deadline = self.started + timeout
+        pending = {
+            "gunicorn": f"http://{HOST}:{self.ports['gunicorn']}/",
+            "daphne": f"http://{HOST}:{self.ports['daphne']}/",
+            "nginx": f"http://{HOST}:{self.ports['nginx']}/",
+        }
+        while time.monotonic() < deadline:
+            for role, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise StartFailed(f"{role} exited with code {proc.returncode}{self._log_tail(role)}")
+            for role in [r for r in ("gunicorn", "daphne", "nginx") if r in pending]:
+                if _answers(pending[role]):
+                    del pending[role]
+            if not pending:
+                self.url = f"http://{HOST}:{self.ports['nginx']}/"
+                self.remember_descendants()
+                return time.monotonic() - self.started
+            time.sleep(POLL)  # wait-ok: polling interval of a bounded wait
+        raise StartFailed(f"not ready within {timeout:.0f} s (no answer from {', '.join(pending)})")
+
+    def _log_tail(self, role: str) -> str:
+        """The last line the process (or, for nginx, its error log) wrote: why it exited."""
+        assert self.workdir is not None
+        lines: list[str] = []
+        for name in (f"{role}.log", "nginx-error.log" if role == "nginx" else ""):
+            with contextlib.suppress(OSError):
+                if name:
+                    lines += (self.workdir / name).read_text(errors="replace").strip().splitlines()
+        return f": {lines[-1][:300]}" if lines else ""
+
+    # --- what measurements ask --------------------------------------------------------------------------
+
+    def remember_descendants(self) -> None:
+        for proc in self.procs.values():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                parent = psutil.Process(proc.pid)
+                self.descendants.setdefault(parent.pid, parent)
+                for child in parent.children(recursive=True):
+                    self.descendants.setdefault(child.pid, child)
+
+    def wait_idle(self, *, below: float = 0.15, quiet: float = 0.5, bound: float = 30.0) -> bool:
+        self.remember_descendants()
+        return wait_idle(lambda: self.descendants.values(), below=below, quiet=quiet, bound=bound)
+
+    def direct_url(self, role: str) -> str | None:
+        return None  # not measured: split-tcp measures the app servers reached directly
+
+    def rss_kb(self, role: str = "daphne") -> int | None:
+        return None  # not measured here
+
+    # --- stop -------------------------------------------------------------------------------------------
+
+    def stop(self, timeout: float = 30.0) -> list[str]:
+        """TERM each (nginx first, as the proxy in front), a bounded wait, KILL; then every child of theirs
+        is waited for and killed if it lingers. Returns what went wrong. A second Ctrl-C kills at once."""
+        try:
+            return self._stop(timeout)
+        except KeyboardInterrupt:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        self.remember_descendants()
+        for proc in self.procs.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for process in self.descendants.values():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+
+    def _stop(self, timeout: float) -> list[str]:
+        problems: list[str] = []
+        self.remember_descendants()
+        order = [r for r in ("nginx", "daphne", "gunicorn") if r in self.procs]
+        for role in order:
+            proc = self.procs[role]
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for role in order:
+            proc = self.procs[role]
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                problems.append(f"{role} did not stop within {timeout:.0f} s of TERM: killed")
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        alive = [p for p in self.descendants.values() if _running(p)]
+        _, alive = psutil.wait_procs(alive, timeout=10)
+        for process in alive:
+            problems.append(f"pid {process.pid} outlived its server: killed")
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(alive, timeout=5)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return problems
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
