@@ -10,6 +10,12 @@ the result is "undecided" and says which. Otherwise, in order:
    repeat is below that against unified's slowest, and undecided in between: a margin inside the noise
    decides nothing.
 4. Unified with several Daphne processes only when they beat one by ``PROCS_WORTH`` beyond the spread.
+5. Another app server (``--servers``) only when it beats tandem's default in the chosen mode by
+   ``SERVER_WORTH`` beyond the spread, on the figure it serves: split's ``--http-server`` on HTTP against
+   split-unix (Gunicorn), ``--ws-server`` on echo against split-unix (Daphne); unified's ``--server`` on
+   echo or HTTP against unified-1 (one Daphne) without being slower beyond the spread on the other. Only
+   figures without a single failed answer count, and handbuilt-split (started by hand, a reference) is
+   never chosen.
 A channel layer that crosses processes (Redis) is advised only when the chosen topology spans processes and
 the project uses groups over WebSocket routes; never for a project without WebSocket routes.
 """
@@ -19,10 +25,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tandem.bench.figures import GUNICORN_DIRECT, OK, PUBLIC, SKIPPED, HttpFigure, VariantResult, find
+from tandem.bench.figures import (
+    GUNICORN_DIRECT,
+    OK,
+    PUBLIC,
+    SKIPPED,
+    EchoFigure,
+    HttpFigure,
+    VariantResult,
+    find,
+)
 
 SPLIT_WORTH = 1.5
 PROCS_WORTH = 1.3
+SERVER_WORTH = 1.3
 FANOUT_SLOW_MS = 100.0
 REDIS_EXAMPLE = "redis://127.0.0.1:6379/0"
 
@@ -54,7 +70,8 @@ class Recommendation:
 def _best_http(results: Sequence[VariantResult], mode: str) -> tuple[VariantResult, HttpFigure] | None:
     best: tuple[VariantResult, HttpFigure] | None = None
     for variant in results:
-        figure = variant.http_at(PUBLIC) if variant.status == OK and variant.mode == mode else None
+        ours = variant.status == OK and variant.mode == mode and not variant.handbuilt
+        figure = variant.http_at(PUBLIC) if ours else None
         better = figure is not None and (best is None or figure.requests_per_s > best[1].requests_per_s)
         if figure is not None and figure.requests_per_s > 0 and better:
             best = (variant, figure)
@@ -79,14 +96,88 @@ def _procs_advice(results: Sequence[VariantResult]) -> tuple[int, str | None]:
     return (many.procs or 1, text) if worth else (1, text + ": not beyond the run-to-run spread")
 
 
-def _command(mode: str, procs: int, facts: ProjectFacts) -> str:
+def _command(mode: str, procs: int, facts: ProjectFacts, server_args: str = "") -> str:
     spans = mode == "split" or procs > 1
     layer = f" --channel-layer {REDIS_EXAMPLE}" if spans and facts.needs_shared_layer else ""
     if mode == "split":
-        return "tandem serve --mode split" + layer
+        return "tandem serve --mode split" + server_args + layer
     if mode == "unified":
-        return f"tandem serve --procs {procs}" + layer
+        return f"tandem serve --procs {procs}" + server_args + layer
     return "tandem bench"
+
+
+Figure = HttpFigure | EchoFigure
+
+
+def _public(variant: VariantResult, kind: str) -> Figure | None:
+    """The variant's public HTTP or echo figure; None when not measured or when any answer failed."""
+    figure: Figure | None = variant.http_at(PUBLIC) if kind == "HTTP" else variant.echo_at(PUBLIC)
+    return figure if figure is not None and _rate_of(figure) > 0 else None
+
+
+def _rate_of(figure: Figure) -> float:
+    return figure.requests_per_s if isinstance(figure, HttpFigure) else figure.messages_per_s
+
+
+def _beats(top: Figure, base: Figure) -> bool:
+    return top.low / base.high >= SERVER_WORTH
+
+
+def _server_choice(
+    results: Sequence[VariantResult],
+    candidates: Sequence[VariantResult],
+    base_name: str,
+    kinds: Sequence[str],
+) -> tuple[VariantResult | None, list[str]]:
+    """The candidate that beats ``base_name`` by SERVER_WORTH beyond the spread on one of ``kinds`` and is
+    not slower beyond the spread on the others (the fastest such), with a reason per candidate measured."""
+    base = find(results, base_name)
+    chosen: tuple[VariantResult, float] | None = None
+    reasons = []
+    for variant in candidates:
+        if variant.status != OK or base is None:
+            continue
+        pairs = [(kind, _public(variant, kind), _public(base, kind)) for kind in kinds]
+        measured = [
+            (kind, top, bottom) for kind, top, bottom in pairs if top is not None and bottom is not None
+        ]
+        if len(measured) < len(kinds):
+            continue
+        texts = [
+            f"{kind} {_rate_of(top) / _rate_of(bottom):.2f}x ({_rate_of(top):,.0f} vs {_rate_of(bottom):,.0f})"
+            for kind, top, bottom in measured
+        ]
+        wins = [kind for kind, top, bottom in measured if _beats(top, bottom)]
+        slower = [kind for kind, top, bottom in measured if top.high < bottom.low]
+        verdict = (
+            "beyond the spread"
+            if wins and not slower
+            else f"not beyond {SERVER_WORTH}x and the run-to-run spread"
+        )
+        if wins and slower:
+            verdict = f"slower on {', '.join(slower)}"
+        reasons.append(f"{variant.name} vs {base_name}: {', '.join(texts)}: {verdict}")
+        score = _rate_of(measured[0][1]) / _rate_of(measured[0][2])
+        if wins and not slower and (chosen is None or score > chosen[1]):
+            chosen = (variant, score)
+    return (chosen[0] if chosen else None), reasons
+
+
+def _servers(results: Sequence[VariantResult], mode: str) -> tuple[str, list[str], bool]:
+    """(the serve options for the servers chosen in ``mode``, the reasons, whether unified left Daphne)."""
+    ours = [v for v in results if v.mode == mode and not v.handbuilt]
+    if mode == "split":
+        http = [v for v in ours if v.http_server not in (None, "gunicorn")]
+        ws = [v for v in ours if v.ws_server != "daphne"]
+        http_pick, http_reasons = _server_choice(results, http, "split-unix", ("HTTP",))
+        ws_pick, ws_reasons = _server_choice(results, ws, "split-unix", ("echo",))
+        args = (f" --http-server {http_pick.http_server}" if http_pick else "") + (
+            f" --ws-server {ws_pick.ws_server}" if ws_pick else ""
+        )
+        return args, http_reasons + ws_reasons, False
+    others = [v for v in ours if v.ws_server != "daphne"]
+    pick, reasons = _server_choice(results, others, "unified-1", ("echo", "HTTP"))
+    return (f" --server {pick.ws_server}" if pick else ""), reasons, pick is not None
 
 
 def _layer_caveat(results: Sequence[VariantResult], facts: ProjectFacts) -> str:
@@ -204,8 +295,15 @@ def recommend(results: Sequence[VariantResult], facts: ProjectFacts) -> Recommen
                 "threshold: run longer (--duration) or more often (--repeat)",
                 reasons,
             )
-    if mode == "unified" and procs_text:
+    server_args, server_reasons, left_daphne = _servers(results, mode)
+    if mode == "unified" and procs_text and not left_daphne:
         reasons.append(procs_text)
-    procs = procs if mode == "unified" else 1
+    # The several-processes figure is Daphne's: with another unified server, the measured one process.
+    procs = procs if mode == "unified" and not left_daphne else 1
+    reasons.extend(server_reasons)
+    if server_args:
+        headline += f"; with{server_args}"
     caveats = _caveats(results, facts, mode, procs)
-    return Recommendation(mode, _command(mode, procs, facts), headline, tuple(reasons), tuple(caveats))
+    return Recommendation(
+        mode, _command(mode, procs, facts, server_args), headline, tuple(reasons), tuple(caveats)
+    )

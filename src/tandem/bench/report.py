@@ -16,11 +16,14 @@ from rich.text import Text
 from tandem.bench.charts import Chart, grouped_bars, millis, number
 from tandem.bench.figures import DAPHNE_DIRECT, GUNICORN_DIRECT, OK, PUBLIC, VariantResult, spread, to_data
 from tandem.bench.logcost import log_costs
+from tandem.bench.ratios import server_ratios
 from tandem.bench.runner import BenchReport
 
 
 def report_data(report: BenchReport) -> dict[str, Any]:
     data: dict[str, Any] = to_data(report)
+    # Derived from the variants, as the terminal prints them: --servers' and handbuilt-split's ratios.
+    data["ratios"] = [{**to_data(r), "ratio": to_data(r.ratio)} for r in server_ratios(report.variants)]
     return data
 
 
@@ -111,6 +114,7 @@ def render_html(report: BenchReport) -> str:
         charts=build_charts(report),
         fmt_ms=_fmt_ms,
         spread=spread,
+        ratios=server_ratios(report.variants),
     )
 
 
@@ -206,6 +210,8 @@ def print_summary(report: BenchReport, console: Console) -> None:
         console.print(f"HTTP and echo rates: the median of {repeats} runs, min-max under it.")
     for cost in log_costs(report.variants):
         console.print(cost.summary(), markup=False, highlight=False)
+    for ratio in server_ratios(report.variants):
+        console.print(ratio.summary(), markup=False, highlight=False)
     for what, why in report.skipped.items():
         console.print(f"not measured: {what}: {why}", markup=False, highlight=False)
     rec = report.recommendation
