@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import psutil
@@ -205,3 +206,34 @@ def test_bench_interrupted_stops_everything(example_project: Path, tandem: Tande
     assert code == 130, run.output
     assert "Traceback" not in run.output
     assert leftovers(example_project) == []
+
+
+def test_bench_handbuilt_next_to_tandem(example_project: Path, tandem: TandemRunner, nginx_bin: str) -> None:
+    """handbuilt-split: Gunicorn, Daphne and nginx started by hand as the Channels docs do, measured next to
+    split-unix; both give 2xx figures, the ratio is printed, and nothing the bench started is left."""
+    before = set(Path(tempfile.gettempdir()).glob("tandem-handbuilt-*"))
+    out = example_project / "bench.json"
+    code, output = tandem.run(
+        "bench", "--variants", "handbuilt-split,split-unix", "--duration", "1", "--warmup", "1", "--repeat", "1",
+        "--fanout", "", "--max-conns", "0", "--json", str(out),
+        cwd=example_project, timeout=180,
+    )  # fmt: skip
+    assert code == 0, output
+    assert "Traceback" not in output
+    data = json.loads(out.read_text())
+    for name in ("split-unix", "handbuilt-split"):
+        found = variant(data, name)
+        assert found["status"] == "ok", found
+        [http] = found["http"]
+        assert http["error"] is None and http["errors"] == 0 and http["requests_per_s"] > 0, http
+        [echo] = found["echo"]
+        assert echo["error"] is None and echo["connected"] == 32 and echo["messages_per_s"] > 0, echo
+        assert found["notes"] == []  # stopped cleanly: nothing had to be killed
+    assert variant(data, "handbuilt-split")["handbuilt"] is True
+    kinds = {r["kind"]: r for r in data["ratios"]}
+    assert kinds["http"]["top"] == "split-unix" and kinds["http"]["bottom"] == "handbuilt-split"
+    assert kinds["http"]["ratio"] > 0 and kinds["echo"]["ratio"] > 0
+    assert "tandem split-unix vs by hand as the Channels docs (http): " in output
+    assert data["recommendation"]["mode"] == "undecided"  # one topology: nothing to compare
+    assert leftovers(example_project) == []
+    assert set(Path(tempfile.gettempdir()).glob("tandem-handbuilt-*")) == before
