@@ -12,9 +12,16 @@ import pytest
 
 from tandem.errors import UsageError
 from tandem.verify import check_url, explain_refusal, parse_headers
-from tandem.verify.http_probes import _same_address, cache_lifetime, django_fingerprint, proxy_evidence
+from tandem.verify.http_probes import (
+    Observed,
+    _same_address,
+    cache_lifetime,
+    django_fingerprint,
+    probe_hsts,
+    proxy_evidence,
+)
 from tandem.verify.project import Discovered, OriginCheck, origin_check
-from tandem.verify.results import FAIL, SKIP, WARN, Target
+from tandem.verify.results import FAIL, PASS, SKIP, WARN, Target
 from tandem.verify.targets import (
     concrete_path,
     pick_from_manifest,
@@ -266,3 +273,33 @@ def test_parse_headers() -> None:
 def test_credentials_are_named_never_shown() -> None:
     target = Target("http://h/", headers=(("Cookie", "sessionid=secret"),))
     assert target.credentials == " with Cookie" and "secret" not in target.credentials
+
+
+@pytest.mark.parametrize(
+    ("sent", "status", "words"),
+    [
+        (["max-age=600"], PASS, "max-age=600 (10 min)"),
+        (["max-age=31536000; includeSubDomains; preload"], PASS, "(365 d); includeSubDomains; preload"),
+        (['max-age="7200"'], PASS, "max-age=7200 (2 h)"),
+        (["max-age=90", "max-age=90"], PASS, "max-age=90 (90 s)"),
+        ([], SKIP, "HSTS is opt-in"),
+        (["max-age=0"], SKIP, "forget HSTS"),
+        (["includeSubDomains"], WARN, "without exactly one valid max-age"),
+        (["max-age=1; max-age=2"], WARN, "without exactly one valid max-age"),
+        (["max-age=soon"], WARN, "without exactly one valid max-age"),
+        (["max-age=600", "max-age=60"], WARN, "sent 2 times with different values"),
+    ],
+)
+def test_hsts_is_reported_never_required(sent: list[str], status: str, words: str) -> None:
+    root = httpx.Response(200, headers=[("Strict-Transport-Security", value) for value in sent])
+    result = probe_hsts(Target("https://chat.example.com/"), Observed(root=root))
+    assert result is not None and result.status == status and words in result.detail, result
+    assert result.sent is None  # read from the answer to GET /: nothing more goes on the wire
+    if status == SKIP:
+        assert result.hint and "--hsts" in result.hint
+
+
+def test_hsts_only_over_https() -> None:
+    root = httpx.Response(200, headers={"Strict-Transport-Security": "max-age=600"})
+    assert probe_hsts(Target("http://chat.example.com/"), Observed(root=root)) is None
+    assert probe_hsts(Target("https://chat.example.com/"), Observed()) is None

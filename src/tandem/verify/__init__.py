@@ -203,6 +203,9 @@ async def _run(options: VerifyOptions, target: Target, found: Discovered) -> lis
         scheme = http_probes.probe_scheme(target, seen)
         if scheme is not None:
             results.append(scheme)
+        hsts = http_probes.probe_hsts(target, seen)
+        if hsts is not None:
+            results.append(hsts)
         facts = ws_probes.ServerFacts(proxy_in_front=seen.proxy_in_front(), uses_redis=found.uses_redis)
         results.extend(await _websockets(options, target, found, facts))
         static_path = options.static_path or found.static_path

@@ -30,6 +30,7 @@ FORWARDING_HEADERS = (
 )
 _PROXY_SERVERS = re.compile(r"nginx|caddy|apache|envoy|traefik|haproxy|cloudflare|openresty", re.IGNORECASE)
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
+_HSTS_MAX_AGE = re.compile(r"max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 
 
 @dataclass
@@ -281,6 +282,57 @@ def probe_scheme(target: Target, seen: Observed) -> Result | None:
         "have the proxy send proxy_set_header X-Forwarded-Proto $scheme; and set "
         "SECURE_PROXY_SSL_HEADER = ('HTTP_X_FORWARDED_PROTO', 'https')",
     )
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def probe_hsts(target: Target, seen: Observed) -> Result | None:
+    """Strict-Transport-Security on the https root page. HSTS is opt-in, so its absence is reported (SKIP),
+    never a failure; a header browsers would ignore (no valid max-age, or sent more than once with different
+    values) is a WARN. Reads the answer ``probe_root`` already got: nothing is sent."""
+    if not target.https or seen.root is None:
+        return None
+    name = "HSTS"
+    values = seen.root.headers.get_list("strict-transport-security")
+    enable = (
+        "to have browsers use https only for this host, send it: tandem serve --hsts SECONDS, Django's "
+        'SECURE_HSTS_SECONDS, or nginx add_header Strict-Transport-Security "max-age=N" always;'
+    )
+    if not values:
+        return Result(name, SKIP, "no Strict-Transport-Security on GET / over https (HSTS is opt-in)", enable)
+    if len(set(values)) > 1:
+        return Result(
+            name,
+            WARN,
+            f"Strict-Transport-Security sent {len(values)} times with different values: {' | '.join(values)}",
+            "browsers use only the first; send it once (an nginx add_header in both server and location?)",
+        )
+    directives = [d.strip() for d in values[0].split(";") if d.strip()]
+    ages = [d for d in directives if d.lower().startswith("max-age")]
+    age = _HSTS_MAX_AGE.fullmatch(ages[0]) if len(ages) == 1 else None
+    if age is None:
+        return Result(
+            name,
+            WARN,
+            f"Strict-Transport-Security: {values[0]}: browsers ignore it without exactly one valid max-age",
+            "send e.g. Strict-Transport-Security: max-age=31536000",
+        )
+    seconds = int(age.group(1))
+    if seconds == 0:
+        return Result(
+            name,
+            SKIP,
+            "Strict-Transport-Security: max-age=0 tells browsers to forget HSTS for this host",
+            enable,
+        )
+    flags = [d for d in directives if d.lower() in ("includesubdomains", "preload")]
+    more = f"; {'; '.join(flags)}" if flags else ""
+    return Result(name, PASS, f"Strict-Transport-Security: max-age={seconds} ({_duration(seconds)}){more}")
 
 
 def cache_lifetime(headers: httpx.Headers, now: float | None = None) -> str | None:

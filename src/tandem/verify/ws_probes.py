@@ -159,7 +159,11 @@ async def _ping(ws: ClientConnection, timeout: float) -> float:
 async def probe_route(target: Target, path: str, *, echo: bool, facts: ServerFacts) -> RouteProbe:
     """Upgrade and ping; on an echo route, also send one text frame and expect it back."""
     name = f"websocket {path}"
-    sent = f"WebSocket handshake (Origin {target.origin}{target.credentials}), ping control frame"
+    # The URL in full: over https the report shows the handshake went to wss://.
+    sent = (
+        f"WebSocket handshake to {target.ws_url(path)} (Origin {target.origin}{target.credentials}), "
+        "ping control frame"
+    )
     try:
         ws = await open_socket(target, path, target.origin)
     except Refused as refused:
