@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from tests.conftest import BOTH_MODES, TandemRunner, example_env, require, stop_process, wait_for
+from tests.integration.test_tls import certificate
 
 TOKEN = "verify-" + secrets.token_hex(12)
 VERIFY_TIMEOUT = 120
@@ -417,7 +418,9 @@ def test_https_behind_tls_proxy(
     assert names["websocket /ws/echo/"] == "PASS" and names["websocket /ws/chat/tandem-verify/"] == "PASS"
     scheme = rows(report, "https scheme")[0]
     if trust_proto:
-        assert rc == 0 and set(names.values()) == {"PASS"}, report
+        # This nginx sends no HSTS: opt-in, so verify reports it (SKIP) and does not fail.
+        assert rc == 0 and names.pop("HSTS") == "SKIP", report
+        assert set(names.values()) == {"PASS"}, report
     else:
         assert rc == 1
         assert scheme["status"] == "FAIL" and "Django sees http" in scheme["detail"]
@@ -425,6 +428,47 @@ def test_https_behind_tls_proxy(
     # Without the CA the certificate is not trusted, and verify says how to fix that.
     rc, report = run_verify(example_project, tls.url)
     assert rc == 1 and "--cacert" in str(rows(report, "HTTP /")[0]["hint"])
+
+
+@pytest.fixture(params=["nginx", "caddy"])
+def proxy(request: pytest.FixtureRequest) -> str:
+    request.getfixturevalue("nginx_bin" if request.param == "nginx" else "caddy_bin")
+    return str(request.param)
+
+
+@pytest.mark.parametrize("hsts", [None, 600], ids=["no-hsts", "hsts-600"])
+def test_tandem_tls_passes_everything(
+    proxy: str, hsts: int | None, example_project: Path, tandem: TandemRunner
+) -> None:
+    """`tandem serve --mode split --proxy P --tls self-signed`, verified over https with --cacert pointing
+    at the certificate serve generated: every probe passes, the sockets went to wss://, Django sees https,
+    and the HSTS row reports --hsts when given (SKIP, not a failure, without it)."""
+    extra = ("--hsts", str(hsts)) if hsts else ()
+    run = tandem.serve(
+        example_project, "--mode", "split", "--proxy", proxy, "--tls", "self-signed", "--workers", "1",
+        *extra, env=served_env(example_project),
+    )  # fmt: skip
+    assert run.url.startswith("https://127.0.0.1:"), run.url
+    cert = certificate(run)
+    rc, report = run_verify(example_project, run.url, "--cacert", cert, "--idle", "1", "--echo", "/ws/echo/")
+    names = statuses(report)
+    assert rc == 0, report
+    hsts_row = rows(report, "HSTS")[0]
+    if hsts:
+        assert hsts_row["status"] == "PASS" and "max-age=600 (10 min)" in hsts_row["detail"], hsts_row
+    else:
+        assert hsts_row["status"] == "SKIP" and "opt-in" in hsts_row["detail"], hsts_row
+    del names["HSTS"]
+    assert set(names.values()) == {"PASS"}, report
+    assert "Django sees https" in rows(report, "https scheme")[0]["detail"]
+    wss = run.url.replace("https://", "wss://", 1).rstrip("/")
+    for path in ("/ws/echo/", "/ws/chat/tandem-verify/"):
+        row = rows(report, f"websocket {path}")[0]
+        assert f"to {wss}{path} " in row["sent"], row
+    assert rows(report, "websocket /ws/echo/")[0]["detail"].endswith("(echoed)")
+    assert names["websocket idle 1 s"] == "PASS" and names["client address"] == "PASS"
+    assert run.stop() == 0
+    assert run.alive_descendants() == []
 
 
 def test_verify_table_output(example_project: Path, tandem: TandemRunner) -> None:
