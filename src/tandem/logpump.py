@@ -12,6 +12,7 @@ access log reach a socket (systemd's journal), which nginx and Gunicorn cannot o
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
 import socket
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable
 
 CHUNK = 65536
+PIPE_SIZE = 1 << 20
 BACKLOG = 256 * 1024  # bytes waiting for stdout before the oldest whole lines are dropped
 REPORT_EVERY = 5.0  # seconds between "N lines dropped" reports
 
@@ -80,6 +82,11 @@ class LogPump:
     def __init__(self, out_fd: int, report: Callable[[str], None] | None = None) -> None:
         self.read_fd, self.write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
+        # nginx and Gunicorn write their lines blocking: a pipe that fills while this thread waits for a
+        # CPU (a loaded 2-core box) stops an nginx worker and every connection it holds. 1 MiB, the
+        # unprivileged maximum, is seconds of lines instead of the default 64 KiB's half second.
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(self.write_fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         self._writer = _nonblocking_writer(out_fd)
         self._report = report
         self._backlog = bytearray()

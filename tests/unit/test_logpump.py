@@ -3,10 +3,11 @@ reported), never a blocked write()."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 
-from tandem.logpump import BACKLOG, LogPump
+from tandem.logpump import BACKLOG, PIPE_SIZE, LogPump
 
 
 def test_lines_are_copied_whole_and_in_order() -> None:
@@ -42,3 +43,14 @@ def test_a_stdout_nobody_reads_never_blocks_the_writers() -> None:
     assert reports and "lines dropped (stdout is not keeping up)" in reports[-1]
     os.close(read_end)
     os.close(write_end)
+
+
+def test_the_servers_pipe_holds_seconds_of_lines_while_the_pump_waits_for_a_cpu() -> None:
+    read_end, write_end = os.pipe()
+    pump = LogPump(write_end)
+    try:
+        assert fcntl.fcntl(pump.write_fd, fcntl.F_GETPIPE_SZ) == PIPE_SIZE == 1 << 20
+    finally:
+        pump.close()
+        os.close(read_end)
+        os.close(write_end)
