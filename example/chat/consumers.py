@@ -12,6 +12,10 @@ server -> client
   {"type": "ack", "client_id", "id", "duplicate": bool, "message": {...as "message"...}}
   {"type": "pong"}
   {"type": "error", "error": str, "client_id": str | null}
+
+The socket joins the room's group before the handshake completes. A client catches up once it is open, every
+time (the first too), with GET /api/rooms/<room>/messages/?since=<highest id its history reads returned>:
+what was saved before the join is in that answer, what is saved after it is broadcast to the socket.
 """
 
 from __future__ import annotations

@@ -38,6 +38,8 @@ from .uploads import UploadRejected, validate_image
 logger = logging.getLogger(__name__)
 
 HISTORY_LENGTH = 50
+# Largest page of a catch-up (``?since=``); the client asks again while ``more`` is true.
+CATCH_UP_PAGE = 200
 # Multipart framing and form fields on top of the file itself.
 UPLOAD_OVERHEAD_BYTES = 64 * 1024
 
@@ -182,5 +184,27 @@ def whoami(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def messages_api(request: HttpRequest, room: str) -> HttpResponse:
+    """Without ``since``: the last HISTORY_LENGTH messages, a JSON list, oldest first.
+
+    With ``?since=ID``: a catch-up, ``{"messages": [...], "more": bool}``, every message of the room with an
+    id above ID, oldest first, CATCH_UP_PAGE at a time (``more``: ask again with the last id). A client that
+    reconnects asks since the highest id its previous history reads returned, after its new socket joined
+    the room's group: whatever was saved before the join is in this answer and whatever is saved after it
+    is broadcast to the new socket, so nothing falls between. The last HISTORY_LENGTH messages alone are not
+    a catch-up: a client away while more than that were posted lost the older ones for good (issue 15)."""
     room_name = _require_room_name(room)
-    return JsonResponse([m.to_payload() for m in _recent_messages(room_name)], safe=False)
+    since_param = request.GET.get("since")
+    if since_param is None:
+        return JsonResponse([m.to_payload() for m in _recent_messages(room_name)], safe=False)
+    try:
+        since = int(since_param)
+    except ValueError:
+        return JsonResponse({"error": "since must be a message id"}, status=400)
+    page = list(
+        Message.objects.filter(room__name=room_name, id__gt=since)
+        .select_related("room", "user")
+        .order_by("id")[: CATCH_UP_PAGE + 1]
+    )
+    return JsonResponse(
+        {"messages": [m.to_payload() for m in page[:CATCH_UP_PAGE]], "more": len(page) > CATCH_UP_PAGE}
+    )

@@ -5,7 +5,15 @@
  *   server acks it; after a reconnect everything still pending is resent (the
  *   server stores a (room, user, client_id) once, so a resend never duplicates).
  * - Messages are rendered once per id, in id order, whether they arrive as a
- *   broadcast, an ack or a history fetch after a reconnect.
+ *   broadcast, an ack or a catch-up.
+ * - Every time the socket opens (the first time too: the page's history was
+ *   read before the socket joined the room), the client fetches every message
+ *   above `watermark`, the highest id its history reads returned (the page's
+ *   history, then each catch-up). The socket joined the room's group before it
+ *   opened, so a message saved before that is in the catch-up and one saved
+ *   after it is broadcast to the socket: nothing acknowledged falls between.
+ *   Ids seen only live never move the watermark: a resent message's broadcast
+ *   can come after higher ids, and may have come while the socket was down.
  */
 (function () {
   "use strict";
@@ -29,9 +37,10 @@
 
   var socket = null;
   var backoffMs = BACKOFF_MIN_MS;
-  var everConnected = false;
   var pingTimer = null;
   var pending = new Map(); // client_id -> {client_id, text}
+  var watermark = 0; // every message of the room up to this id came in a history read
+  var CATCH_UP_RETRY_MS = 2000;
 
   function newClientId() {
     if (window.crypto && typeof window.crypto.randomUUID === "function") {
@@ -149,13 +158,37 @@
     sendFrame({ type: "message", text: item.text, client_id: item.client_id });
   }
 
-  /* After a reconnect: fetch recent history to fill anything missed while away. */
-  function catchUp() {
+  Array.prototype.forEach.call(messagesEl.children, function (li) {
+    var id = Number(li.getAttribute("data-id"));
+    if (id > watermark) watermark = id;
+  });
+
+  /* Once the socket is open: everything above the watermark, page by page. A failed fetch is retried
+     while this socket stays open (the next socket starts its own catch-up). */
+  function catchUp(ws) {
     if (!config.messagesApi || !window.fetch) return;
-    fetch(config.messagesApi, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : []; })
-      .then(function (list) { list.forEach(addMessage); })
-      .catch(function () {});
+    var url = config.messagesApi + "?since=" + encodeURIComponent(String(watermark));
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        if (!r.ok) throw new Error("catch-up answered " + r.status);
+        return r.json();
+      })
+      .then(function (page) {
+        // A server from before `since` (during a rolling deploy) answers with its recent history, a list:
+        // shown, but it may have gaps, so it does not move the watermark.
+        if (Array.isArray(page)) {
+          page.forEach(addMessage);
+          return;
+        }
+        page.messages.forEach(function (msg) {
+          addMessage(msg);
+          if (msg.id > watermark) watermark = msg.id;
+        });
+        if (page.more && socket === ws) catchUp(ws);
+      })
+      .catch(function () {
+        setTimeout(function () { if (socket === ws) catchUp(ws); }, CATCH_UP_RETRY_MS);
+      });
   }
 
   function handle(data) {
@@ -191,8 +224,7 @@
     ws.addEventListener("open", function () {
       backoffMs = BACKOFF_MIN_MS;
       setStatus(true);
-      if (everConnected) catchUp();
-      everConnected = true;
+      catchUp(ws);
       pending.forEach(sendPending);
       clearInterval(pingTimer);
       pingTimer = setInterval(function () { sendFrame({ type: "ping" }); }, PING_INTERVAL_MS);
