@@ -33,24 +33,44 @@ class ChatClient:
     pending: dict[str, str] = field(default_factory=dict)  # client_id -> text, not yet acked
     reconnects: int = 0
     close_codes: list[int | None] = field(default_factory=list)
+    watermark: int = 0  # every message of the room up to this id came in a catch-up
+    opened: list[float] = field(default_factory=list)  # monotonic times the WebSocket opened
+    lost: list[float] = field(default_factory=list)  # ... and an open one was lost
 
     @property
     def ws_url(self) -> str:
         return self.base.replace("http://", "ws://", 1) + f"ws/chat/{self.room}/"
 
     async def catch_up(self) -> None:
-        """After a reconnect: the room's recent history fills what was missed while away."""
+        """Once a socket is open (it joined the room's group before that): every message above the
+        watermark, as the example's chat.js does. Only the room's recent history would lose what a client
+        missed while more than a page of messages was posted. A failed read raises: run() then counts the
+        connection as failed and catches up again on the next one, as a client must."""
         async with httpx.AsyncClient(base_url=self.base, timeout=5) as client:
-            response = await client.get(f"/api/rooms/{self.room}/messages/")
-            if response.status_code == 200:
+            more = True
+            while more:
+                response = await client.get(
+                    f"/api/rooms/{self.room}/messages/", params={"since": self.watermark}
+                )
+                response.raise_for_status()
                 data = response.json()
-                items = data["messages"] if isinstance(data, dict) else data
-                self.received.update(int(m["id"]) for m in items)
+                ids = [int(m["id"]) for m in data["messages"]]
+                self.received.update(ids)
+                self.watermark = max([self.watermark, *ids])
+                more = bool(data["more"])
 
-    async def run(self, messages: int, interval: float, deadline: float) -> None:
+    async def run(
+        self, messages: int, interval: float, deadline: float, hold: asyncio.Event | None = None
+    ) -> None:
+        """Sends ``messages`` messages, reconnecting and resending until each is acked; then stays connected
+        until ``hold`` is set (if given) and a further second for the last broadcasts."""
         sent = 0
         next_send = time.monotonic()
-        while time.monotonic() < deadline and (sent < messages or self.pending):
+
+        def held() -> bool:  # a lost socket is reopened while held too
+            return hold is not None and not hold.is_set()
+
+        while time.monotonic() < deadline and (sent < messages or self.pending or held()):
             try:
                 async with websockets.connect(
                     self.ws_url,
@@ -59,6 +79,7 @@ class ChatClient:
                     open_timeout=3,
                     close_timeout=2,
                 ) as ws:
+                    self.opened.append(time.monotonic())
                     await self.catch_up()
                     for client_id, text in list(self.pending.items()):  # resend what was never acked
                         await ws.send(json.dumps({"type": "message", "text": text, "client_id": client_id}))
@@ -77,6 +98,11 @@ class ChatClient:
                         except TimeoutError:
                             continue
                         self._handle(json.loads(raw))
+                    while held() and time.monotonic() < deadline:
+                        try:
+                            self._handle(json.loads(await asyncio.wait_for(ws.recv(), timeout=0.2)))
+                        except TimeoutError:
+                            continue
                     # Stay a moment for the broadcasts of our last messages.
                     end = time.monotonic() + 1.0
                     while time.monotonic() < end:
@@ -89,6 +115,8 @@ class ChatClient:
                 self.close_codes.append(exc.rcvd.code if exc.rcvd else None)
             except (OSError, TimeoutError, websockets.InvalidHandshake, httpx.HTTPError):
                 pass
+            if len(self.lost) < len(self.opened):
+                self.lost.append(time.monotonic())
             self.reconnects += 1
             await asyncio.sleep(0.2)  # wait-ok: reconnect pacing inside the bounded loop
 
@@ -109,6 +137,9 @@ class HttpLoad:
     ok: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
+    # Monotonic times of the answers: when requests failed, and for how long.
+    ok_at: list[float] = field(default_factory=list)
+    failed_at: list[float] = field(default_factory=list)
 
     async def run(self, deadline: float, path: str = "healthz", concurrency: int = 2) -> None:
         async def worker() -> None:
@@ -119,13 +150,16 @@ class HttpLoad:
                     except httpx.HTTPError as exc:
                         self.failed += 1
                         self.errors.append(repr(exc))
+                        self.failed_at.append(time.monotonic())
                         await asyncio.sleep(0.05)  # wait-ok: pacing after an error, inside the bounded loop
                         continue
                     if response.status_code == 200:
                         self.ok += 1
+                        self.ok_at.append(time.monotonic())
                     else:
                         self.failed += 1
                         self.errors.append(str(response.status_code))
+                        self.failed_at.append(time.monotonic())
                     await asyncio.sleep(0.01)  # wait-ok: a modest, bounded request rate
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
