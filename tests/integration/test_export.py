@@ -256,3 +256,10 @@ def test_export_says_when_serve_would_have_given_the_project_a_redis(
     )  # fmt: skip
     assert code == 0, output
     assert "Redis channel layer of its own" not in output, output
+    # An edge runs no app server, so its channel layer is never used: nothing to say.
+    code, output = tandem.run(
+        "export", "nginx", "--role", "edge", "--upstream", "10.0.0.2", "--edge-secret", "s" * 20,
+        "--out", str(tmp_path / "c"), cwd=example_project,
+    )  # fmt: skip
+    assert code == 0, output
+    assert "Redis channel layer of its own" not in output, output

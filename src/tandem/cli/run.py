@@ -61,6 +61,8 @@ def _layer_warning(target: str, per_process: bool, loaded: Any) -> tuple[str, ..
 
     if target == "systemd" and not per_process:
         return ()  # the unit runs `tandem serve`, which starts that Redis itself
+    if loaded.config.role == "edge":
+        return ()  # an edge runs no app server: its channel layer is never used
     try:
         layer = effective_layer(loaded, os.environ)
     except TandemError:
