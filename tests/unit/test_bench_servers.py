@@ -333,3 +333,16 @@ def test_handbuilt_nginx_config_is_classic_and_valid(tmp_path: Path, nginx_bin: 
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
+
+
+def test_issue_targets_for_the_servers() -> None:
+    from tandem.bench.targets import check_targets
+
+    targets = {t.key: t for t in check_targets(servers_run(), max_conns=0, fanout_counts=())}
+    http_target, ws_target = targets["http_server_over_gunicorn"], targets["ws_server_over_daphne"]
+    assert (http_target.shown, http_target.met, http_target.wanted) == ("2.63x", True, ">= 2.00x")
+    assert http_target.basis == "split-granian 8,270 req/s / split-unix 3,150 req/s"
+    assert (ws_target.shown, ws_target.met) == ("1.82x", True)
+    plain = {t.key: t for t in check_targets(servers_run()[:2], max_conns=0, fanout_counts=())}
+    assert plain["http_server_over_gunicorn"].met is None
+    assert plain["http_server_over_gunicorn"].basis == "needs tandem bench --servers with split-unix"

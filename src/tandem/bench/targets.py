@@ -34,6 +34,8 @@ WS_PROXY_HOP = 0.95
 CONCURRENT_WS = 8000
 FANOUT_CLIENTS = 1000
 FANOUT_P99_MS = 100.0
+HTTP_SERVER_OVER_GUNICORN = 2.0  # issue 16: best --http-server vs Gunicorn sync in split
+WS_SERVER_OVER_DAPHNE = 1.5  # issue 16: best --ws-server echo vs Daphne
 
 SPLIT_PREFERENCE = ("split-unix", "split-tcp", "split-redis")
 
@@ -135,7 +137,28 @@ def check_targets(
         ),
         _conns_target(results, max_conns),
         _fanout_target(results, fanout_counts),
+        *_server_targets(results),
     ]
+    return targets
+
+
+def _server_targets(results: Sequence[VariantResult]) -> list[Target]:
+    """Issue 16's server ratios, from the same figures ``tandem bench --servers`` prints."""
+    from tandem.bench.ratios import server_ratios
+
+    ratios = {r.title: r for r in server_ratios(results)}
+    wanted = (
+        ("http_server_over_gunicorn", "best --http-server vs Gunicorn sync (split, HTTP)",
+         HTTP_SERVER_OVER_GUNICORN, "req/s"),
+        ("ws_server_over_daphne", "best --ws-server vs Daphne (split, echo)", WS_SERVER_OVER_DAPHNE, "msg/s"),
+    )  # fmt: skip
+    targets = []
+    for key, title, threshold, unit in wanted:
+        ratio = ratios.get(title)
+        top = (ratio.top, ratio.top_rate) if ratio and ratio.top and ratio.top_rate else None
+        bottom = (ratio.bottom, ratio.bottom_rate) if ratio and ratio.bottom and ratio.bottom_rate else None
+        missing = ratio.missing if ratio and ratio.missing else "needs tandem bench --servers with split-unix"
+        targets.append(_ratio_target(key, title, threshold, top, bottom, unit, missing))
     return targets
 
 
