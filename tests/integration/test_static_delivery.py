@@ -119,6 +119,13 @@ def test_precompressed_files_and_caching(variant: str, tmp_path: Path, tandem: T
             assert int(br.headers["content-length"]) == (root / f"{name}.br").stat().st_size
         assert br.content == CSS.encode()
 
+    # A file not (yet) collected, e.g. on a host a rolling deploy has not reached: its 404 must not be
+    # cached, least of all for a year under a hashed name.
+    for missing in ("site.0123456789ab.css", "nothere.css"):
+        gone = get(run.url + "static/" + missing, "gzip")
+        assert gone.status_code == 404
+        assert "max-age" not in gone.headers.get("cache-control", ""), gone.headers
+
     js = get(run.url + "static/app.js", "gzip")
     assert js.headers["content-encoding"] == "gzip"
     assert js.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript")
