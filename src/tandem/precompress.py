@@ -165,9 +165,14 @@ def precompress(root: Path) -> Result:
     codecs = encodings()
     top = str(root)
     for directory, _dirs, files in os.walk(top):  # symlinked directories are not entered
-        for name in sorted(files):
-            if compressible(name) and not name.startswith("."):
-                _update(os.path.join(directory, name), codecs, top, result)
+        names = [n for n in sorted(files) if compressible(n) and not n.startswith(".")]
+        if names and not os.access(directory, os.W_OK):
+            # Checked before compressing: a STATIC_ROOT the serving user cannot write (deployed by
+            # another user, a read-only image) would otherwise cost every start all the compression.
+            result.errors.append(f"{os.path.relpath(directory, top)}/: not writable, nothing precompressed")
+            continue
+        for name in names:
+            _update(os.path.join(directory, name), codecs, top, result)
     return result
 
 

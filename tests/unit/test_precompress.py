@@ -168,6 +168,27 @@ def test_without_brotli_a_stale_br_is_removed_and_a_fresh_one_kept(
     assert (root / "css" / "site.css.gz").exists() and css.exists()
 
 
+def test_a_directory_the_user_cannot_write_is_skipped_before_compressing(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root writes anywhere, so the permission is denied through os.access, which precompress asks."""
+    real_access = os.access
+    readonly = str(root / "css")
+
+    def access(path: str | os.PathLike[str], mode: int, **kwargs: object) -> bool:
+        return not (str(path) == readonly and mode & os.W_OK) and real_access(path, mode)
+
+    compressed: list[int] = []
+    real_gzip = pc._gzip
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(pc, "_gzip", lambda data: compressed.append(len(data)) or real_gzip(data))
+    result = precompress(root)
+    assert result.errors == ["css/: not writable, nothing precompressed"]
+    assert not (root / "css" / "site.css.gz").exists()
+    assert compressed == [len(JS)]  # only the writable directory's file was compressed
+    assert (root / "js" / "app.0123456789ab.js.gz").exists()
+
+
 def test_missing_root_is_nothing_to_do(tmp_path: Path) -> None:
     assert precompress(tmp_path / "absent").summary(tmp_path) is None
 
