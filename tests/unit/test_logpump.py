@@ -6,6 +6,9 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from pathlib import Path
+
+import pytest
 
 from tandem.logpump import BACKLOG, PIPE_SIZE, LogPump
 
@@ -46,6 +49,8 @@ def test_a_stdout_nobody_reads_never_blocks_the_writers() -> None:
 
 
 def test_the_servers_pipe_holds_seconds_of_lines_while_the_pump_waits_for_a_cpu() -> None:
+    if int(Path("/proc/sys/fs/pipe-max-size").read_text()) < PIPE_SIZE:
+        pytest.skip("this machine's fs.pipe-max-size is below 1 MiB (the pump keeps the default then)")
     read_end, write_end = os.pipe()
     pump = LogPump(write_end)
     try:
