@@ -7,9 +7,9 @@ the classic deployment article do it, not through ``tandem serve``.
 
 The module names come from tandem's project discovery (settings.WSGI_APPLICATION / ASGI_APPLICATION), the
 nginx binary from tandem.programs. The ports are free loopback ports picked at run time. No upstream
-keep-alive, no unix sockets, no tuning: what a user gets from the docs. Access logs are off as in every
-other variant (nginx ``access_log off``; Gunicorn writes none by default; Daphne's per-connection lines,
-on by default, go to a file as under a process manager). Every process gets its own session and is
+keep-alive, no unix sockets, no tuning: what a user gets from the docs. nginx's access log is off as in
+every other variant and Gunicorn writes none by default; Daphne's per-connection lines stay on, as the docs
+leave them (to a file, as under a process manager), which costs the echo figure a little. Every process gets its own session and is
 stopped by its pid: TERM, a bounded wait, KILL, and its children too, whatever way the run ends.
 """
 
