@@ -290,6 +290,35 @@ def test_unified_server_needs_a_win_and_no_loss() -> None:
     assert recommend(run, facts).command == "tandem serve --procs 1 --server uvicorn"
 
 
+def test_unified_server_must_beat_the_several_daphnes_it_would_replace() -> None:
+    facts = ProjectFacts(
+        websocket_routes=1, http_routes=0, layer="RedisChannelLayer", cross_process_layer=True
+    )
+    run = [
+        result("unified-1", http=[http(500, 490, 510)], echo=[echo(2800, 2700, 2900)]),
+        result("unified-n", http=[http(1500, 1450, 1550)], echo=[echo(7000, 6900, 7100)]),
+        result("split-unix", http=[http(3000)]),
+        # 1.4x and 1.6x one Daphne, but well below the two Daphnes that would be recommended without it.
+        result("unified-uvicorn", http=[http(700, 690, 710)], echo=[echo(4500, 4400, 4600)]),
+    ]
+    rec = recommend(run, facts)
+    assert "--server" not in rec.command and "--procs 1" not in rec.command, rec.command
+    assert any("unified-uvicorn vs unified-n" in r for r in rec.reasons), rec.reasons
+
+
+def test_the_mode_is_decided_on_the_default_servers() -> None:
+    """Granian's HTTP must not make split win over unified when Gunicorn's does not: the command would run
+    Gunicorn unless Granian is also chosen."""
+    run = [
+        result("unified-1", http=[http(2800, 2750, 2850)], echo=[echo(2800, 2700, 2900)]),
+        result("split-unix", http=[http(3150, 3100, 3200)], echo=[echo(2800, 2750, 2900)]),
+        result("split-granian", http=[http(8270, 8100, 8800)]),
+    ]
+    rec = recommend(run, FACTS)
+    assert rec.mode == "unified", (rec.headline, rec.reasons)
+    assert any("split-unix served" in r for r in rec.reasons), rec.reasons
+
+
 # --- the hand-built stack -------------------------------------------------------------------------------
 
 CHAT = RouteTable(

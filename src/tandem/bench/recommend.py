@@ -70,7 +70,10 @@ class Recommendation:
 def _best_http(results: Sequence[VariantResult], mode: str) -> tuple[VariantResult, HttpFigure] | None:
     best: tuple[VariantResult, HttpFigure] | None = None
     for variant in results:
-        ours = variant.status == OK and variant.mode == mode and not variant.handbuilt
+        # The mode is decided on the default servers (what `tandem serve --mode ...` runs); another server
+        # is added on top by _servers only where it beats them.
+        default = variant.http_server in (None, "gunicorn") and variant.ws_server == "daphne"
+        ours = variant.status == OK and variant.mode == mode and not variant.handbuilt and default
         figure = variant.http_at(PUBLIC) if ours else None
         better = figure is not None and (best is None or figure.requests_per_s > best[1].requests_per_s)
         if figure is not None and figure.requests_per_s > 0 and better:
@@ -163,8 +166,10 @@ def _server_choice(
     return (chosen[0] if chosen else None), reasons
 
 
-def _servers(results: Sequence[VariantResult], mode: str) -> tuple[str, list[str], bool]:
-    """(the serve options for the servers chosen in ``mode``, the reasons, whether unified left Daphne)."""
+def _servers(results: Sequence[VariantResult], mode: str, procs: int) -> tuple[str, list[str], bool]:
+    """(the serve options for the servers chosen in ``mode``, the reasons, whether unified left Daphne).
+    In unified mode another server must beat the Daphne setup that would otherwise be recommended (several
+    processes when ``procs`` > 1), since it runs as one process."""
     ours = [v for v in results if v.mode == mode and not v.handbuilt]
     if mode == "split":
         http = [v for v in ours if v.http_server not in (None, "gunicorn")]
@@ -176,7 +181,8 @@ def _servers(results: Sequence[VariantResult], mode: str) -> tuple[str, list[str
         )
         return args, http_reasons + ws_reasons, False
     others = [v for v in ours if v.ws_server != "daphne"]
-    pick, reasons = _server_choice(results, others, "unified-1", ("echo", "HTTP"))
+    daphne = "unified-n" if procs > 1 and find(results, "unified-n") else "unified-1"
+    pick, reasons = _server_choice(results, others, daphne, ("echo", "HTTP"))
     return (f" --server {pick.ws_server}" if pick else ""), reasons, pick is not None
 
 
@@ -295,7 +301,7 @@ def recommend(results: Sequence[VariantResult], facts: ProjectFacts) -> Recommen
                 "threshold: run longer (--duration) or more often (--repeat)",
                 reasons,
             )
-    server_args, server_reasons, left_daphne = _servers(results, mode)
+    server_args, server_reasons, left_daphne = _servers(results, mode, procs)
     if mode == "unified" and procs_text and not left_daphne:
         reasons.append(procs_text)
     # The several-processes figure is Daphne's: with another unified server, the measured one process.
