@@ -190,7 +190,8 @@ def messages_api(request: HttpRequest, room: str) -> HttpResponse:
     id above ID, oldest first, CATCH_UP_PAGE at a time (``more``: ask again with the last id). A client that
     reconnects asks since the highest id its previous history reads returned, after its new socket joined
     the room's group: whatever was saved before the join is in this answer and whatever is saved after it
-    is broadcast to the new socket, so nothing falls between. The last HISTORY_LENGTH messages alone are not
+    is broadcast to the new socket, so nothing falls between (as long as ids are given out in commit
+    order, as SQLite does; with concurrent writers on PostgreSQL a lower id can commit after a higher one). The last HISTORY_LENGTH messages alone are not
     a catch-up: a client away while more than that were posted lost the older ones for good (issue 15)."""
     room_name = _require_room_name(room)
     since_param = request.GET.get("since")
@@ -199,6 +200,8 @@ def messages_api(request: HttpRequest, room: str) -> HttpResponse:
     try:
         since = int(since_param)
     except ValueError:
+        since = -1
+    if not 0 <= since < 2**63:  # beyond a database integer the query itself would fail (a 500)
         return JsonResponse({"error": "since must be a message id"}, status=400)
     page = list(
         Message.objects.filter(room__name=room_name, id__gt=since)

@@ -47,8 +47,8 @@ class ChatClient:
         missed while more than a page of messages was posted. A failed read raises: run() then counts the
         connection as failed and catches up again on the next one, as a client must."""
         async with httpx.AsyncClient(base_url=self.base, timeout=5) as client:
-            more = True
-            while more:
+            for _ in range(1000):  # bounded: a server answering more=true without progress fails it
+                before = self.watermark
                 response = await client.get(
                     f"/api/rooms/{self.room}/messages/", params={"since": self.watermark}
                 )
@@ -57,7 +57,11 @@ class ChatClient:
                 ids = [int(m["id"]) for m in data["messages"]]
                 self.received.update(ids)
                 self.watermark = max([self.watermark, *ids])
-                more = bool(data["more"])
+                if not data["more"]:
+                    return
+                if self.watermark == before:
+                    raise RuntimeError(f"catch-up since {before} did not advance")
+            raise RuntimeError("catch-up did not finish in 1000 pages")
 
     async def run(
         self, messages: int, interval: float, deadline: float, hold: asyncio.Event | None = None
@@ -137,20 +141,20 @@ class HttpLoad:
     ok: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
-    # Monotonic times of the answers: when requests failed, and for how long.
-    ok_at: list[float] = field(default_factory=list)
-    failed_at: list[float] = field(default_factory=list)
+    ok_at: list[float] = field(default_factory=list)  # monotonic time of each 200
+    failed_at: list[tuple[float, float]] = field(default_factory=list)  # (sent, failed) of each failure
 
     async def run(self, deadline: float, path: str = "healthz", concurrency: int = 2) -> None:
         async def worker() -> None:
             async with httpx.AsyncClient(base_url=self.base, timeout=5) as client:
                 while time.monotonic() < deadline:
+                    sent = time.monotonic()
                     try:
                         response = await client.get(path)
                     except httpx.HTTPError as exc:
                         self.failed += 1
                         self.errors.append(repr(exc))
-                        self.failed_at.append(time.monotonic())
+                        self.failed_at.append((sent, time.monotonic()))
                         await asyncio.sleep(0.05)  # wait-ok: pacing after an error, inside the bounded loop
                         continue
                     if response.status_code == 200:
@@ -159,7 +163,7 @@ class HttpLoad:
                     else:
                         self.failed += 1
                         self.errors.append(str(response.status_code))
-                        self.failed_at.append(time.monotonic())
+                        self.failed_at.append((sent, time.monotonic()))
                     await asyncio.sleep(0.01)  # wait-ok: a modest, bounded request rate
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))

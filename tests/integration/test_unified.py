@@ -181,6 +181,13 @@ async def test_healthz_and_a_message_reaches_both_clients_and_the_database(
         api = client.get(f"/api/rooms/{ROOM}/messages/").json()
     assert [(m["id"], m["text"], m["user"]) for m in api] == [(ack["id"], "hello from alice", "alice")]
     assert stored_messages(example_project) == [(ack["id"], "hello from alice", "alice")]
+    # The reconnect catch-up (?since=): what is above the watermark; a bad watermark is a 400, not a 500.
+    with http(base) as client:
+        caught_up = client.get(f"/api/rooms/{ROOM}/messages/", params={"since": ack["id"] - 1}).json()
+        assert [m["id"] for m in caught_up["messages"]] == [ack["id"]] and caught_up["more"] is False
+        for bad in ("x", "-5", str(2**70)):
+            answer = client.get(f"/api/rooms/{ROOM}/messages/", params={"since": bad})
+            assert answer.status_code == 400, (bad, answer.status_code)
 
     assert run.stop() == 0
     assert run.alive_descendants() == []
