@@ -492,3 +492,56 @@ class StrSub(str):
 )
 def test_is_flat(message: dict[str, Any], flat: bool) -> None:
     assert is_flat(message) is flat
+
+
+@ONLY_TANDEM
+async def test_receive_makes_no_task(make: Callable[..., Any]) -> None:
+    """Channels' consumer loop wraps each receive in ensure_future: a future is taken as it is, where a
+    coroutine became a Task per message per consumer. A message sent while a receive waits is handed to it."""
+    layer = make()
+    waiting = asyncio.ensure_future(layer.receive("test.channel"))
+    assert not isinstance(waiting, asyncio.Task)
+    await layer.group_add("room", "test.channel")
+    await layer.group_send("room", {"type": "m", "text": "hi"})
+    assert waiting.done() and waiting.result() == {"type": "m", "text": "hi"}
+    assert not layer.channels["test.channel"].messages  # handed over, not queued
+    await layer.send("test.channel", {"type": "queued"})
+    ready = asyncio.ensure_future(layer.receive("test.channel"))
+    assert not isinstance(ready, asyncio.Task) and ready.done() and ready.result() == {"type": "queued"}
+
+
+@ONLY_TANDEM
+def test_receive_outside_a_running_loop(make: Callable[..., Any]) -> None:
+    """asyncio.run() and async_to_sync take it as they take Channels' coroutine function."""
+    import warnings
+
+    from asgiref.sync import async_to_sync, iscoroutinefunction
+
+    layer = make()
+    assert iscoroutinefunction(layer.receive)
+
+    async def send_then_receive() -> Any:
+        await layer.send("test.channel", {"type": "m"})
+        return await layer.receive("test.channel")
+
+    assert asyncio.run(send_then_receive()) == {"type": "m"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        async_to_sync(layer.send)("test.channel", {"type": "again"})
+        assert async_to_sync(layer.receive)("test.channel") == {"type": "again"}
+
+
+@ONLY_TANDEM
+async def test_sweep_frees_channels_of_cancelled_receivers(make: Callable[..., Any]) -> None:
+    """A consumer that ends cancels its waiting receive: its channel goes at the next sweep."""
+    layer = make()
+    waiting = [asyncio.ensure_future(layer.receive(f"test.gone{i}")) for i in range(100)]
+    for future in waiting:
+        future.cancel()
+    for _ in range(MIN_SWEEP_INTERVAL):
+        await layer.send("test.busy", {"type": "m"})
+        await layer.receive("test.busy")
+    assert layer.sweeps >= 1
+    assert not any(name.startswith("test.gone") for name in layer.channels)
+    await layer.send("test.gone0", {"type": "later"})  # a later receive on the name still works
+    assert await layer.receive("test.gone0") == {"type": "later"}
