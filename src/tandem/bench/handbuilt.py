@@ -10,7 +10,8 @@ nginx binary from tandem.programs. The ports are free loopback ports picked at r
 keep-alive, no unix sockets, no tuning: what a user gets from the docs. nginx's access log is off as in
 every other variant and Gunicorn writes none by default; Daphne's per-connection lines stay on, as the docs
 leave them (to a file, as under a process manager), which costs the echo figure a little. Every process gets its own session and is
-stopped by its pid: TERM, a bounded wait, KILL, and its children too, whatever way the run ends.
+stopped by its pid (tandem.bench.processes): TERM, a bounded wait, KILL, and its children too, and its
+temporary directory is removed, whatever way the run ends.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tandem.bench.processes import kill_processes, stop_processes
 from tandem.bench.server import POLL, StartFailed, wait_idle
 from tandem.project import Project
 from tandem.routes import WEBSOCKET, RouteTable
@@ -300,58 +301,21 @@ class HandbuiltRun:
 
     def stop(self, timeout: float = 30.0) -> list[str]:
         """TERM each (nginx first, as the proxy in front), a bounded wait, KILL; then every child of theirs
-        is waited for and killed if it lingers. Returns what went wrong. A second Ctrl-C kills at once."""
+        is waited for and killed if it lingers, and the temporary directory is removed, whatever happened.
+        Returns what went wrong. A second Ctrl-C kills at once."""
         try:
-            return self._stop(timeout)
-        except KeyboardInterrupt:
-            self.kill()
-            raise
+            return stop_processes(self._ordered(), self._known, timeout, owner="its server")
+        finally:
+            if self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+                self.workdir = None
 
     def kill(self) -> None:
+        kill_processes(self._ordered(), self._known())
+
+    def _ordered(self) -> dict[str, subprocess.Popen[bytes]]:
+        return {role: self.procs[role] for role in ("nginx", "daphne", "gunicorn") if role in self.procs}
+
+    def _known(self) -> list[psutil.Process]:
         self.remember_descendants()
-        for proc in self.procs.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        for process in self.descendants.values():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        for proc in self.procs.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
-
-    def _stop(self, timeout: float) -> list[str]:
-        problems: list[str] = []
-        self.remember_descendants()
-        order = [r for r in ("nginx", "daphne", "gunicorn") if r in self.procs]
-        for role in order:
-            proc = self.procs[role]
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for role in order:
-            proc = self.procs[role]
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                problems.append(f"{role} did not stop within {timeout:.0f} s of TERM: killed")
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        alive = [p for p in self.descendants.values() if _running(p)]
-        _, alive = psutil.wait_procs(alive, timeout=10)
-        for process in alive:
-            problems.append(f"pid {process.pid} outlived its server: killed")
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        psutil.wait_procs(alive, timeout=5)
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-        return problems
-
-
-def _running(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+        return list(self.descendants.values())

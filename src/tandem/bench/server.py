@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import re
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -24,6 +22,7 @@ from typing import Any, Protocol
 
 import psutil
 
+from tandem.bench.processes import kill_processes, stop_processes
 from tandem.status import Instance, NotRunning, instances, send
 
 # Only to explain a start that failed: the one-line error tandem prints before exiting.
@@ -155,43 +154,14 @@ class ServeRun:
 
         Interrupted while waiting (a second Ctrl-C), it kills everything at once rather than leave it.
         """
-        try:
-            return self._stop(timeout)
-        except KeyboardInterrupt:
-            self.kill()
-            raise
+        return stop_processes({"tandem serve": self.proc}, self._known, timeout, owner="tandem serve")
 
     def kill(self) -> None:
-        self.remember_descendants()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        for process in self.descendants.values():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=5)
+        kill_processes({"tandem serve": self.proc}, self._known())
 
-    def _stop(self, timeout: float) -> list[str]:
-        problems: list[str] = []
+    def _known(self) -> list[psutil.Process]:
         self.remember_descendants()
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                problems.append(f"tandem serve did not stop within {timeout:.0f} s of TERM: killed")
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        alive = [p for p in self.descendants.values() if _alive(p)]
-        _, alive = psutil.wait_procs(alive, timeout=10)
-        for process in alive:
-            problems.append(f"pid {process.pid} outlived tandem serve: killed")
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        psutil.wait_procs(alive, timeout=5)
-        return problems
+        return list(self.descendants.values())
 
 
 class Servers(Protocol):
@@ -233,13 +203,6 @@ def wait_idle(
         elif now - quiet_since >= quiet:
             return True
     return False
-
-
-def _alive(process: psutil.Process) -> bool:
-    try:
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 class PrivateRedis:
