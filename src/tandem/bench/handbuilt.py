@@ -243,8 +243,8 @@ class HandbuiltRun:
 
     def wait_ready(self, timeout: float) -> float:
         """Starts the stack and polls until Gunicorn and Daphne answer HTTP directly and through nginx.
-        Seconds from the start; raises StartFailed (after stopping everything) when one exits or the
-        deadline passes."""
+        Seconds from the start; raises StartFailed when one exits or the deadline passes, leaving what
+        started to ``stop()``, which the caller runs on every path."""
         self.started = time.monotonic()
         self.start()
         deadline = self.started + timeout
