@@ -6,7 +6,10 @@ the classic deployment article do it, not through ``tandem serve``.
     nginx: proxy_pass to each, Upgrade/Connection headers on the WebSocket location, static alias
 
 The module names come from tandem's project discovery (settings.WSGI_APPLICATION / ASGI_APPLICATION), the
-nginx binary from tandem.programs. The ports are free loopback ports picked at run time. No upstream
+nginx binary from tandem.programs. The ports are free loopback ports picked at run time and bound by each
+server itself, with the docs' commands unchanged (no inherited sockets): when another process takes one in
+between, the server exits with "Address already in use" and the whole stack starts again on new ports, a
+bounded number of times; a server counts as ready only once it holds the listener on its port. No upstream
 keep-alive, no unix sockets, no tuning: what a user gets from the docs. nginx's access log is off as in
 every other variant and Gunicorn writes none by default; Daphne's per-connection lines stay on, as the docs
 leave them (to a file, as under a process manager), which costs the echo figure a little. Every process gets its own session and is
@@ -37,6 +40,15 @@ from tandem.routes import WEBSOCKET, RouteTable
 
 HOST = "127.0.0.1"
 MIME_TYPES = "/etc/nginx/mime.types"
+# The ports are free when picked and bound by each server later, as the docs' commands bind them: another
+# process may take one in between. The server then exits saying so, and the stack starts again.
+PORT_ATTEMPTS = 3
+IN_USE = "Address already in use"  # strerror(EADDRINUSE), in Gunicorn's, Daphne's and nginx's exit lines
+RETRY_STOP_TIMEOUT = 10.0
+
+
+class PortTaken(StartFailed):
+    """A server exited because another process took its port after free_ports picked it."""
 
 
 def docs_workers(cores: int) -> int:
@@ -135,7 +147,8 @@ http {{
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports nobody listens on now (bound to 0, read, released together)."""
+    """``count`` distinct loopback ports nobody listens on now (bound to 0, read, released together). Free
+    now only: another process may take one before its server binds it (see PORT_ATTEMPTS)."""
     sockets = []
     try:
         for _ in range(count):
@@ -186,6 +199,7 @@ class HandbuiltRun:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.descendants: dict[int, psutil.Process] = {}
         self.ports: dict[str, int] = {}
+        self.retry_problems: list[str] = []  # what stopping an attempt given up for a taken port found
 
     # --- start ------------------------------------------------------------------------------------------
 
@@ -212,6 +226,7 @@ class HandbuiltRun:
 
     def start(self) -> None:
         """Writes the nginx config and starts the three processes; on any failure stops what started."""
+        self.procs, self.descendants, self.url = {}, {}, None
         try:
             # Its own directory, outside the bench's private one: nginx's workers (nobody, under root)
             # must reach the temp paths in it, as they reach /var/lib/nginx on a real server.
@@ -242,39 +257,65 @@ class HandbuiltRun:
             raise
 
     def wait_ready(self, timeout: float) -> float:
-        """Starts the stack and polls until Gunicorn and Daphne answer HTTP directly and through nginx.
-        Seconds from the start; raises StartFailed when one exits or the deadline passes, leaving what
-        started to ``stop()``, which the caller runs on every path."""
+        """Starts the stack and polls until Gunicorn, Daphne and nginx each listen on their port and answer
+        HTTP (the app servers directly, and through nginx). Seconds from the start. Raises StartFailed when
+        one exits or the deadline passes, leaving what started to ``stop()``, which the caller runs on every
+        path. A port another process took between ``free_ports`` and the server's own bind (it exits with
+        "Address already in use") starts everything again on new ports, ``PORT_ATTEMPTS`` times at most."""
         self.started = time.monotonic()
-        self.start()
         deadline = self.started + timeout
-        pending = {
-            "gunicorn": f"http://{HOST}:{self.ports['gunicorn']}/",
-            "daphne": f"http://{HOST}:{self.ports['daphne']}/",
-            "nginx": f"http://{HOST}:{self.ports['nginx']}/",
-        }
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.start()
+            try:
+                self._poll_ready(deadline, timeout)
+                break
+            except PortTaken as exc:
+                if attempt == PORT_ATTEMPTS:
+                    raise StartFailed(f"{exc} (tried {PORT_ATTEMPTS} sets of free ports)") from None
+                self.retry_problems = self.stop(RETRY_STOP_TIMEOUT)  # the earlier attempts' too
+        return time.monotonic() - self.started
+
+    def _poll_ready(self, deadline: float, timeout: float) -> None:
+        pending = {role: f"http://{HOST}:{self.ports[role]}/" for role in ("gunicorn", "daphne", "nginx")}
         while time.monotonic() < deadline:
             for role, proc in self.procs.items():
                 if proc.poll() is not None:
+                    if self._port_taken(role):
+                        raise PortTaken(
+                            f"{role} exited: {IN_USE} on port {self.ports[role]}, taken by another process "
+                            "after it was picked"
+                        )
                     raise StartFailed(f"{role} exited with code {proc.returncode}{self._log_tail(role)}")
             for role in [r for r in ("gunicorn", "daphne", "nginx") if r in pending]:
-                if _answers(pending[role]):
+                # Its own listener first: whoever took the port may answer HTTP too.
+                if listens_on(self.procs[role].pid, self.ports[role]) and _answers(pending[role]):
                     del pending[role]
             if not pending:
                 self.url = f"http://{HOST}:{self.ports['nginx']}/"
                 self.remember_descendants()
-                return time.monotonic() - self.started
+                return
             time.sleep(POLL)  # wait-ok: polling interval of a bounded wait
         raise StartFailed(f"not ready within {timeout:.0f} s (no answer from {', '.join(pending)})")
 
-    def _log_tail(self, role: str) -> str:
-        """The last line the process (or, for nginx, its error log) wrote: why it exited."""
+    def _port_taken(self, role: str) -> bool:
+        """Whether ``role`` exited because its port was in use: all three say so in these words (nginx in
+        its error log), on the line naming the port."""
+        port = str(self.ports[role])
+        return any(IN_USE in line and port in line for line in self._log_lines(role))
+
+    def _log_lines(self, role: str) -> list[str]:
+        """What the process (and, for nginx, its error log) wrote."""
         assert self.workdir is not None
         lines: list[str] = []
         for name in (f"{role}.log", "nginx-error.log" if role == "nginx" else ""):
             with contextlib.suppress(OSError):
                 if name:
                     lines += (self.workdir / name).read_text(errors="replace").strip().splitlines()
+        return lines
+
+    def _log_tail(self, role: str) -> str:
+        """The last line the process (or, for nginx, its error log) wrote: why it exited."""
+        lines = self._log_lines(role)
         return f": {lines[-1][:300]}" if lines else ""
 
     # --- what measurements ask --------------------------------------------------------------------------
@@ -302,9 +343,11 @@ class HandbuiltRun:
     def stop(self, timeout: float = 30.0) -> list[str]:
         """TERM each (nginx first, as the proxy in front), a bounded wait, KILL; then every child of theirs
         is waited for and killed if it lingers, and the temporary directory is removed, whatever happened.
-        Returns what went wrong. A second Ctrl-C kills at once."""
+        Returns what went wrong (in an attempt given up for a taken port too). A second Ctrl-C kills at
+        once."""
         try:
-            return stop_processes(self._ordered(), self._known, timeout, owner="its server")
+            problems = stop_processes(self._ordered(), self._known, timeout, owner="its server")
+            return [*self.retry_problems, *problems]
         finally:
             if self.workdir is not None:
                 shutil.rmtree(self.workdir, ignore_errors=True)
@@ -319,3 +362,19 @@ class HandbuiltRun:
     def _known(self) -> list[psutil.Process]:
         self.remember_descendants()
         return list(self.descendants.values())
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether ``pid`` or one of its descendants (Gunicorn's workers, nginx's) listens on ``port``: an
+    answer there is then this server's, not that of whoever took the port between free_ports and its bind."""
+    try:
+        parent = psutil.Process(pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return False
+    for process in family:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            for conn in process.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                    return True
+    return False
