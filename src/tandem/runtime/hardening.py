@@ -63,8 +63,12 @@ def hardened_server(server_class: type[Any], limits: Limits) -> type[Any]:
             return queue
 
         async def handle_reply(self, protocol: Any, message: Any) -> None:
+            # Runs for every frame sent (a broadcast: once per member), so the usual case, a client that
+            # has read what it was sent, costs two attribute reads and no coroutine of its own.
+            flow = getattr(protocol, "write_flow", None)
             if (
-                isinstance(protocol, websocket_class)
+                flow is not None
+                and not flow.drained.is_set()
                 and isinstance(message, dict)
                 and message.get("type") == "websocket.send"
                 and not await protocol.wait_writable()
