@@ -93,6 +93,13 @@ def bind(address: Address) -> tuple[socket.socket, BoundSocket]:
     sock = _bind_unix(address.path) if address.path else _bind_tcp(address)
     sock.listen(BACKLOG)
     sock.set_inheritable(True)
+    # Non-blocking, for every process it is handed to (the flag belongs to the socket, shared by all of
+    # them). nginx adopts an inherited socket as it is: it sets O_NONBLOCK only on sockets it opens itself.
+    # On a blocking one, a worker woken for a connection another worker took first waits inside accept()
+    # for the next new connection, and every connection it holds waits with it: while the other worker is
+    # idle it takes every new connection, so that worker's WebSockets go silent indefinitely (seen as a
+    # few of 50 echo clients unanswered as an HTTP load ended, the worker in accept4 for seconds).
+    sock.setblocking(False)
     if address.path:
         real = Address(path=address.path)
     else:
