@@ -4,6 +4,7 @@ created: ``Net.assert_ready`` checks each namespace, address and route before an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -84,12 +85,10 @@ def _free_subnet() -> str:
     return f"{PREFIX}.{random.choice(choices)}"
 
 
-@pytest.fixture
-def net() -> Iterator[Net]:
-    if os.geteuid() != 0:
-        pytest.skip("multi-host tests create network namespaces: they need root")
-    if shutil.which("ip") is None:
-        pytest.skip("multi-host tests need iproute2's ip (make test installs it as root)")
+@contextlib.contextmanager
+def make_net() -> Iterator[Net]:
+    """A bridge on a free test subnet; every namespace, veth and the bridge removed on the way out, however
+    the block ends. Also used by docs/bench/multihost.py."""
     tag = f"{os.getpid() % 1000:03d}{random.randrange(100):02d}"
     subnet = _free_subnet()
     network = Net(tag=tag, subnet=subnet, bridge=f"tb{tag}")
@@ -100,3 +99,13 @@ def net() -> Iterator[Net]:
         yield network
     finally:
         network.cleanup()
+
+
+@pytest.fixture
+def net() -> Iterator[Net]:
+    if os.geteuid() != 0:
+        pytest.skip("multi-host tests create network namespaces: they need root")
+    if shutil.which("ip") is None:
+        pytest.skip("multi-host tests need iproute2's ip (make test installs it as root)")
+    with make_net() as network:
+        yield network
