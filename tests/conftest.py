@@ -164,12 +164,12 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def tandem_config(
+def tandem_command(
     project: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`tandem config ARGS` run to completion in ``project``, stdout and stderr apart."""
+    """`tandem ARGS` run to completion in ``project``, stdout and stderr apart."""
     return subprocess.run(
-        [*TANDEM, "config", *args],
+        [*TANDEM, *args],
         cwd=project,
         env=env if env is not None else clean_env(),
         capture_output=True,
@@ -177,6 +177,13 @@ def tandem_config(
         timeout=60,
         check=False,
     )
+
+
+def tandem_config(
+    project: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`tandem config ARGS` run to completion in ``project``, stdout and stderr apart."""
+    return tandem_command(project, "config", *args, env=env)
 
 
 @dataclass

@@ -43,7 +43,7 @@ from django.conf import settings
 
 def slow(request):
     (settings.BASE_DIR / "slow-started").write_text("in the view")
-    time.sleep(30)
+    time.sleep(30)  # wait-ok: the view under test is slow on purpose (the test kills its worker)
     return HttpResponse("too late")
 """
 )

@@ -33,7 +33,7 @@ from tandem.routeview import (
     Row,
     route_view,
 )
-from tests.conftest import TANDEM, clean_env
+from tests.conftest import clean_env, tandem_command
 from tests.small_projects import ASGI, ASGI_CATCH_ALL, copy_corpus, write_served_project
 
 PYTHON = "/usr/bin/python3"
@@ -233,15 +233,7 @@ def test_the_json_schema(tmp_path: Path) -> None:
 
 
 def routes_json(project: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    result = subprocess.run(
-        [*TANDEM, "routes", "--json", *args],
-        cwd=project,
-        env=env if env is not None else clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = tandem_command(project, "routes", "--json", *args, env=env)
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
     return data
