@@ -160,15 +160,22 @@ def test_an_app_server_that_dies_under_a_request_gets_the_unavailable_page(
     project = static_project(tmp_path / "proj")
     run = tandem.serve(project, "--mode", "split", "--proxy", proxy, "--workers", "1")
     answers: list[httpx.Response] = []
-    caller = threading.Thread(
-        target=lambda: answers.append(httpx.get(run.url + "slow/", timeout=60)), daemon=True
-    )
+    failures: list[BaseException] = []
+
+    def call() -> None:  # a failure is kept for the assertion, not lost in the thread
+        try:
+            answers.append(httpx.get(run.url + "slow/", timeout=60))
+        except BaseException as exc:
+            failures.append(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
     caller.start()
     wait_for(lambda: (project / "slow-started").exists(), timeout=20, message="the request in the view")
     workers = gunicorn_workers(run)
     assert len(workers) == 1, workers
     workers[0].send_signal(signal.SIGKILL)  # the worker dies with the request in it
     caller.join(timeout=30)
+    assert not failures, f"the request failed instead of getting the unavailable page: {failures[0]!r}"
     assert answers, "no answer within 30 s"
     page = answers[0]
     assert page.status_code == 502

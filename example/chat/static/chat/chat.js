@@ -11,7 +11,10 @@
  *   above `watermark`, the highest id its history reads returned (the page's
  *   history, then each catch-up). The socket joined the room's group before it
  *   opened, so a message saved before that is in the catch-up and one saved
- *   after it is broadcast to the socket: nothing acknowledged falls between.
+ *   after it is broadcast to the socket. That broadcast is only as reliable as
+ *   the channel layer: Channels' layers deliver at most once (a full channel
+ *   or a Redis outage drops it), and such a message shows at the next
+ *   catch-up, when the socket reopens, not before.
  *   Ids seen only live never move the watermark: a resent message's broadcast
  *   can come after higher ids, and may have come while the socket was down.
  */
