@@ -58,6 +58,8 @@ def test_a_consumer_that_stores_frames_gets_none(tmp_path: Path, tandem: TandemR
     assert static["status"] == "PASS" and static["sent"].startswith("GET /static/notes/notes.css")
     with sqlite3.connect(project / "db.sqlite3") as db:
         assert db.execute("select count(*) from notes_note").fetchone() == (0,)
+    # Every probe that put something on the wire says what.
+    assert all(row["sent"] for row in rows.values() if row["status"] != "SKIP"), rows
 
 
 def test_a_crashing_consumer_is_an_application_failure(tmp_path: Path, tandem: TandemRunner) -> None:
@@ -126,3 +128,26 @@ def test_any_origin_accepted_is_a_fail(tmp_path: Path, tandem: TandemRunner) -> 
     foreign = rows["websocket foreign Origin"]
     assert foreign["status"] == "FAIL" and "/ws/ticker/" in foreign["detail"], foreign
     assert "AllowedHostsOriginValidator" in foreign["hint"]
+
+
+def test_a_403_from_the_origin_validator_names_allowed_hosts(tmp_path: Path, tandem: TandemRunner) -> None:
+    """Reached as localhost while ALLOWED_HOSTS names only 127.0.0.1: run inside the project, verify
+    evaluates its AllowedHostsOriginValidator for the site's Origin and says it refused the handshake,
+    not the consumer's login."""
+    project = corpus_project("members", tmp_path, migrate=True)
+    settings = project / "membersite" / "settings.py"
+    text = settings.read_text()
+    assert 'ALLOWED_HOSTS = ["127.0.0.1", "localhost"]' in text
+    settings.write_text(text.replace('["127.0.0.1", "localhost"]', '["127.0.0.1"]'))
+    run = tandem.serve(project, env=clean_env())
+    assert "127.0.0.1" in run.url
+    code, rows = verify(project, run.url.replace("127.0.0.1", "localhost"))
+    assert code == 1, rows
+    inbox = rows["websocket /ws/inbox/"]
+    assert inbox["status"] == "FAIL", inbox
+    assert "by the origin validator" in inbox["detail"] and "ALLOWED_HOSTS = ['127.0.0.1']" in inbox["detail"]
+    assert "needs authentication" not in inbox["detail"]
+    assert "'localhost'" in inbox["hint"] and "ALLOWED_HOSTS" in inbox["hint"]
+    # Reached by an allowed name, the same route is the login case again.
+    code, rows = verify(project, run.url)
+    assert rows["websocket /ws/inbox/"]["detail"].startswith("needs authentication"), rows
