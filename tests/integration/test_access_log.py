@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -187,11 +188,11 @@ class SlowTerminal(Tandem):
         self._queue.put(None)
 
 
-def control(runtime_dir: Path, command: str) -> tuple[dict[str, object], float]:
+def control(runtime_dir: Path, command: str, timeout: float = 10) -> tuple[dict[str, Any], float]:
     """One command on tandem's control socket, and the seconds the answer took."""
     started = time.monotonic()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
+        sock.settimeout(timeout)
         sock.connect(str(runtime_dir / "control.sock"))
         sock.sendall(json.dumps({"command": command}).encode() + b"\n")
         data = b""
@@ -203,9 +204,17 @@ def control(runtime_dir: Path, command: str) -> tuple[dict[str, object], float]:
     return json.loads(data), time.monotonic() - started
 
 
+RELOAD_BOUND = 30.0  # a reload here takes a few seconds (one new Daphne answering, the old one retired)
+
+
+def daphne_processes(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in reply["status"]["processes"] if p["role"] == "daphne"]
+
+
 def test_a_child_flooding_its_output_holds_up_nothing(tmp_path: Path, tandem: TandemRunner) -> None:
     """Daphne prints as fast as it can (unified mode) to a terminal slower than that: tandem drops the
-    excess with a count, keeps serving, keeps probing, answers its control socket at once and stops in time."""
+    excess with a count, keeps serving, keeps probing, answers its control socket at once, reloads (the new
+    Daphne flooding too) and stops in time."""
     project = served(tmp_path, asgi=FLOOD_ASGI)
     runtime = tmp_path / "run"
     proc = subprocess.Popen(
@@ -230,6 +239,21 @@ def test_a_child_flooding_its_output_holds_up_nothing(tmp_path: Path, tandem: Ta
         reply, took = control(runtime, "status")
         assert reply["ok"] is True and took < 1.0, (took, reply)
     slow.wait_for_line(r"tandem\s*\| daphne: [\d,]+ lines dropped", timeout=20)
+    assert "stopped answering" not in slow.output and "restarting" not in slow.output
+    # Liveness kept passing: the flooding Daphne was never restarted for failing its probes.
+    before = daphne_processes(control(runtime, "status")[0])
+    assert before and all(p["restarts"] == 0 and p["state"] == "ready" for p in before), before
+
+    # A reload goes through the loop too: new Daphne processes (printing as fast) replace the old ones.
+    reply, took = control(runtime, "reload-wait", timeout=RELOAD_BOUND + 5)
+    assert reply == {"ok": True, "message": "reload complete"}, reply
+    assert took <= RELOAD_BOUND, f"the reload took {took:.1f} s under the flood"
+    after = [p for p in daphne_processes(control(runtime, "status")[0]) if p["state"] == "ready"]
+    assert len(after) == len(before), after  # the old ones may still be draining (retiring) beside them
+    assert {p["pid"] for p in after}.isdisjoint({p["pid"] for p in before}), (before, after)
+    assert httpx.get(slow.url + "status/", timeout=10).text == "status ok"
+    reply, took = control(runtime, "status")
+    assert reply["ok"] is True and took < 1.0, (took, reply)
     assert "stopped answering" not in slow.output and "restarting" not in slow.output
     stop_within(slow, GRACEFUL + 5)
 
@@ -290,6 +314,34 @@ def test_sigusr1_reopens_a_rotated_access_log(tmp_path: Path, tandem: TandemRunn
 
     def logged_after() -> bool:
         httpx.get(run.url + "status/?m=after", timeout=10)
+        return log.exists() and log.read_text().count("m=after") >= 2
+
+    wait_for(logged_after, timeout=15, interval=0.5, message="lines in the new file")
+    assert "m=after" not in rotated.read_text()
+    stop_within(run, GRACEFUL + 5)
+
+
+@pytest.mark.nginx
+def test_a_reload_reopens_a_rotated_access_log(tmp_path: Path, tandem: TandemRunner, nginx_bin: str) -> None:
+    """logrotate without a postrotate signal, then `tandem reload` (a deploy): nginx and Gunicorn start the
+    new file (nginx keeps writing to the moved one until told); nothing more goes to the moved one. Daphne
+    notices a moved file itself (tests/unit/test_accesslog.py)."""
+    project = served(tmp_path)
+    log = tmp_path / "access.log"
+    runtime = tmp_path / "run"
+    run = tandem.serve(
+        project, "--mode", "split", "--app-access-log", "--access-log-file", str(log),
+        "--runtime-dir", str(runtime), "--graceful-timeout", str(GRACEFUL), env=clean_env(),
+    )  # fmt: skip
+    assert httpx.get(run.url + "status/?m=before", timeout=10).status_code == 200
+    wait_for(lambda: log.read_text().count("m=before") == 2, timeout=10, message="the first lines")
+    rotated = log.rename(tmp_path / "access.log.1")
+
+    reply, _ = control(runtime, "reload-wait", timeout=RELOAD_BOUND + 5)
+    assert reply == {"ok": True, "message": "reload complete"}, reply
+
+    def logged_after() -> bool:
+        assert httpx.get(run.url + "status/?m=after", timeout=10).status_code == 200
         return log.exists() and log.read_text().count("m=after") >= 2
 
     wait_for(logged_after, timeout=15, interval=0.5, message="lines in the new file")
