@@ -15,6 +15,7 @@ from tandem.bench.figures import (
     combine_http,
     median,
 )
+from tandem.bench.measure import fanout_figure
 from tandem.bench.options import parse_options
 from tandem.bench.paths import echo_route, literal_paths, pick_http_path
 from tandem.errors import UsageError
@@ -61,6 +62,45 @@ def test_echo_repeats_and_failures() -> None:
         [echo_run(100, errors=32, first="the route answered 'ok' instead of the frame sent")]
     )
     assert wrong.error is not None and "instead of the frame sent" in wrong.error
+
+
+def fanout_out(**changes: object) -> dict[str, object]:
+    """What the fan-out job reports for 10 listeners and 5 posts, every receipt in."""
+    out: dict[str, object] = {
+        "connected": 10, "messages": 5, "complete": 5, "missing": 0, "last_p50_ms": 4.0,
+        "last_p99_ms": 9.0, "each_p50_ms": 2.0, "each_p99_ms": 8.0, "connect_s": 0.4,
+        "join_failures": 0, "first_failure": None,
+    }  # fmt: skip
+    return {**out, **changes}
+
+
+def test_a_fanout_with_every_receipt_is_a_figure() -> None:
+    figure = fanout_figure(10, fanout_out(), 10.0)
+    assert figure.error is None and figure.last_p99_ms == 9.0 and figure.complete == 5
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        (
+            {"join_failures": 2, "first_failure": "HTTP 403"},
+            "2 listener handshake(s) failed (first: HTTP 403)",
+        ),
+        ({"connected": 7}, "only 7 of 10 listeners joined"),
+        # A listener whose socket dropped mid-run: its receipts never came, the others' latencies did.
+        (
+            {"complete": 3, "missing": 4},
+            "4 receipt(s) never arrived within 10 s: 3 of 5 posts reached all 10",
+        ),
+    ],
+)
+def test_a_fanout_that_lost_anything_is_a_failed_measurement(changes: dict[str, object], words: str) -> None:
+    figure = fanout_figure(10, fanout_out(**changes), 10.0)
+    assert figure.error is not None and words in figure.error, figure
+    assert figure.last_p50_ms is None and figure.last_p99_ms is None and figure.each_p99_ms is None
+    assert figure.summary().startswith("fan-out to 10 failed:")
+    result = VariantResult("unified-1", "unified", "", "InMemoryChannelLayer", False, 1, fanout=[figure])
+    assert result.fanout_for(10) is None and result.failed_measurements() == [figure.summary()]
 
 
 def test_median() -> None:

@@ -8,6 +8,7 @@ and echo are measured ``repeat`` times and reported as the median with min-max; 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -125,12 +126,28 @@ def measure_fanout(base: str, path: str, cookie: str, clients: int, load: Load) 
         out = run_job(job, bound)
     except JobFailed as exc:
         return FanoutFigure(clients, 0, 0, 0, 0, None, None, None, None, 0.0, error=str(exc))
+    return fanout_figure(clients, out, message_timeout)
+
+
+def fanout_figure(clients: int, out: dict[str, Any], message_timeout: float) -> FanoutFigure:
+    """The fan-out job's result as a figure, or as a failed measurement: a listener handshake that did
+    not end in 101 (even if a retry filled the room), fewer listeners than asked, or a post that did not
+    reach every listener within ``message_timeout`` (a listener's socket dropped, or the server lost it).
+    Latencies from only the posts that arrived everywhere would hide the ones that did not."""
+    failure = None
     if out["join_failures"]:
-        # A handshake that did not end in 101 is a failed measurement, even if a retry got the room full.
+        failure = f"{out['join_failures']} listener handshake(s) failed (first: {out['first_failure']})"
+    elif out["connected"] < clients:
+        failure = f"only {out['connected']} of {clients} listeners joined within the time bound"
+    elif out["missing"]:
+        failure = (
+            f"{out['missing']} receipt(s) never arrived within {message_timeout:g} s: "
+            f"{out['complete']} of {out['messages']} posts reached all {out['connected']} listeners"
+        )
+    if failure is not None:
         return FanoutFigure(
-            clients, out["connected"], 0, 0, 0, None, None, None, None, out["connect_s"], out["join_failures"],
-            out["first_failure"],
-            error=f"{out['join_failures']} listener handshake(s) failed (first: {out['first_failure']})",
+            clients, out["connected"], out["messages"], out["complete"], out["missing"], None, None, None,
+            None, out["connect_s"], out["join_failures"], out["first_failure"], error=failure,
         )  # fmt: skip
     return FanoutFigure(
         clients, out["connected"], out["messages"], out["complete"], out["missing"], out["last_p50_ms"],
