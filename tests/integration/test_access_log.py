@@ -347,3 +347,77 @@ def test_a_reload_reopens_a_rotated_access_log(tmp_path: Path, tandem: TandemRun
     wait_for(logged_after, timeout=15, interval=0.5, message="lines in the new file")
     assert "m=after" not in rotated.read_text()
     stop_within(run, GRACEFUL + 5)
+
+
+# --- one line per request on the terminal, in each mode and format -------------------------------------------
+
+TERMINAL_LINE = re.compile(r"^(\S+)\s*\| (.*)$")
+
+
+@pytest.mark.parametrize(
+    ("mode", "log_args"),
+    [
+        ("unified", ()),
+        ("split", ()),
+        ("unified", ("--access-log-format", "json")),
+        ("split", ("--access-log-format", "json")),
+        ("unified", ("--no-access-log",)),
+        ("split", ("--no-access-log",)),
+    ],
+    ids=["unified-default", "split-default", "unified-json", "split-json", "unified-off", "split-off"],
+)
+def test_the_terminal_shows_one_line_per_request(
+    mode: str, log_args: tuple[str, ...], tmp_path: Path, tandem: TandemRunner
+) -> None:
+    """20 requests and one WebSocket, then a stop (which flushes every server's buffer): one access line each,
+    written by the server the mode's default names (nginx in split, Daphne in unified), in the chosen format;
+    none with --no-access-log."""
+    if mode == "split" and shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    project = served(tmp_path)
+    run = tandem.serve(
+        project, "--mode", mode, *log_args, "--graceful-timeout", str(GRACEFUL), env=clean_env()
+    )
+    requests = 20
+    with httpx.Client(timeout=10) as client:
+        for n in range(requests):
+            assert client.get(f"{run.url}status/?n={n}").text == "status ok"
+
+    async def echo_once() -> None:
+        async with connect(run.url.replace("http://", "ws://") + "ws/echo/") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+
+    asyncio.run(echo_once())
+    stop_within(run, GRACEFUL + 5)
+
+    access = [
+        (match.group(1), match.group(2))
+        for match in map(TERMINAL_LINE.match, run.output.splitlines())
+        if match and ("/status/?n=" in match.group(2) or "/ws/echo/" in match.group(2))
+    ]
+    if "--no-access-log" in log_args:
+        assert access == []
+        return
+    writer = "nginx" if mode == "split" else "daphne"
+    assert {name.split(".")[0] for name, _ in access} == {writer}, access
+    http = [line for _, line in access if "/status/?n=" in line]
+    numbers = sorted(int(n) for line in http for n in re.findall(r"\?n=(\d+)", line))
+    assert numbers == list(range(requests)), http  # each request once, none missing, none twice
+    websocket = [line for _, line in access if "/ws/echo/" in line]
+    assert len(websocket) == 1, websocket
+    if "json" in log_args:
+        records = [json.loads(line) for line in http]
+        assert all(r["status"] == 200 and r["request"].startswith("GET /status/?n=") for r in records), (
+            records
+        )
+        assert all(float(r["request_time"]) >= 0 for r in records), records
+        if mode == "split":
+            assert {r["upstream"] for r in records} == {"gunicorn"}, records
+            assert json.loads(websocket[0])["upstream"] == "daphne"
+    elif mode == "split":  # common: ... status bytes upstream request_time upstream_time
+        assert all(re.search(r'" 200 \d+ gunicorn \d+\.\d{3} \d+\.\d{3}$', line) for line in http), http
+        assert re.search(r'" 101 \d+ daphne \d+\.\d{3} \d+\.\d{3}$', websocket[0]), websocket
+    else:
+        assert all(re.search(r'" 200 \d+ \d+\.\d{3}$', line) for line in http), http
+        assert '"WSCONNECT /ws/echo/" 101' in websocket[0], websocket
