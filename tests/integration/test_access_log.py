@@ -24,7 +24,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Tandem, TandemRunner, clean_env, wait_for
+from tests.conftest import Tandem, TandemRunner, clean_env, find_caddy, wait_for
 from tests.small_projects import ASGI_WS_PREFIX, write_served_project
 
 ROOT_URLS = """\
@@ -261,16 +261,26 @@ def test_a_child_flooding_its_output_holds_up_nothing(tmp_path: Path, tandem: Ta
 # --- probes never show in an access log ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["unified", "split"])
+PROBE_RUNS = {
+    "unified": ("--mode", "unified"),
+    "split": ("--mode", "split", "--app-access-log"),
+    "split-caddy": ("--mode", "split", "--proxy", "caddy"),  # behind Caddy the app servers log
+}
+
+
+@pytest.mark.parametrize("mode", list(PROBE_RUNS))
 def test_probes_are_absent_from_the_access_log(mode: str, tmp_path: Path, tandem: TandemRunner) -> None:
     """10 s idle with probes every 0.5 s (about 20 per process, plus the ready and reachability checks): the
     access log holds only the two requests the test made. Split mode logs in nginx and, with
-    --app-access-log, in Gunicorn and Daphne too: none of them logs a probe."""
+    --app-access-log, in Gunicorn and Daphne too; behind Caddy, Gunicorn and Daphne log: none of them logs
+    a probe."""
     if mode == "split" and shutil.which("nginx") is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    if mode == "split-caddy" and find_caddy() is None:
+        pytest.skip("caddy is not installed (pip install 'django-tandem[caddy]')")
     project = served(tmp_path)
     log = tmp_path / "access.log"
-    extra = ("--mode", "split", "--app-access-log") if mode == "split" else ("--mode", "unified")
+    extra = PROBE_RUNS[mode]
     run = tandem.serve(
         project,
         *extra,
