@@ -307,6 +307,14 @@ def test_verdicts_need_a_margin_beyond_the_spread(
         assert "spread" in rec.headline
 
 
+def test_a_sample_of_zero_decides_nothing_and_divides_nothing() -> None:
+    """A figure whose slowest repeat was 0 (as read back, or built before combine_http refused it) is
+    not a rate to compare: no verdict from it, and no division by its minimum."""
+    results = [variant("unified-1", http=[sampled((0, 30))]), variant("split-unix", http=[sampled((21, 24))])]
+    rec = recommend(results, EXAMPLE_FACTS)
+    assert rec.mode == "undecided" and "only split was measured" in rec.headline, rec
+
+
 def test_procs_need_a_margin_beyond_the_spread() -> None:
     results = [
         variant("unified-1", http=[sampled((400, 500, 600))]),

@@ -48,6 +48,18 @@ def test_any_bad_answer_fails_the_whole_measurement() -> None:
     assert result.failed_measurements() == [figure.summary()]
 
 
+def test_a_repeat_that_completed_nothing_fails_the_measurement() -> None:
+    """A 1 s wrk sample on a loaded machine finished no request and counted no error: its 0 req/s is no
+    rate, and next to a real one it made a median of half and a min of 0 (which the recommendation then
+    divided by)."""
+    figure = combine_http([run(0), run(30)])
+    assert figure.error is not None and "repeat 1 of 2 completed no request" in figure.error
+    assert figure.requests_per_s == 0.0 and figure.samples == () and figure.p50_ms is None
+    echo = combine_echo([echo_run(120), echo_run(0)])
+    assert echo.error is not None and "repeat 2 of 2 echoed no message" in echo.error
+    assert echo.messages_per_s == 0.0 and echo.samples == ()
+
+
 def echo_run(rate: float, connected: int = 32, errors: int = 0, first: str | None = None) -> EchoFigure:
     return EchoFigure(PUBLIC, "ws://x/", 32, connected, rate, 1.0, 3.0, int(rate), errors, 1.0, first)
 

@@ -49,6 +49,13 @@ def _median_or_none(values: Sequence[float | None]) -> float | None:
     return median([v for v in values if v is not None])
 
 
+def _empty_repeat(rates: Sequence[float]) -> int | None:
+    """The number (from 1) of the first repeat that completed nothing, or None. Such a repeat saw no
+    failure but measured nothing either (every request still in flight when it ended): a median and a
+    min of 0 next to real rates would be a figure from requests that never finished."""
+    return next((index for index, rate in enumerate(rates, 1) if rate <= 0), None)
+
+
 def combine_http(runs: Sequence[HttpFigure]) -> HttpFigure:
     """Repeats of one HTTP measurement as one figure: the median rate (min-max kept in ``samples``) and
     median latencies. Any bad answer or transport error in any repeat fails the whole measurement: a rate
@@ -65,6 +72,13 @@ def combine_http(runs: Sequence[HttpFigure]) -> HttpFigure:
             first, requests_per_s=0.0, p50_ms=None, p99_ms=None, requests=requests, errors=errors,
             duration_s=sum(r.duration_s for r in runs), samples=(), first_error=cause,
             error=f"{errors:,} answers were not 2xx or failed, in {requests:,} requests (first: {cause})",
+        )  # fmt: skip
+    empty = _empty_repeat([r.requests_per_s for r in runs])
+    if empty is not None:
+        return dataclasses.replace(
+            first, requests_per_s=0.0, p50_ms=None, p99_ms=None, requests=requests, errors=0,
+            duration_s=sum(r.duration_s for r in runs), samples=(),
+            error=f"repeat {empty} of {len(runs)} completed no request: no rate to report (--duration longer?)",
         )  # fmt: skip
     rates = tuple(r.requests_per_s for r in runs)
     return dataclasses.replace(
@@ -93,6 +107,12 @@ def combine_echo(runs: Sequence[EchoFigure]) -> EchoFigure:
         return dataclasses.replace(
             first, messages_per_s=0.0, p50_ms=None, p99_ms=None, errors=errors, samples=(),
             error=f"{missing}{errors} error(s) (first: {cause})", first_failure=cause,
+        )  # fmt: skip
+    empty = _empty_repeat([r.messages_per_s for r in runs])
+    if empty is not None:
+        return dataclasses.replace(
+            first, messages_per_s=0.0, p50_ms=None, p99_ms=None, samples=(),
+            error=f"repeat {empty} of {len(runs)} echoed no message: no rate to report (--duration longer?)",
         )  # fmt: skip
     rates = tuple(r.messages_per_s for r in runs)
     return dataclasses.replace(

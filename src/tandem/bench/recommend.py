@@ -76,7 +76,7 @@ def _best_http(results: Sequence[VariantResult], mode: str) -> tuple[VariantResu
         ours = variant.status == OK and variant.mode == mode and not variant.handbuilt and default
         figure = variant.http_at(PUBLIC) if ours else None
         better = figure is not None and (best is None or figure.requests_per_s > best[1].requests_per_s)
-        if figure is not None and figure.requests_per_s > 0 and better:
+        if figure is not None and figure.low > 0 and better:  # low: divided by, beyond the spread
             best = (variant, figure)
     return best
 
