@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 from pathlib import Path
 
 import httpx
@@ -91,17 +93,109 @@ def test_kept_in_memory_layer_across_processes_is_refused(tmp_path: Path, tandem
     assert "started " not in output, output
 
 
-def test_managed_redis_needs_redis_server(tmp_path: Path, tandem: TandemRunner) -> None:
+@pytest.mark.parametrize("given", ["path", "name"])
+def test_managed_redis_needs_redis_server(given: str, tmp_path: Path, tandem: TandemRunner) -> None:
+    """A path that does not exist is named as such; a bare name found nowhere (redis-server not installed)
+    says where it was looked for. Both: one line with the install command, nothing started."""
     project = copy_corpus("newsroom", tmp_path)
+    program = str(tmp_path / "no-such-redis-server") if given == "path" else "no-such-redis-server-tandem"
     code, output = tandem.run(
-        "serve", "--mode", "split", "--port", "0", "--redis-server", str(tmp_path / "no-such-redis-server"),
+        "serve", "--mode", "split", "--port", "0", "--redis-server", program,
         cwd=project, env=corpus_env(tmp_path),
     )  # fmt: skip
     assert code == 2, output
-    assert "no-such-redis-server does not exist" in output and "apt-get install redis-server" in output, (
-        output
-    )
+    expected = f"{program} does not exist" if given == "path" else f"{program} not found (looked on PATH"
+    assert expected in output and "apt-get install redis-server" in output, output
     assert "Traceback" not in output and "started " not in output, output
+
+
+def test_config_says_which_layer_and_why(tmp_path: Path, tandem: TandemRunner) -> None:
+    """`tandem config` names the layer serve would give the processes, and why, for each topology."""
+    project = copy_corpus("newsroom", tmp_path)
+
+    def effective(*args: str) -> dict[str, str]:
+        code, output = tandem.run("config", "--json", *args, cwd=project, env=corpus_env(tmp_path))
+        assert code == 0, output
+        row: dict[str, str] = json.loads(output)["project"]["channel_layer (effective)"]
+        return row
+
+    split = effective("--mode", "split")
+    assert split["value"] == "managed Redis", split
+    assert "cannot carry group messages between processes" in split["source"], split
+    assert effective("--procs", "2")["value"] == "managed Redis"
+    unified = effective()  # one Daphne: the in-memory layer carries the groups (make run's case)
+    assert "Redis" not in unified["value"] and "InMemoryChannelLayer" in unified["source"], unified
+    kept = effective("--mode", "split", "--channel-layer", "memory")
+    assert kept["value"] == "InMemoryChannelLayer" and "--channel-layer memory" in kept["source"], kept
+
+
+def test_managed_redis_is_restarted_and_keeps_nothing(tmp_path: Path, tandem: TandemRunner) -> None:
+    """The managed Redis is supervised like nginx: killed, it is started again on the same socket and the
+    group messages flow again; it writes nothing to disk (no RDB, no AOF)."""
+    import redis
+
+    project = copy_corpus("newsroom", tmp_path)
+    run = tandem.serve(project, "--mode", "split", env=corpus_env(tmp_path))
+    started = r"started redis \(pid (\d+)\)"
+    first = int(run.wait_for_line(started).group(1))
+    socket_path = next(Path(c.laddr) for c in psutil.Process(first).net_connections("unix") if c.laddr)
+    client = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=5)
+    assert client.config_get("save") == {"save": ""}
+    assert client.config_get("appendonly") == {"appendonly": "no"}
+    workdir = Path(client.config_get("dir")["dir"])
+    client.close()
+    ws_url = run.url.replace("http://", "ws://", 1) + "ws/news/"
+
+    def round_trip(text: str) -> bool:
+        try:
+            with connect(ws_url, open_timeout=5) as ws:
+                if httpx.get(run.url + "publish/", params={"text": text}, timeout=5).status_code != 200:
+                    return False
+                return bool(ws.recv(timeout=5) == text)
+        except (OSError, TimeoutError, ConnectionClosed, httpx.HTTPError):
+            return False  # while Redis is down, the handshake or the view fails: try again
+
+    assert round_trip("before"), run.output
+    os.kill(first, signal.SIGKILL)
+    assert wait_for(lambda: gone(first), timeout=10, message="the killed redis-server to exit")
+
+    def restarted() -> int:
+        pids = [int(p) for p in re.findall(started, run.output)]
+        return pids[-1] if len(pids) > 1 else 0
+
+    second = wait_for(restarted, timeout=30, message="tandem to start redis again")
+    assert second != first
+    assert wait_for(lambda: round_trip("after"), timeout=30, message="group messages through the new Redis")
+    assert run.stop() == 0, run.output
+    assert wait_for(lambda: gone(second), timeout=10, message="redis-server to exit")
+    left = sorted(p.name for p in workdir.rglob("*")) if workdir.exists() else []
+    assert not [n for n in left if n.endswith((".rdb", ".aof")) or n.startswith("appendonly")], left
+
+
+def test_redis_url_with_a_bad_password_stops_serve(
+    tmp_path: Path, tandem: TandemRunner, password_redis: PasswordRedis
+) -> None:
+    """--channel-layer redis://:PASSWORD@HOST:PORT/N on a real redis-server with requirepass: the wrong
+    password is E011 before anything starts (the password never printed); the right one carries a view's
+    group message to the WebSocket in split mode, with no managed Redis."""
+    project = copy_corpus("newsroom", tmp_path)
+    where = f"{password_redis.host}:{password_redis.port}/0"
+    code, output = tandem.run(
+        "serve", "--mode", "split", "--port", "0", "--channel-layer", f"redis://:wrong-pw-tandem@{where}",
+        cwd=project, env=corpus_env(tmp_path),
+    )  # fmt: skip
+    assert code == 2, output
+    assert "tandem.E011" in output and where in output and "nothing was started" in output, output
+    assert "wrong-pw-tandem" not in output and "started " not in output and "Traceback" not in output, output
+
+    run = tandem.serve(
+        project, "--mode", "split", "--channel-layer", f"redis://:{REDIS_PASSWORD}@{where}",
+        env=corpus_env(tmp_path),
+    )  # fmt: skip
+    assert "started redis" not in run.output and REDIS_PASSWORD not in run.output, run.output
+    with connect(run.url.replace("http://", "ws://", 1) + "ws/news/", open_timeout=10) as ws:
+        assert httpx.get(run.url + "publish/", params={"text": "via url"}, timeout=10).status_code == 200
+        assert ws.recv(timeout=10) == "via url"
 
 
 @BOTH_MODES
@@ -164,9 +258,12 @@ def test_unwritable_embedded_static_root_is_one_clear_error(tmp_path: Path, tand
     assert "Traceback" not in output and "started " not in output, output
 
 
-def test_ready_url_rejected_by_allowed_hosts_is_explained(tmp_path: Path, tandem: TandemRunner) -> None:
+@BOTH_MODES
+def test_ready_url_rejected_by_allowed_hosts_is_explained(
+    mode: str, tmp_path: Path, tandem: TandemRunner
+) -> None:
     project = copy_corpus("stricthosts", tmp_path)
-    run = tandem.serve(project, env=corpus_env(tmp_path))
+    run = tandem.serve(project, "--mode", mode, env=corpus_env(tmp_path))
     # Asked right after Ready, off the supervisor's loop: the line follows Ready.
     run.wait_for_line(
         r"answers 400 Bad Request: ALLOWED_HOSTS \['chat.example.com'\] does not include '127.0.0.1'",
