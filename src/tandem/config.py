@@ -124,6 +124,23 @@ class Config:
         """The proxy speaks https on the public port (--tls self-signed, or --tls-cert/--tls-key)."""
         return self.tls is not None or self.tls_cert is not None
 
+    @property
+    def proxy_given(self) -> bool:
+        """--proxy was set (on the command line, TANDEM_PROXY or settings.TANDEM['PROXY']), not left at its
+        default: in unified mode that alone asks for a proxy in front."""
+        return self.sources.get("proxy", SOURCE_DEFAULT) != SOURCE_DEFAULT
+
+    @property
+    def unified_proxy(self) -> bool:
+        """Unified mode with tandem's proxy (nginx or Caddy) in front of the ASGI server: when TLS is on,
+        --proxy is given or --trusted-proxy names a peer. Without any of them unified mode stays the server
+        alone on the public port."""
+        return (
+            self.mode == "unified"
+            and self.role == "single"
+            and (self.tls_on or self.proxy_given or bool(self.trusted_proxies))
+        )
+
     def values(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "sources"}
 
@@ -317,13 +334,13 @@ def _validate_tls(config: Config, bad: Callable[[str, str], ConfigError]) -> Non
         given, missing = ("tls_cert", "--tls-key") if config.tls_cert else ("tls_key", "--tls-cert")
         raise bad(given, f"needs {missing} too: the proxy needs the certificate and its key")
     tls_on = config.tls is not None or bool(config.tls_cert)
-    if tls_on and config.mode != "split":
-        name = "tls" if config.tls is not None else "tls_cert"
+    # TLS and --trusted-proxy need tandem's proxy in front: split mode and an edge always run one, unified
+    # mode runs one because of them. An app host runs none: its edge terminates TLS and is its only peer.
+    if tls_on and config.role == "app":
         raise bad(
-            name,
-            "needs --mode split: TLS is terminated by the proxy tandem runs in front (nginx or Caddy), and "
-            "unified mode has none (Daphne alone on the public port). Behind your own TLS proxy, run "
-            "--mode split with --trusted-proxy",
+            "tls" if config.tls is not None else "tls_cert",
+            "is for the host that runs the proxy: an app host (--role app) runs no proxy, and its edge "
+            "terminates TLS (give the TLS options to tandem serve --role edge)",
         )
     if config.redirect_port is not None:
         if not tls_on:
@@ -336,11 +353,11 @@ def _validate_tls(config: Config, bad: Callable[[str, str], ConfigError]) -> Non
         raise bad("hsts", f"must be a number of seconds (0: off), not {config.hsts}")
     if config.hsts and not tls_on:
         raise bad("hsts", "is sent only over https: it needs TLS (--tls or --tls-cert)")
-    if config.trusted_proxies and config.mode != "split":
+    if config.trusted_proxies and config.role == "app":
         raise bad(
             "trusted_proxies",
-            "needs --mode split: the proxy tandem runs in front believes those peers; in unified mode clients "
-            "reach Daphne directly, which keeps no list of trusted peers",
+            "is for the host that runs the proxy: an app host (--role app) believes forwarded headers from "
+            "its edge only (the edge secret); give --trusted-proxy to tandem serve --role edge",
         )
     for text in config.trusted_proxies:
         try:

@@ -170,10 +170,12 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
     config = loaded.config
     if config.role == "edge" and config.proxy != "nginx":
         raise UsageError("--role edge runs nginx only", hint="drop --proxy caddy")
-    # The proxy runs in split mode on one host, and alone on an edge; an app host runs none.
-    split_mode = (config.mode == "split" and config.role == "single") or config.role == "edge"
-    nginx = require_nginx(config, environ) if split_mode and config.proxy == "nginx" else None
-    caddy = require_caddy(config, environ) if split_mode and config.proxy == "caddy" else None
+    # The proxy runs in split mode on one host (in unified mode when TLS or --proxy asks for it), and alone
+    # on an edge; an app host runs none.
+    proxied = (config.mode == "split" and config.role == "single") or config.role == "edge"
+    proxied = proxied or config.unified_proxy
+    nginx = require_nginx(config, environ) if proxied and config.proxy == "nginx" else None
+    caddy = require_caddy(config, environ) if proxied and config.proxy == "caddy" else None
     setup_django()
     checked = preflight(loaded, environ, child_environ(environ), say=say)
     project = checked.project

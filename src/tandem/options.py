@@ -95,7 +95,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     # --- topology ---------------------------------------------------------------------------------------
     Option(
-        "mode", "unified: Daphne alone. split: Gunicorn + Daphne behind nginx.", (*RUNS, CHECK, ROUTES, EXPORT),
+        "mode", "unified: Daphne alone (behind nginx or Caddy with --tls, --proxy or --trusted-proxy). split: "
+        "Gunicorn + Daphne behind nginx or Caddy.", (*RUNS, CHECK, ROUTES, EXPORT),
         choices=("unified", "split"),
         command_defaults=(
             CommandDefault(EXPORT, "split", "Topology the systemd, procfile and supervisor exports run (nginx: always split)."),
@@ -169,7 +170,7 @@ OPTIONS: tuple[Option, ...] = (
         (*RUNS, CHECK),
     ),
     Option(
-        "internal", "Split mode: app servers on unix sockets, or 127.0.0.1 ports.", (*RUNS, EXPORT),
+        "internal", "Behind tandem's proxy: app servers on unix sockets, or 127.0.0.1 ports.", (*RUNS, EXPORT),
         choices=("unix", "tcp"),
     ),
     Option(
@@ -190,14 +191,16 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "tls",
         "self-signed: the proxy speaks https (HTTP/2 and HTTP/1.1) with a certificate for the bind host that "
-        "tandem generates into the runtime dir and names, for local work. Split mode only.",
-        RUNS, "self-signed", default_text="off: plain HTTP (unless --tls-cert)",
+        "tandem generates into the runtime dir and names, for local work. In unified mode the proxy is then "
+        "put in front of Daphne.",
+        (*RUNS, ROUTES), "self-signed", default_text="off: plain HTTP (unless --tls-cert)",
     ),
     Option(
-        "tls_cert", "Split mode: the proxy speaks https with this certificate (PEM, chain included); needs --tls-key.",
-        RUNS, "FILE", default_text="none",
+        "tls_cert", "The proxy speaks https with this certificate (PEM, chain included); needs --tls-key. "
+        "In unified mode the proxy is then put in front of Daphne.",
+        (*RUNS, ROUTES), "FILE", default_text="none",
     ),
-    Option("tls_key", "The private key (PEM) of --tls-cert.", RUNS, "FILE", default_text="none"),
+    Option("tls_key", "The private key (PEM) of --tls-cert.", (*RUNS, ROUTES), "FILE", default_text="none"),
     Option(
         "redirect_port", "With TLS: this port answers plain HTTP with a redirect (308) to the https port.",
         RUNS, "N", default_text="none",
@@ -209,8 +212,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "trusted_proxies",
         "A proxy or balancer in front (an address or CIDR, repeatable): X-Forwarded-For and X-Forwarded-Proto "
-        "are taken from these peers and passed on; from anyone else they are overwritten.",
-        (*RUNS, CHECK, EXPORT), "CIDR", default_text="none", flag="--trusted-proxy", repeatable=True,
+        "are taken from these peers and passed on; from anyone else they are overwritten. In unified mode "
+        "tandem's proxy is then put in front of Daphne to do it.",
+        (*RUNS, CHECK, ROUTES, EXPORT), "CIDR", default_text="none", flag="--trusted-proxy", repeatable=True,
     ),
     # --- timeouts and limits ----------------------------------------------------------------------------
     Option("graceful_timeout", "Seconds in-flight requests get to finish on stop and reload.", RUNS, "S"),
@@ -254,11 +258,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     # --- programs tandem runs ---------------------------------------------------------------------------
     Option(
-        "nginx", "nginx executable for split mode (and export's nginx -t).", (*RUNS, EXPORT), "PATH",
+        "nginx", "nginx executable for the proxy in front (and export's nginx -t).", (*RUNS, EXPORT), "PATH",
         default_text="nginx on PATH, then /usr/sbin, /usr/local/sbin, /usr/local/nginx/sbin",
     ),
     Option(
-        "proxy", "Split mode: the reverse proxy in front, nginx or caddy (pip install 'django-tandem[caddy]').",
+        "proxy", "The reverse proxy in front, nginx or caddy (pip install 'django-tandem[caddy]'): split mode "
+        "always runs one; given in unified mode (flag, TANDEM_PROXY or settings), it puts one in front of Daphne.",
         (*RUNS, ROUTES), choices=("nginx", "caddy"),
     ),
     Option(
@@ -266,7 +271,7 @@ OPTIONS: tuple[Option, ...] = (
         default_text="caddy beside tandem's Python, else on PATH",
     ),
     Option(
-        "nginx_user", "Split mode as root: the unprivileged user nginx's workers run as (root keeps them root).",
+        "nginx_user", "As root: the unprivileged user nginx's workers run as (root keeps them root).",
         RUNS, "USER", default_text="www-data, else nobody",
     ),
     Option(

@@ -108,7 +108,7 @@ class ProxySpec:
     project: str
     listen: str  # "127.0.0.1:8000" or "80"
     server_names: tuple[str, ...]
-    wsgi_upstream: str  # "unix:/run/tandem/gunicorn.sock" or "127.0.0.1:8001"
+    wsgi_upstream: str  # "unix:/run/tandem/gunicorn.sock" or "127.0.0.1:8001"; "" with asgi_only
     asgi_upstream: str
     ws_prefixes: tuple[str, ...]
     route_by_upgrade: bool
@@ -164,6 +164,9 @@ class ProxySpec:
     asgi_servers: tuple[str, ...] = ()
     max_fails: int = 1
     fail_timeout: int = 5
+    # Unified mode behind the proxy: no WSGI server; every request (HTTP and WebSocket alike) goes to the
+    # ASGI upstream with the WebSocket timeouts, and only the static and media locations stay the proxy's.
+    asgi_only: bool = False
 
     @property
     def https_port(self) -> str:
@@ -179,7 +182,7 @@ class Plan:
     processes: tuple[ProcessSpec, ...]
     files: tuple[File, ...] = ()
     routes: RouteTable | None = None
-    proxy: ProxySpec | None = None  # split mode: what the reverse proxy routes where
+    proxy: ProxySpec | None = None  # split mode, or unified behind a proxy: what it routes where
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     layer: LayerChoice | None = None  # the channel layer the processes use, for status
@@ -302,6 +305,12 @@ Target = Managed | Export | Preview
 SHARED_SOCKET = {"split": "asgi", "unified": "public", "app": "asgi"}
 
 
+def shared_socket(config: Config) -> str:
+    """The name of the socket the Daphne processes share: unified mode's public one, unless a proxy stands
+    in front (``Config.unified_proxy``) and they listen on the internal "asgi" socket as in split mode."""
+    return "asgi" if config.unified_proxy else SHARED_SOCKET.get(topology_name(config), "")
+
+
 def topology_name(config: Config) -> str:
     """The topology a Config runs: its mode, or its role behind an edge (app, edge)."""
     return config.mode if config.role == "single" else config.role
@@ -326,7 +335,8 @@ def new_proxy_secret(config: Config) -> str:
 
     if config.role != "single":  # app hosts behind an edge: the secret they share (tandem.E016 if unset)
         return config.edge_secret or ""
-    return secrets.token_hex(16) if config.mode == "split" and config.internal == "tcp" else ""
+    proxied = config.mode == "split" or config.unified_proxy
+    return secrets.token_hex(16) if proxied and config.internal == "tcp" else ""
 
 
 def _export_sockets(config: Config, target: Export) -> dict[str, BoundSocket]:
@@ -334,7 +344,7 @@ def _export_sockets(config: Config, target: Export) -> dict[str, BoundSocket]:
     for name, address in plan_addresses(config, target.runtime_dir).items():
         if name in EXPORT_TCP_PORTS and not address.is_unix and address.port == 0:
             address = Address(host=address.host, port=EXPORT_TCP_PORTS[name])
-        shared = target.shared_fd if name == SHARED_SOCKET.get(topology_name(config)) else None
+        shared = target.shared_fd if name == shared_socket(config) else None
         sockets[name] = BoundSocket(address, shared)
     return sockets
 

@@ -50,7 +50,9 @@ def require_nginx(config: Config, environ: Mapping[str, str] | None = None) -> s
         "nginx",
         os.environ if environ is None else environ,
         NGINX_DIRS,
-        why="split mode runs nginx in front",
+        why="unified mode runs nginx in front here (TLS, --proxy or --trusted-proxy)"
+        if config.unified_proxy
+        else "split mode runs nginx in front",
         install="install it with: sudo apt-get install nginx-light (or pass --nginx PATH)",
     )
 

@@ -75,7 +75,9 @@ class RouteView:
     public_url: str
     proxy: str  # the proxy process ("nginx", "caddy"), "" when none runs here
     rows: tuple[Row, ...]
-    websocket_by: str  # how a WebSocket reaches its server: PATH_PREFIX, UPGRADE, APPLICATION, EDGE; "none"
+    # How a WebSocket reaches its server: PATH_PREFIX, UPGRADE, CATCH_ALL (unified behind the proxy),
+    # APPLICATION, EDGE; "none"
+    websocket_by: str
     websocket_prefixes: tuple[str, ...]  # the proxy's WebSocket locations (none when by Upgrade or no proxy)
     warnings: tuple[str, ...]
 
@@ -173,6 +175,8 @@ def _through_proxy(spec: ProxySpec, prefix: str, protocol: str) -> tuple[str, st
     matching = [loc for loc in locations if prefix.startswith(loc[0])]
     if matching:
         return max(matching, key=lambda loc: len(loc[0]))[1], PATH_PREFIX
+    if spec.asgi_only:  # unified mode behind the proxy: its catch-all is the ASGI server
+        return "asgi", CATCH_ALL
     if protocol == WEBSOCKET and spec.route_by_upgrade:
         return "asgi", UPGRADE
     return "wsgi", CATCH_ALL
@@ -180,11 +184,8 @@ def _through_proxy(spec: ProxySpec, prefix: str, protocol: str) -> tuple[str, st
 
 def _proxied_rows(plan: Plan, spec: ProxySpec, wanted: list[_Wanted]) -> list[Row]:
     proxy = _answer(p for p in plan.processes if p.role in PROXIES)
-    answers = {
-        "asgi": _upstream(plan, spec, asgi=True),
-        "wsgi": _upstream(plan, spec, asgi=False),
-        "files": proxy,
-    }
+    answers = {"asgi": _upstream(plan, spec, asgi=True), "files": proxy}
+    answers["wsgi"] = answers["asgi"] if spec.asgi_only else _upstream(plan, spec, asgi=False)
     rows = []
     for item in wanted:
         where, how = _through_proxy(spec, item.prefix, item.protocol)
@@ -194,7 +195,8 @@ def _proxied_rows(plan: Plan, spec: ProxySpec, wanted: list[_Wanted]) -> list[Ro
         rows.append(
             _Wanted(kind, location.url, "http", f"({setting})", location.root).row(proxy, PATH_PREFIX)
         )
-    everything = _Wanted(EVERYTHING_ELSE, "/", "http", "(everything else)", spec.wsgi_app or "-")
+    app = spec.asgi_app if spec.asgi_only else spec.wsgi_app
+    everything = _Wanted(EVERYTHING_ELSE, "/", "http", "(everything else)", app or "-")
     rows.append(everything.row(answers["wsgi"], CATCH_ALL))
     return rows
 
@@ -230,6 +232,8 @@ def route_view(plan: Plan, routes: RouteTable, asgi_prefixes: tuple[str, ...]) -
     rows = _proxied_rows(plan, spec, wanted) if spec is not None else _direct_rows(plan, wanted)
     if not routes.for_protocol(WEBSOCKET):
         by = "none"
+    elif spec is not None and spec.asgi_only:
+        by = CATCH_ALL
     elif spec is not None:
         by = UPGRADE if spec.route_by_upgrade else PATH_PREFIX
     else:

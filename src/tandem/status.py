@@ -325,7 +325,16 @@ def snapshot(
         # What the proxy forwards to (split mode): lets a client such as `tandem bench` reach each app
         # server directly without parsing output or matching command lines.
         "upstreams": (
-            {"gunicorn": plan.proxy.wsgi_upstream, "daphne": plan.proxy.asgi_upstream} if plan.proxy else {}
+            {
+                name: upstream
+                for name, upstream in (
+                    ("gunicorn", plan.proxy.wsgi_upstream),  # "" in unified mode: no WSGI server
+                    ("daphne", plan.proxy.asgi_upstream),
+                )
+                if upstream
+            }
+            if plan.proxy
+            else {}
         ),
         "uptime": round(now - started, 1),
         "reloads": reloads,

@@ -129,8 +129,13 @@ def test_forwarded_headers_believed_from_a_trusted_proxy_only(
     assert run.stop() == 0
 
 
-def test_tls_refused_in_unified_mode_naming_why(example_project: Path, tandem: TandemRunner) -> None:
-    code, output = tandem.run("serve", "--port", "0", "--tls", "self-signed", cwd=example_project)
+def test_tls_refused_on_an_app_host_naming_why(example_project: Path, tandem: TandemRunner) -> None:
+    """Unified mode takes --tls (tests/integration/test_unified_proxy.py); an app host, which runs no proxy,
+    still refuses it, before anything starts."""
+    code, output = tandem.run(
+        "serve", "--port", "0", "--role", "app", "--edge-secret", "s" * 16, "--tls", "self-signed",
+        cwd=example_project,
+    )  # fmt: skip
     assert code != 0
-    assert "--tls needs --mode split" in output and "unified mode has none" in output
-    assert "Ready:" not in output
+    assert "--tls is for the host that runs the proxy" in output and "its edge terminates TLS" in output
+    assert "Ready:" not in output and "Traceback" not in output

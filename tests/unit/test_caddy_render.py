@@ -55,6 +55,8 @@ CASES = [
         static_dir=f"static {CADDY_HOSTILE}",
         media_dir=f"media {CADDY_HOSTILE}",
     ),
+    # Unified mode behind Caddy (--proxy given): everything to Daphne, static and media from disk.
+    Case("managed-unified", example_routes, cli={"mode": "unified", "proxy": "caddy"}),
     Case("export-unix", example_routes, managed=False, cli={"proxy": "caddy"}),
     Case("export-tcp", example_routes, managed=False, cli={"proxy": "caddy", "internal": "tcp"}),
     Case(

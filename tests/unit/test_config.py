@@ -87,8 +87,8 @@ VALID_TEXT: dict[str, tuple[str, Any]] = {
     "probe_failures": ("4", 4),
     "public_url": ("https://chat.example.com", "https://chat.example.com"),
     "diagnostic_token": ("0123456789abcdef0123", "0123456789abcdef0123"),
-    # TLS needs split mode and a pair, so alone each is parsed only in its "off" spelling (test_tls.py
-    # holds the combinations).
+    # TLS needs a certificate and its key together, so alone each is parsed only in its "off" spelling
+    # (test_tls.py holds the combinations).
     "proxy": ("caddy", "caddy"),
     "caddy": ("/opt/caddy/bin/caddy", "/opt/caddy/bin/caddy"),
     "trusted_proxies": ("", ()),

@@ -121,6 +121,9 @@ CASES = [
     ),
     Case("export-tcp", example_routes, managed=False, cli={"internal": "tcp"}),
     Case("export-upgrade", catch_all_routes, managed=False, allowed_hosts=("*",)),
+    # Unified mode behind nginx (--proxy given): everything to Daphne, static and media from disk.
+    Case("managed-unified", example_routes, cli={"mode": "unified", "proxy": "nginx"}),
+    Case("export-unified", example_routes, managed=False, cli={"mode": "unified", "proxy": "nginx"}),
     Case("export-asgi-prefix", example_routes, managed=False, cli={"asgi_prefixes": ("/sse/",)}),
     Case(
         "export-hostile-paths",

@@ -48,19 +48,40 @@ def test_the_users_pair_must_belong_together(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("cli", "message"),
     [
-        ({"tls": "self-signed"}, "--tls needs --mode split"),
+        ({"mode": "split", "role": "app", "tls": "self-signed"}, "an app host .* runs no proxy"),
+        ({"role": "app", "tls_cert": "c.pem", "tls_key": "k.pem"}, "--tls-cert is for the host that runs"),
+        ({"role": "app", "trusted_proxies": ("10.0.0.0/8",)}, "--trusted-proxy is for the host that runs"),
+        ({"tls": "self-signed", "tls_cert": "c.pem", "tls_key": "k.pem"}, "two ways to get a certificate"),
+        ({"redirect_port": 8080}, "needs TLS"),
+        ({"proxy": "nginx", "hsts": 600}, "needs TLS"),
         ({"mode": "split", "tls": "letsencrypt"}, "must be self-signed"),
         ({"mode": "split", "tls_cert": "c.pem"}, "--tls-cert needs --tls-key too"),
         ({"mode": "split", "redirect_port": 8080}, "needs TLS"),
         ({"mode": "split", "hsts": 600}, "needs TLS"),
         ({"mode": "split", "tls": "self-signed", "redirect_port": 8000}, "other than --port"),
         ({"mode": "split", "trusted_proxies": ("10.0.0.0/8", "not-a-network")}, "addresses or CIDRs"),
-        ({"trusted_proxies": ("10.0.0.0/8",)}, "--trusted-proxy needs --mode split"),
     ],
 )
 def test_refused_combinations_say_why(cli: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         resolve_config(cli, {}, None)
+
+
+@pytest.mark.parametrize(
+    "cli",
+    [
+        {"tls": "self-signed"},
+        {"tls": "self-signed", "redirect_port": 8080, "hsts": 600},
+        {"tls_cert": "c.pem", "tls_key": "k.pem"},
+        {"trusted_proxies": ("10.0.0.0/8",)},
+        {"role": "edge", "upstreams": ("10.0.0.5",), "tls": "self-signed"},
+    ],
+)
+def test_unified_mode_takes_tls_and_trusted_proxies(cli: dict[str, object]) -> None:
+    """Refused before the proxy could stand in front of unified mode; now they put it there."""
+    config = resolve_config(cli, {}, None)
+    assert config.mode == "unified"
+    assert config.unified_proxy is (config.role == "single")
 
 
 def test_trusted_proxies_from_the_environment_comma_separated() -> None:

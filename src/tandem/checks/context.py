@@ -132,6 +132,12 @@ class CheckContext:
     def mode(self) -> str:
         return self.config.mode if self.config else "unified"
 
+    @property
+    def behind_tandem_proxy(self) -> bool:
+        """tandem's own proxy stands in front of the app servers: split mode, or unified mode with TLS,
+        --proxy or --trusted-proxy (Config.unified_proxy)."""
+        return self.mode == "split" or (self.config is not None and self.config.unified_proxy)
+
     @cached_property
     def settings_layer(self) -> ChannelLayer:
         """The project's own CHANNEL_LAYERS['default'] (before any choice of tandem's)."""

@@ -209,12 +209,13 @@ def check_allowed_hosts(ctx: CheckContext) -> list[CheckMessage]:
 def _django_sees_scheme(ctx: CheckContext) -> bool:
     """Whether Django learns the client's scheme from the proxy in front.
 
-    In unified mode SECURE_PROXY_SSL_HEADER does it. In split mode tandem's children take X-Forwarded-Proto
-    from tandem's proxy (their SECURE_PROXY_SSL_HEADER is set to it, tandem.runtime.overrides), which
-    overwrites the header with the scheme it was reached by: https when it terminates TLS itself (--tls),
-    or the scheme a --trusted-proxy peer in front says; otherwise http, even behind someone else's TLS.
+    In unified mode without a proxy SECURE_PROXY_SSL_HEADER does it. Behind tandem's proxy (split mode, or
+    unified with one) tandem's children take X-Forwarded-Proto from it (their SECURE_PROXY_SSL_HEADER is set
+    to it, tandem.runtime.overrides), which overwrites the header with the scheme it was reached by: https
+    when it terminates TLS itself (--tls), or the scheme a --trusted-proxy peer in front says; otherwise
+    http, even behind someone else's TLS.
     """
-    if ctx.mode == "split":
+    if ctx.behind_tandem_proxy:
         config = ctx.config
         return config is None or config.tls_on or bool(config.trusted_proxies)
     return bool(getattr(ctx.settings, "SECURE_PROXY_SSL_HEADER", None))
@@ -226,7 +227,7 @@ def check_proxy_ssl_header(ctx: CheckContext) -> list[CheckMessage]:
     header = getattr(ctx.settings, "SECURE_PROXY_SSL_HEADER", None)
     public_url = ctx.config.public_url if ctx.config else None
     https = bool(public_url and public_url.startswith("https://"))
-    if https and not _django_sees_scheme(ctx) and ctx.mode == "split":
+    if https and not _django_sees_scheme(ctx) and ctx.behind_tandem_proxy:
         return [
             finding(
                 "W006",
@@ -253,7 +254,7 @@ def check_proxy_ssl_header(ctx: CheckContext) -> list[CheckMessage]:
     if not header or https:
         return []
     name = str(header[0]) if isinstance(header, list | tuple) and header else str(header)
-    if ctx.mode == "split":
+    if ctx.behind_tandem_proxy:
         # tandem's children replace the setting with X-Forwarded-Proto, which tandem's proxy overwrites.
         return []
     where = "in unified mode clients reach Daphne directly"
@@ -263,7 +264,8 @@ def check_proxy_ssl_header(ctx: CheckContext) -> list[CheckMessage]:
             f"SECURE_PROXY_SSL_HEADER trusts {name}, but nothing in front sets it ({where}): any client can "
             "send it and make Django treat plain http as https",
             "remove SECURE_PROXY_SSL_HEADER, or if a TLS proxy in front overwrites that header, declare the "
-            "public address: tandem check --public-url https://... (TANDEM = {'PUBLIC_URL': ...})",
+            "public address: tandem check --public-url https://... (TANDEM = {'PUBLIC_URL': ...}), or let "
+            "tandem run its proxy in front (--tls self-signed, --tls-cert, or --trusted-proxy ADDRESS)",
             "settings.SECURE_PROXY_SSL_HEADER",
         )
     ]

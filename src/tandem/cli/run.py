@@ -168,7 +168,7 @@ def _routes_heading(view: RouteView) -> str:
 
 
 def _websocket_line(view: RouteView, discovered: tuple[str, ...]) -> str:
-    from tandem.routeview import APPLICATION, PATH_PREFIX, UPGRADE
+    from tandem.routeview import APPLICATION, CATCH_ALL, PATH_PREFIX, UPGRADE
 
     if view.websocket_by == "none":
         everything = view.rows[-1].server
@@ -177,6 +177,11 @@ def _websocket_line(view: RouteView, discovered: tuple[str, ...]) -> str:
         return "WebSockets are routed by Upgrade header: a WebSocket route has no literal path prefix."
     if view.websocket_by == PATH_PREFIX:
         return f"WebSockets are routed by path prefix: {', '.join(view.websocket_prefixes)}"
+    if view.websocket_by == CATCH_ALL:
+        return (
+            f"WebSockets ({', '.join(discovered) or 'no literal prefix'}) go through {view.proxy} to the same "
+            "server as everything else; the project's ASGI routing picks the consumer."
+        )
     if view.websocket_by == APPLICATION:
         return (
             f"WebSockets ({', '.join(discovered) or 'no literal prefix'}) reach the same server as everything "

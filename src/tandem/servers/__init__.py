@@ -87,7 +87,9 @@ def chosen(config: Config) -> tuple[Server | None, Server]:
                 hint=f"use --server {config.ws_server}",
             )
         ws = server(config.server)
-        ws.refuse(config, "unified")
+        # Behind tandem's proxy (unified mode with TLS or --proxy) the server stands where split mode's ASGI
+        # server does: the proxy bounds headers and bodies on the public port, so split's rules apply.
+        ws.refuse(config, "split" if config.unified_proxy else "unified")
         return None, ws
     if config.server != DEFAULT_WS:
         raise UsageError(
@@ -128,7 +130,10 @@ def split_processes(ctx: Context) -> tuple[ProcessSpec, ...]:
 
 
 def unified_processes(ctx: Context, count: int) -> tuple[ProcessSpec, ...]:
-    """Unified mode's one server on the public socket, serving static files, no proxy in front."""
+    """Unified mode's one server: alone on the public socket, serving static files; or, with tandem's proxy
+    in front (``Config.unified_proxy``), on the internal "asgi" socket, the proxy serving the files."""
     _, ws = chosen(ctx.config)
     installed(ws)
+    if ctx.config.unified_proxy:
+        return ws.processes(ctx, Slot("asgi", count))
     return ws.processes(ctx, Slot("public", count, serve_static=True, behind_proxy=False))

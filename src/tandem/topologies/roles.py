@@ -57,7 +57,8 @@ def app_build(ctx: Context) -> Plan:
 
 
 def edge_sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
-    return {"public": Address(host=config.bind, port=config.port)}
+    # With TLS, --redirect-port's plain-HTTP socket too (split mode's proxy spec renders its server).
+    return {"public": Address(host=config.bind, port=config.port), **split.redirect_socket(config)}
 
 
 def edge_build(ctx: Context) -> Plan:

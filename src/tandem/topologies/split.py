@@ -1,5 +1,8 @@
 """Split: Gunicorn serves WSGI HTTP, Daphne serves WebSockets (and --asgi-prefix paths), nginx in front
-routes between them and serves static and media files itself."""
+routes between them and serves static and media files itself.
+
+The proxy in front (its spec, process and config file) is also unified mode's when TLS or --proxy asks for
+one (tandem.topologies.unified): the same derivation, with every request sent to the ASGI server."""
 
 from __future__ import annotations
 
@@ -37,15 +40,24 @@ from tandem.workeruser import nginx_workers
 NGINX_DIR = "nginx"
 
 
-def sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
+# The app servers' sockets behind the proxy, by name, for --internal unix.
+INTERNAL_SOCKET_FILES = {"wsgi": "gunicorn.sock", "asgi": "daphne.sock"}
+
+
+def internal_sockets(config: Config, runtime_dir: Path, names: tuple[str, ...]) -> dict[str, Address]:
+    """The app servers' sockets only the proxy reaches: unix sockets in the runtime directory, or
+    --internal tcp loopback ports (port 0: bound and read back)."""
     if config.internal == "tcp":
-        internal = {"wsgi": Address(host="127.0.0.1", port=0), "asgi": Address(host="127.0.0.1", port=0)}
-    else:
-        internal = {
-            "wsgi": Address(path=str(runtime_dir / "gunicorn.sock")),
-            "asgi": Address(path=str(runtime_dir / "daphne.sock")),
-        }
-    return {"public": Address(host=config.bind, port=config.port), **internal, **redirect_socket(config)}
+        return {name: Address(host="127.0.0.1", port=0) for name in names}
+    return {name: Address(path=str(runtime_dir / INTERNAL_SOCKET_FILES[name])) for name in names}
+
+
+def sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
+    return {
+        "public": Address(host=config.bind, port=config.port),
+        **internal_sockets(config, runtime_dir, ("wsgi", "asgi")),
+        **redirect_socket(config),
+    }
 
 
 def redirect_socket(config: Config) -> dict[str, Address]:
@@ -87,8 +99,8 @@ def runtime_dir_for_nginx(ctx: Context) -> str:
     clear refusal, naming --runtime-dir, for a path nginx's config cannot carry or a socket path too long
     for a unix socket, instead of nginx's own message (or, unquoted, another upstream: issue 12, P4)."""
     text = nginx_literal("--runtime-dir", str(ctx.runtime_dir), hint="choose a directory without it")
-    for name in ("wsgi", "asgi"):
-        path = ctx.sockets[name].address.path
+    for name in INTERNAL_SOCKET_FILES:
+        path = ctx.sockets[name].address.path if name in ctx.sockets else None
         if path is not None and len(os.fsencode(path)) > UNIX_PATH_MAX:
             raise ConfigError(
                 f"--runtime-dir {text!r} is too long: the socket path {path!r} is "
@@ -177,6 +189,10 @@ def routed_http_prefixes(routes: RouteTable | None) -> tuple[str, ...]:
     return tuple(sorted({r.prefix for r in routes.for_protocol("http") if r.prefix != "/"}))
 
 
+# The route summary of unified mode behind the proxy, whose routing needs no discovered routes.
+ASGI_ONLY_SUMMARY = "every request, HTTP and WebSocket, to the ASGI server (unified mode)"
+
+
 def route_summary(routes: RouteTable | None, asgi_prefixes: tuple[str, ...]) -> str:
     if routes is None:
         return "not discovered"
@@ -215,7 +231,7 @@ def server_names(allowed_hosts: tuple[str, ...]) -> tuple[str, ...]:
 def distinct_locations(spec: ProxySpec) -> ProxySpec:
     """nginx refuses a second location with the same prefix ("duplicate location"): say which values
     collide, before anything is written."""
-    seen: dict[str, str] = {"/": "the catch-all location / (Gunicorn)"}
+    seen: dict[str, str] = {"/": "the catch-all location / (the app server)"}
     named = [
         *((loc.url, "MEDIA_URL" if loc.media else "STATIC_URL") for loc in spec.static_locations),
         *((prefix, "the WebSocket route prefix") for prefix in spec.ws_prefixes),
@@ -231,7 +247,12 @@ def distinct_locations(spec: ProxySpec) -> ProxySpec:
 
 
 def proxy_spec(ctx: Context, *, managed: bool) -> ProxySpec:
-    config, routes = ctx.config, ctx.routes
+    """What the proxy routes where. Split mode: WebSocket prefixes (or the Upgrade header) and ASGI HTTP
+    routes to Daphne, the rest to Gunicorn. Unified mode behind the proxy (no "wsgi" socket): everything
+    to the ASGI server, so no route needs discovering. Static and media from disk in both."""
+    config = ctx.config
+    asgi_only = "wsgi" not in ctx.sockets
+    routes = None if asgi_only else ctx.routes
     public = ctx.sockets["public"].address
     listen = f"{host_for_url(public.host or '127.0.0.1')}:{public.port}" if managed else str(public.port)
     ws_prefixes = () if routes is None or routes.route_by_upgrade else routes.websocket_prefixes
@@ -240,16 +261,19 @@ def proxy_spec(ctx: Context, *, managed: bool) -> ProxySpec:
         project=ctx.project.settings_module,
         listen=listen,
         server_names=("_",) if managed else server_names(ctx.project.allowed_hosts),
-        wsgi_upstream=ctx.sockets["wsgi"].address.nginx(),
+        wsgi_upstream="" if asgi_only else ctx.sockets["wsgi"].address.nginx(),
         asgi_upstream=ctx.sockets["asgi"].address.nginx(),
         ws_prefixes=ws_prefixes,
         route_by_upgrade=routes is not None and routes.route_by_upgrade,
-        asgi_prefixes=asgi_prefixes(config.asgi_prefixes + routed_http_prefixes(routes), ws_prefixes, static),
+        asgi_prefixes=()
+        if asgi_only
+        else asgi_prefixes(config.asgi_prefixes + routed_http_prefixes(routes), ws_prefixes, static),
         static_locations=static,
         ws_read_timeout=config.proxy_read_timeout,
         ping_interval=config.ping_interval,
         max_body_size=config.max_body_size,
-        route_summary=route_summary(routes, config.asgi_prefixes),
+        route_summary=ASGI_ONLY_SUMMARY if asgi_only else route_summary(routes, config.asgi_prefixes),
+        asgi_only=asgi_only,
         managed=managed,
         prefix=str(ctx.runtime_dir / (CADDY_DIR if config.proxy == "caddy" else NGINX_DIR)),
         listen_fd=ctx.sockets["public"].fd if managed else None,
@@ -346,34 +370,58 @@ def nginx_file(spec: ProxySpec) -> File:
     return render_nginx(spec, f"{NGINX_DIR}/nginx.conf" if spec.managed else f"{NGINX_DIR}/tandem.conf")
 
 
-def build(ctx: Context) -> Plan:
+def proxy_warnings(ctx: Context) -> list[str]:
+    """What the proxy in front cannot do for this project (split mode, and unified behind the proxy)."""
     config, project = ctx.config, ctx.project
     warnings: list[str] = []
     if not project.static_root:  # only when exported: serve gives a project without one tandem's own
         warnings.append(
-            "STATIC_ROOT is not set: nginx serves no static files, so static URLs are left to Django, "
-            "which serves them only if the project's urls.py does (set STATIC_ROOT and tandem collects "
-            "them and nginx serves them)"
+            f"STATIC_ROOT is not set: {config.proxy} serves no static files, so static URLs are left to "
+            "Django, which serves them only if the project's urls.py does (set STATIC_ROOT and tandem "
+            f"collects them and {config.proxy} serves them)"
         )
     too_small = body_size_warning(config.max_body_size, project.data_upload_max_memory_size)
     if too_small:
         warnings.append(too_small)
+    return warnings
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontProxy:
+    """The proxy in front of the app servers, as a topology adds it to its Plan."""
+
+    spec: ProxySpec
+    process: ProcessSpec
+    file: File
+
+
+def front_proxy(ctx: Context) -> FrontProxy:
+    """nginx or Caddy (--proxy) on the public socket, routing to the app servers' internal sockets."""
+    runtime_dir_for_nginx(ctx)
+    spec = distinct_locations(proxy_spec(ctx, managed=ctx.managed))
+    if ctx.config.proxy == "caddy":
+        return FrontProxy(spec, caddy_process(ctx), caddy_file(spec))
+    return FrontProxy(spec, nginx_process(ctx), nginx_file(spec))
+
+
+def build(ctx: Context) -> Plan:
+    config = ctx.config
+    warnings = proxy_warnings(ctx)
     if ctx.routes is not None:
         warnings.extend(ctx.routes.warnings)
-    runtime_dir_for_nginx(ctx)
-    proxy = distinct_locations(proxy_spec(ctx, managed=ctx.managed))
+    proxy = front_proxy(ctx)
     processes = (
         *((redis_process(ctx),) if needs_redis(ctx) else ()),
         *split_processes(ctx),  # --http-server and --ws-server (tandem.servers)
-        caddy_process(ctx) if config.proxy == "caddy" else nginx_process(ctx),
+        proxy.process,
     )
     return Plan(
         mode="split",
         public=ctx.sockets["public"].address,
         runtime_dir=ctx.runtime_dir,
         processes=processes,
-        files=(caddy_file(proxy) if config.proxy == "caddy" else nginx_file(proxy),),
-        proxy=proxy,
+        files=(proxy.file,),
+        proxy=proxy.spec,
         routes=ctx.routes,
         warnings=tuple(warnings),
         layer=ctx.layer,
