@@ -181,8 +181,13 @@ def test_bench_nothing_measured(example_project: Path, tandem: TandemRunner) -> 
             "tandem: error: --variants: unknown variant 'split-udp'; choose from unified-1,",
         ),
         (["--fanout", "ten"], "tandem: error: --fanout: 'ten' is not a whole number; e.g. --fanout 100,1000"),
+        (
+            ["--variants", "split-tls"],
+            "tandem: error: --variants: split-tls serves https and needs a certificate; add --tls self-signed, "
+            "or --tls-cert FILE --tls-key FILE",
+        ),
     ],
-    ids=["mode", "variant", "fanout"],
+    ids=["mode", "variant", "fanout", "tls-variant-without-tls"],
 )
 def test_bench_usage_errors(
     example_project: Path, tandem: TandemRunner, args: list[str], message: str
@@ -242,3 +247,35 @@ def test_bench_handbuilt_next_to_tandem(
     assert data["recommendation"]["mode"] == "undecided"  # one topology: nothing to compare
     assert leftovers(example_project) == []
     assert list(private_tmp.glob("tandem-handbuilt-*")) == []
+
+
+def test_bench_tls_variants(
+    example_project: Path, tandem: TandemRunner, nginx_bin: str, caddy_bin: str
+) -> None:
+    """--tls self-signed: split-tls (nginx) and split-caddy-tls started through tandem serve with its own
+    certificate, HTTP over https and echo over wss with every answer 2xx or 101, the clients trusting the
+    certificate serve wrote; the recommendation is not theirs to make."""
+    out = example_project / "bench.json"
+    code, output = tandem.run(
+        "bench", "--tls", "self-signed", "--variants", "split-tls,split-caddy-tls", "--duration", "1",
+        "--warmup", "1", "--repeat", "1", "--fanout", "", "--max-conns", "0", "--json", str(out),
+        cwd=example_project, timeout=180, env={**example_env(example_project), "TANDEM_CADDY": caddy_bin},
+    )  # fmt: skip
+    assert code == 0, output
+    assert "Traceback" not in output
+    data = json.loads(out.read_text())
+    assert [v["name"] for v in data["variants"]] == ["split-tls", "split-caddy-tls"]
+    for found in data["variants"]:
+        assert found["status"] == "ok" and found["tls"] is True, found
+        [http] = found["http"]
+        assert http["url"].startswith("https://127.0.0.1:"), http
+        assert http["error"] is None and http["errors"] == 0 and http["requests"] > 0, http
+        assert http["requests_per_s"] > 0
+        [echo] = found["echo"]
+        assert echo["url"].startswith("wss://127.0.0.1:") and echo["url"].endswith("/ws/echo/"), echo
+        assert echo["error"] is None and echo["errors"] == 0 and echo["connected"] == 32, echo
+        assert echo["messages"] > 0 and echo["messages_per_s"] > 0
+        assert found["notes"] == []  # stopped cleanly: nothing had to be killed
+    assert "TLS cost: split-tls (https, wss) vs split-unix (http): not measured (needs split-unix" in output
+    assert data["recommendation"]["mode"] == "undecided"  # TLS variants never decide the topology
+    assert leftovers(example_project) == []

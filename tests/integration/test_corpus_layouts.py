@@ -110,6 +110,18 @@ def test_wsgi_raising_in_split_mode_names_the_users_line_once(tmp_path: Path, ta
     assert run.alive_descendants() == []
 
 
+@pytest.mark.usefixtures("nginx_bin")
+def test_wsgi_raising_stops_split_serve_before_anything_starts(tmp_path: Path, tandem: TandemRunner) -> None:
+    """Without --skip-checks, check's E005 (the WSGI app imported in a fresh process) refuses first."""
+    project = corpus_copy("wsgi_raises", tmp_path)
+    code, output = tandem.run("serve", "--mode", "split", "--port", "0", cwd=project, env=clean_env())
+    assert code == 2, output
+    assert "tandem.E005" in output and "NameError" in output and "(wsgiboom/wsgi.py, line 7)" in output, (
+        output
+    )
+    assert "started " not in output and "Traceback" not in output, output
+
+
 def test_wsgi_raising_is_no_matter_in_unified_mode(tmp_path: Path, tandem: TandemRunner) -> None:
     project = corpus_copy("wsgi_raises", tmp_path)
     run = tandem.serve(project, env=clean_env())

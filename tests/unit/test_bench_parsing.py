@@ -181,6 +181,8 @@ def test_variant_table_uses_the_core_count() -> None:
     assert names == [
         "unified-1", "unified-1-log", "unified-n", "unified-1-redis", "split-unix", "split-unix-log", "split-caddy",
         "split-tcp", "split-redis",
+        # --tls (tests/unit/test_bench_tls.py)
+        "split-tls", "split-caddy-tls",
         # --servers (tests/unit/test_bench_servers.py), then the hand-built reference, only when named
         "split-granian", "split-gunicorn-asgi", "split-uvicorn", "unified-uvicorn", "unified-gunicorn-asgi",
         "handbuilt-split",

@@ -262,6 +262,7 @@ class VariantResult:
     http_server: str | None = "gunicorn"
     ws_server: str = "daphne"
     handbuilt: bool = False
+    tls: bool = False  # served over https/wss: what TLS costs, next to its plain twin; never recommended
     status: str = OK  # OK | FAILED | SKIPPED
     reason: str | None = None
     ready_s: float | None = None

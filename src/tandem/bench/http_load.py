@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tandem.bench.figures import HttpFigure, percentile
+from tandem.bench.tlsclient import client_context
 
 WRK = "wrk"
 PYTHON = "python"
@@ -172,16 +173,23 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def _client(
-    url: str, until: float, record: bool, latencies: list[float], counts: list[int], first: list[str]
+    url: str,
+    until: float,
+    record: bool,
+    latencies: list[float],
+    counts: list[int],
+    first: list[str],
+    cafile: str | None = None,
 ) -> None:
     parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    tls = client_context(url, cafile)
+    host, port = parts.hostname or "127.0.0.1", parts.port or (443 if tls else 80)
     request = f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\nUser-Agent: tandem-bench\r\n\r\n".encode()
     writer: asyncio.StreamWriter | None = None
     try:
         while time.monotonic() < until:
             if writer is None:
-                reader, writer = await asyncio.open_connection(host, port)
+                reader, writer = await asyncio.open_connection(host, port, ssl=tls)
             started = time.monotonic()
             writer.write(request)
             status, keep = await _read_response(reader)
@@ -204,17 +212,24 @@ async def _client(
             writer.close()
 
 
-async def python_load(url: str, *, duration: float, warmup: float, connections: int) -> dict[str, object]:
-    """Keep-alive GETs from ``connections`` clients; a client that fails stops (counted as an error)."""
+async def python_load(
+    url: str, *, duration: float, warmup: float, connections: int, cafile: str | None = None
+) -> dict[str, object]:
+    """Keep-alive GETs from ``connections`` clients; a client that fails stops (counted as an error).
+    ``cafile``: for https, the certificate to trust (tandem.bench.tlsclient.client_context)."""
     if warmup > 0:
         until = time.monotonic() + warmup
-        await asyncio.gather(*(_client(url, until, False, [], [0, 0], []) for _ in range(connections)))
+        await asyncio.gather(
+            *(_client(url, until, False, [], [0, 0], [], cafile) for _ in range(connections))
+        )
     latencies: list[float] = []
     counts = [0, 0]
     first: list[str] = []
     started = time.monotonic()
     until = started + duration
-    await asyncio.gather(*(_client(url, until, True, latencies, counts, first) for _ in range(connections)))
+    await asyncio.gather(
+        *(_client(url, until, True, latencies, counts, first, cafile) for _ in range(connections))
+    )
     elapsed = time.monotonic() - started
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     return {

@@ -16,6 +16,7 @@ from tandem.bench.figures import ConnsFigure, EchoFigure, FanoutFigure, HttpFigu
 from tandem.bench.http_load import PYTHON, WRK, wrk_figure, wrk_warmup
 from tandem.bench.jobs import HeldJob, JobFailed, run_job
 from tandem.bench.server import Servers
+from tandem.bench.tlsclient import client_context
 
 JOB_MARGIN = 60.0  # seconds a job gets beyond its own time bounds before it is killed
 
@@ -32,6 +33,9 @@ class Load:
     conns_timeout: float
     wrk: str | None  # wrk's path, or None for the Python fallback
     repeat: int = 3
+    # A TLS variant's certificate the clients trust (tandem.bench.tlsclient); None: over https, unchecked
+    # (the user's certificate, loopback only). Set per variant by the runner.
+    cafile: str | None = None
 
 
 def http_url(base: str, path: str) -> str:
@@ -46,10 +50,13 @@ def origin_of(base: str) -> str:
     return base.rstrip("/")
 
 
-def check_answer(url: str, timeout: float = 15.0) -> str | None:
+def check_answer(url: str, timeout: float = 15.0, *, cafile: str | None = None) -> str | None:
     """One GET before any load: why ``url`` is not a page to measure (not 2xx, no answer), or None."""
+    tls = client_context(url, cafile)
     try:
-        response = httpx.get(url, timeout=timeout, follow_redirects=False, trust_env=False)
+        response = httpx.get(
+            url, timeout=timeout, follow_redirects=False, trust_env=False, verify=tls if tls else True
+        )
     except httpx.HTTPError as exc:
         return f"GET {url} got no answer: {exc or type(exc).__name__}"
     if 200 <= response.status_code < 300:
@@ -61,7 +68,7 @@ def check_answer(url: str, timeout: float = 15.0) -> str | None:
 def measure_http(target: str, base: str, path: str, load: Load) -> HttpFigure:
     url = http_url(base, path)
     tool = WRK if load.wrk else PYTHON
-    refused = check_answer(url)
+    refused = check_answer(url, cafile=load.cafile)
     if refused is not None:
         return HttpFigure(target, url, tool, 0.0, None, None, 0, 0, 0.0, load.connections, error=refused)
     if load.wrk:
@@ -76,6 +83,7 @@ def measure_http(target: str, base: str, path: str, load: Load) -> HttpFigure:
         job = {
             "kind": "http", "url": url, "duration": load.duration,
             "warmup": load.warmup if index == 0 else 0.0, "connections": load.connections,
+            "cafile": load.cafile,
         }  # fmt: skip
         try:
             out = run_job(job, load.duration + load.warmup + JOB_MARGIN)
@@ -98,7 +106,7 @@ def measure_echo(target: str, base: str, path: str, load: Load) -> EchoFigure:
     for index in range(load.repeat):
         job = {
             "kind": "echo", "url": url, "origin": origin_of(base), "clients": load.clients,
-            "duration": load.duration, "warmup": load.warmup if index == 0 else 0.0,
+            "duration": load.duration, "warmup": load.warmup if index == 0 else 0.0, "cafile": load.cafile,
         }  # fmt: skip
         try:
             out = run_job(job, load.duration + load.warmup + JOB_MARGIN)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tandem.bench.variants import MODES, parse_counts, split_list, variant_table
+from tandem.bench.variants import MODES, check_tls_names, parse_counts, split_list, variant_table
 from tandem.errors import UsageError
 
 HTTP_TOOLS = ("auto", "wrk", "python")
@@ -38,6 +38,15 @@ class BenchOptions:
     ready_timeout: float = 90.0
     json_path: Path | None = None
     report_path: Path | None = None
+    # The TLS variants' certificate, as serve takes it: "self-signed" (each serve makes its own), or the
+    # user's pair (absolute paths: serve runs in the project directory). Neither: no TLS variant runs.
+    tls: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def tls_on(self) -> bool:
+        return self.tls is not None or self.tls_cert is not None
 
 
 def _path(value: str, option: str) -> str:
@@ -48,6 +57,28 @@ def _path(value: str, option: str) -> str:
 
 def _optional_path(value: object, option: str) -> str | None:
     return _path(str(value), option) if value else None
+
+
+def _tls(raw: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """(--tls, --tls-cert, --tls-key) checked as serve checks them, the user's files read now: a bad pair
+    is refused before any server starts, not once per TLS variant."""
+    tls, cert, key = raw.get("tls"), raw.get("tls_cert"), raw.get("tls_key")
+    if tls is not None and tls != "self-signed":
+        raise UsageError(f"--tls: must be self-signed, not {tls!r}", hint="or give --tls-cert and --tls-key")
+    if tls is not None and (cert or key):
+        raise UsageError(
+            "--tls self-signed and --tls-cert/--tls-key are two ways to get a certificate: give one"
+        )
+    if bool(cert) != bool(key):
+        given, missing = ("--tls-cert", "--tls-key") if cert else ("--tls-key", "--tls-cert")
+        raise UsageError(f"{given} needs {missing}")
+    if not cert:
+        return tls, None, None
+    from tandem.tls import TlsFiles, ensure_certificate
+
+    files = TlsFiles(str(Path(str(cert)).resolve()), str(Path(str(key)).resolve()))
+    ensure_certificate(files)  # ConfigError: unreadable, not PEM, not a pair, expired
+    return None, files.cert, files.key
 
 
 def parse_options(raw: Mapping[str, Any]) -> BenchOptions:
@@ -90,6 +121,8 @@ def parse_options(raw: Mapping[str, Any]) -> BenchOptions:
             f"--variants: unknown variant {bad_name!r}",
             hint=f"choose from {', '.join(v.name for v in select_check)}",
         )
+    tls, tls_cert, tls_key = _tls(raw)
+    check_tls_names(select_check, names, tls is not None or tls_cert is not None)
     http_tool = str(raw.get("http_tool") or "auto")
     if http_tool not in HTTP_TOOLS:
         raise UsageError(
@@ -119,4 +152,7 @@ def parse_options(raw: Mapping[str, Any]) -> BenchOptions:
         ready_timeout=float(raw.get("ready_timeout", 90.0)),
         json_path=raw.get("json_path"),
         report_path=raw.get("report_path"),
+        tls=tls,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )

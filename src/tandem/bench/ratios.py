@@ -5,7 +5,9 @@
 - the best ``--ws-server`` against Daphne in split mode, and the best unified ``--server`` against one
   Daphne (unified-1), WebSocket echo msg/s (and HTTP req/s for unified, where the one server serves both);
 - tandem's split-unix against the same servers started by hand as the Channels docs do (handbuilt-split),
-  HTTP and echo.
+  HTTP and echo;
+- with ``--tls``, each TLS variant against its plain twin (split-tls vs split-unix, split-caddy-tls vs
+  split-caddy), HTTP and echo: what https and wss cost on that proxy.
 
 A ratio appears only when the run included a variant it needs; one whose figures were not measured says
 why instead of a number. Only figures without a single failed answer count (``http_at``/``echo_at``).
@@ -13,10 +15,12 @@ why instead of a number. Only figures without a single failed answer count (``ht
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tandem.bench.figures import OK, PUBLIC, VariantResult
+from tandem.bench.variants import variant_table
 
 HTTP = "http"
 ECHO = "echo"
@@ -113,4 +117,23 @@ def server_ratios(results: Sequence[VariantResult]) -> list[Ratio]:
                 _best(title, kind, tandem_split, HANDBUILT, results)
                 or Ratio(title, kind, None, None, HANDBUILT, None, f"needs {SPLIT_DEFAULT} in the same run")
             )
+    found.extend(tls_ratios(results))
     return [r for r in found if r is not None]
+
+
+def tls_ratios(results: Sequence[VariantResult]) -> list[Ratio]:
+    """Each TLS variant of the run over its plain twin: below 1x, TLS costs that share of the rate."""
+    twins = {v.name: v.tls_of for v in variant_table(1) if v.tls_of}
+    found = []
+    for variant in results:
+        base = twins.get(variant.name)
+        if not variant.tls or base is None:
+            continue
+        for kind in (HTTP, ECHO):
+            title = f"TLS cost: {variant.name} (https, wss) vs {base} ({kind})"
+            ratio = _best(title, kind, [variant], base, results)
+            assert ratio is not None  # one candidate given
+            if ratio.missing and not any(v.name == base for v in results):
+                ratio = dataclasses.replace(ratio, missing=f"needs {base} in the same run")
+            found.append(ratio)
+    return found

@@ -16,6 +16,8 @@ the result is "undecided" and says which. Otherwise, in order:
    echo or HTTP against unified-1 (one Daphne) without being slower beyond the spread on the other. Only
    figures without a single failed answer count, and handbuilt-split (started by hand, a reference) is
    never chosen.
+The TLS variants (``--tls``) are left out entirely, failed or not: they measure what https costs on a
+proxy, not which topology to run.
 A channel layer that crosses processes (Redis) is advised only when the chosen topology spans processes and
 the project uses groups over WebSocket routes; never for a project without WebSocket routes.
 """
@@ -251,6 +253,9 @@ def _undecided(headline: str, reasons: list[str]) -> Recommendation:
 
 
 def recommend(results: Sequence[VariantResult], facts: ProjectFacts) -> Recommendation:
+    # The TLS variants answer what https costs on a proxy, not which topology: neither their figures nor
+    # their failures decide (the table and the TLS ratios show them).
+    results = [v for v in results if not v.tls]
     routes = (
         "unknown (the URLconf could not be read)" if facts.http_routes is None else str(facts.http_routes)
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import importlib.util
 import os
 import shutil
@@ -38,6 +39,7 @@ from tandem.bench.recommend import ProjectFacts, Recommendation, recommend
 from tandem.bench.server import PrivateRedis, ServeRun, StartFailed, redis_binary
 from tandem.bench.skips import HANDBUILT_KEY, server_skips, skip_reasons, variant_skip
 from tandem.bench.steps import Measurer, Ui
+from tandem.bench.tlsclient import self_signed_cert
 from tandem.bench.variants import CONNS, DIRECT, ECHO, FANOUT, HTTP, Variant, select_variants, variant_table
 from tandem.errors import DependencyError, TandemError
 from tandem.launcher import discover_project_routes, load
@@ -142,7 +144,21 @@ class Runner:
             argv += ["--settings", self.options.settings]
         if variant.redis and self.redis is not None:
             argv += ["--channel-layer", self.redis.url]
+        if variant.tls:
+            options = self.options
+            if options.tls is not None:
+                argv += ["--tls", options.tls]
+            elif options.tls_cert is not None and options.tls_key is not None:
+                argv += ["--tls-cert", options.tls_cert, "--tls-key", options.tls_key]
         return argv
+
+    def _trusted(self, variant: Variant, run: ServeRun | HandbuiltRun) -> str | None:
+        """The certificate a TLS variant's clients trust: the one its serve made (--tls self-signed);
+        None otherwise (plain HTTP, or the user's certificate, which is not checked on loopback)."""
+        if not variant.tls or self.options.tls is None or not isinstance(run, ServeRun):
+            return None
+        assert run.instance is not None  # known once ready: the status came through its control socket
+        return self_signed_cert(run.instance.runtime_dir)
 
     def run_variant(self, variant: Variant, result: VariantResult, project_root: Path, load: Load) -> None:
         ui, options = self.ui, self.options
@@ -169,10 +185,11 @@ class Runner:
             ui.advance()
             ui.say(f"{variant.name}: ready in {result.ready_s:.2f} s at {run.url}")
             assert run.url is not None
+            cafile = self._trusted(variant, run)
             if options.http_path is None and HTTP not in self.skip:
-                self._choose_http_path(run.url)
+                self._choose_http_path(run.url, cafile)
             Measurer(self.options, self.skip, self.login, self.ui).measure(
-                variant, result, run, run.url, load
+                variant, result, run, run.url, dataclasses.replace(load, cafile=cafile)
             )
             failed = result.failed_measurements()
             if failed:
@@ -183,14 +200,15 @@ class Runner:
             ui.step(f"{variant.name}: stopping")
             result.notes.extend(run.stop(STOP_TIMEOUT))
 
-    def _choose_http_path(self, url: str) -> None:
+    def _choose_http_path(self, url: str, cafile: str | None = None) -> None:
         """The first of the project's GET routes that answers 2xx, used for every variant alike."""
         if self.http_candidates is None:
             self.skip[HTTP] = (
                 "the project's URLconf could not be read: pass --http-path with a page that answers 200"
             )
             return
-        chosen, tried = paths.pick_http_path(url, self.http_candidates, check_answer)
+        check = functools.partial(check_answer, cafile=cafile)
+        chosen, tried = paths.pick_http_path(url, self.http_candidates, check)
         if chosen is None:
             self.skip[HTTP] = (
                 f"no GET route of the project answered 2xx ({'; '.join(tried) or 'none to try'}): "
@@ -212,7 +230,7 @@ class Runner:
         machine = facts.machine_facts()
         cores = int(machine["cores"])
         variants = select_variants(
-            variant_table(cores), options.modes, options.variants, servers=options.servers
+            variant_table(cores), options.modes, options.variants, servers=options.servers, tls=options.tls_on
         )
         nginx = shutil.which(loaded.config.nginx)
         self.project, self.table, self.cores = project, table, cores
@@ -322,6 +340,7 @@ class Runner:
                 http_server=variant.http_server if variant.mode == "split" else None,
                 ws_server=variant.ws_server,
                 handbuilt=variant.handbuilt,
+                tls=variant.tls,
             )
             report.variants.append(result)
             reason = variant_skip(variant, self.skip)

@@ -20,9 +20,11 @@ DIRECT = "direct"  # also measure Gunicorn and Daphne reached directly (split ov
 
 MODES = ("unified", "split")
 
-# When a variant runs without being named in --variants: always, with --servers, or only when named.
+# When a variant runs without being named in --variants: always, with --servers, with --tls (or
+# --tls-cert), or only when named.
 DEFAULT = "default"
 SERVERS = "servers"
+TLS = "tls"
 NAMED = "named"
 
 # tandem's default app servers (the seed's pair); a variant naming another is a server-option variant.
@@ -52,6 +54,14 @@ class Variant:
     # Started by hand as the Channels docs do (tandem.bench.handbuilt), not through tandem serve: a
     # reference for the ratio, never a topology tandem recommends.
     handbuilt: bool = False
+    # Served over https/wss with the bench's --tls or --tls-cert/--tls-key (added to serve_args by the
+    # runner): "what does TLS cost", measured next to ``tls_of``, the same topology over plain HTTP. Never
+    # a topology the recommendation picks between.
+    tls_of: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_of is not None
 
     @property
     def servers(self) -> tuple[str, ...]:
@@ -142,11 +152,43 @@ HANDBUILT = Variant(
 )
 
 
+def _tls_variants() -> tuple[Variant, ...]:
+    """``--tls``: the split topologies of each proxy over https and wss (HTTP/1.1 keep-alive, as the plain
+    ones), each paired with its plain-HTTP twin for the cost of TLS. Split only: TLS is a proxy's job."""
+    unix = ("--internal", "unix")
+    return (
+        Variant(
+            "split-tls",
+            "split",
+            "nginx (https, wss) -> Gunicorn + Daphne over unix sockets, paired with split-unix",
+            unix,
+            redis=False,
+            procs=None,
+            measure=frozenset({HTTP, ECHO}),
+            runs=TLS,
+            tls_of="split-unix",
+        ),
+        Variant(
+            "split-caddy-tls",
+            "split",
+            "Caddy (https, wss) -> Gunicorn + Daphne over unix sockets, paired with split-caddy",
+            (*unix, "--proxy", "caddy"),
+            redis=False,
+            procs=None,
+            measure=frozenset({HTTP, ECHO}),
+            proxy="caddy",
+            runs=TLS,
+            tls_of="split-caddy",
+        ),
+    )
+
+
 def variant_table(cores: int) -> tuple[Variant, ...]:
     """Every variant, in the order they run. ``cores`` sets the multi-process unified variant."""
     many = max(2, cores)
     return (
         *_default_variants(many),
+        *_tls_variants(),
         *_server_variants(),
         HANDBUILT,
     )
@@ -248,10 +290,16 @@ def split_list(value: str | None) -> tuple[str, ...]:
 
 
 def select_variants(
-    table: Sequence[Variant], modes: Sequence[str], names: Sequence[str], *, servers: bool = False
+    table: Sequence[Variant],
+    modes: Sequence[str],
+    names: Sequence[str],
+    *,
+    servers: bool = False,
+    tls: bool = False,
 ) -> tuple[Variant, ...]:
     """The variants to run, restricted to ``modes``, in table order: those named (every DEFAULT one when
-    none are), and with ``servers`` every SERVERS one too. A NAMED variant runs only when named."""
+    none are, and then with ``tls`` every TLS one too), and with ``servers`` every SERVERS one. A NAMED
+    variant runs only when named; a TLS one named without ``tls`` is refused (it has no certificate)."""
     unknown_modes = [m for m in modes if m not in MODES]
     if unknown_modes:
         raise UsageError(
@@ -265,10 +313,13 @@ def select_variants(
             hint=f"choose from {', '.join(v.name for v in table)}",
         )
 
+    check_tls_names(table, names, tls)
+
     def wanted(v: Variant) -> bool:
         if v.name in names or (servers and v.runs == SERVERS):
             return True
-        return not names and v.runs == DEFAULT
+        # --tls adds the TLS variants to the default set; --variants picks among them by name.
+        return not names and (v.runs == DEFAULT or (tls and v.runs == TLS))
 
     chosen = tuple(v for v in table if wanted(v) and v.mode in modes)
     if not chosen:
@@ -277,6 +328,18 @@ def select_variants(
             hint="e.g. --modes unified,split --variants unified-1,split-unix",
         )
     return chosen
+
+
+def check_tls_names(table: Sequence[Variant], names: Sequence[str], tls: bool) -> None:
+    """A TLS variant named in --variants needs a certificate: --tls self-signed or --tls-cert/--tls-key."""
+    if tls:
+        return
+    named = next((v.name for v in table if v.tls and v.name in names), None)
+    if named is not None:
+        raise UsageError(
+            f"--variants: {named} serves https and needs a certificate",
+            hint="add --tls self-signed, or --tls-cert FILE --tls-key FILE",
+        )
 
 
 def parse_counts(value: str, option: str) -> tuple[int, ...]:

@@ -110,13 +110,15 @@ async def conns_job(job: dict[str, Any]) -> dict[str, Any]:
 def _jobs() -> dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]]:
     async def http(job: dict[str, Any]) -> dict[str, Any]:
         return await python_load(
-            job["url"], duration=job["duration"], warmup=job["warmup"], connections=job["connections"]
-        )
+            job["url"], duration=job["duration"], warmup=job["warmup"], connections=job["connections"],
+            cafile=job.get("cafile"),
+        )  # fmt: skip
 
     async def echo(job: dict[str, Any]) -> dict[str, Any]:
         return await echo_load(
-            job["url"], job["origin"], clients=job["clients"], duration=job["duration"], warmup=job["warmup"]
-        )
+            job["url"], job["origin"], clients=job["clients"], duration=job["duration"], warmup=job["warmup"],
+            cafile=job.get("cafile"),
+        )  # fmt: skip
 
     async def fanout(job: dict[str, Any]) -> dict[str, Any]:
         return await fanout_load(

@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -18,6 +19,7 @@ from websockets.protocol import State
 from websockets.typing import Origin
 
 from tandem.bench.figures import percentile
+from tandem.bench.tlsclient import client_context
 
 ECHO_PAYLOAD = "tandem-bench-echo " + "x" * 46  # 64 bytes: a small chat-sized frame
 OPEN_TIMEOUT = 10.0
@@ -33,9 +35,14 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-async def open_one(url: str, origin: str, headers: Mapping[str, str] | None = None) -> ClientConnection:
+async def open_one(
+    url: str, origin: str, headers: Mapping[str, str] | None = None, *, cafile: str | None = None
+) -> ClientConnection:
+    """``cafile``: for wss, the certificate to trust (tandem.bench.tlsclient.client_context)."""
+    tls: dict[str, Any] = {"ssl": context} if (context := client_context(url, cafile)) else {}
     return await connect(
         url,
+        **tls,
         origin=Origin(origin),
         additional_headers=dict(headers or {}),
         compression=None,
@@ -67,6 +74,7 @@ async def open_many(
     max_failures: int,
     headers: Mapping[str, str] | None = None,
     on_open: Callable[[ClientConnection], None] | None = None,
+    cafile: str | None = None,
 ) -> Opened:
     """Open up to ``count`` connections, ``concurrency`` handshakes at a time, until ``count`` are open,
     ``time_bound`` seconds pass, or ``max_failures`` handshakes failed."""
@@ -86,7 +94,9 @@ async def open_many(
                 stop.set()
                 return
             try:
-                conn = await asyncio.wait_for(open_one(url, origin, headers), min(OPEN_TIMEOUT, remaining))
+                conn = await asyncio.wait_for(
+                    open_one(url, origin, headers, cafile=cafile), min(OPEN_TIMEOUT, remaining)
+                )
             except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
                 opened.failures += 1
                 opened.first_error = opened.first_error or describe(exc)
@@ -180,12 +190,13 @@ async def _phase(
 
 
 async def echo_load(
-    url: str, origin: str, *, clients: int, duration: float, warmup: float
+    url: str, origin: str, *, clients: int, duration: float, warmup: float, cafile: str | None = None
 ) -> dict[str, object]:
     """``clients`` connections each sending a frame and awaiting its echo, back to back."""
     opened = await open_many(
-        url, origin, clients, concurrency=clients, time_bound=OPEN_TIMEOUT * 2, max_failures=clients
-    )
+        url, origin, clients, concurrency=clients, time_bound=OPEN_TIMEOUT * 2, max_failures=clients,
+        cafile=cafile,
+    )  # fmt: skip
     try:
         if not opened.conns:
             raise RuntimeError(f"no WebSocket connection to {url} opened: {opened.first_error}")

@@ -18,9 +18,10 @@ from tandem.cli.base import handle_errors, main, options_for
 @click.option(
     "--variants",
     help="Only these variants (comma-separated): unified-1, unified-1-log, unified-n, unified-1-redis, "
-    "split-unix, split-unix-log, split-caddy, split-tcp, split-redis; the server options (see --servers); "
-    "handbuilt-split (Gunicorn, Daphne and nginx started by hand as the Channels docs do, for the ratio; "
-    "only when named). Default: the nine before them, within --modes.",
+    "split-unix, split-unix-log, split-caddy, split-tcp, split-redis; split-tls, split-caddy-tls (split-unix "
+    "and split-caddy over https and wss, for what TLS costs; with --tls or --tls-cert/--tls-key, which add "
+    "them); the server options (see --servers); handbuilt-split (Gunicorn, Daphne and nginx started by hand "
+    "as the Channels docs do, for the ratio; only when named). Default: the first nine, within --modes.",
 )
 @click.option(
     "--servers",
