@@ -193,14 +193,14 @@ OPTIONS: tuple[Option, ...] = (
         "self-signed: the proxy speaks https (HTTP/2 and HTTP/1.1) with a certificate for the bind host that "
         "tandem generates into the runtime dir and names, for local work. In unified mode the proxy is then "
         "put in front of Daphne.",
-        (*RUNS, ROUTES), "self-signed", default_text="off: plain HTTP (unless --tls-cert)",
+        (*RUNS, ROUTES, BENCH), "self-signed", default_text="off: plain HTTP (unless --tls-cert)",
     ),
     Option(
         "tls_cert", "The proxy speaks https with this certificate (PEM, chain included); needs --tls-key. "
         "In unified mode the proxy is then put in front of Daphne.",
-        (*RUNS, ROUTES), "FILE", default_text="none",
+        (*RUNS, ROUTES, BENCH), "FILE", default_text="none",
     ),
-    Option("tls_key", "The private key (PEM) of --tls-cert.", (*RUNS, ROUTES), "FILE", default_text="none"),
+    Option("tls_key", "The private key (PEM) of --tls-cert.", (*RUNS, ROUTES, BENCH), "FILE", default_text="none"),
     Option(
         "redirect_port", "With TLS: this port answers plain HTTP with a redirect (308) to the https port.",
         RUNS, "N", default_text="none",
