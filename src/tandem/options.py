@@ -99,7 +99,7 @@ OPTIONS: tuple[Option, ...] = (
         "Gunicorn + Daphne behind nginx or Caddy.", (*RUNS, CHECK, ROUTES, EXPORT),
         choices=("unified", "split"),
         command_defaults=(
-            CommandDefault(EXPORT, "split", "Topology the systemd, procfile and supervisor exports run (nginx: always split)."),
+            CommandDefault(EXPORT, "split", "Topology the exports run (nginx and caddy: split, or unified behind the proxy when --mode unified is given)."),
         ),
     ),
     Option(

