@@ -125,6 +125,22 @@ PAIRS = [
     ("tandem.W006", "cases.w006_tls_no_header", (), "cases.w006_tls_header", ()),
     ("tandem.W007", "cases.w007_header_no_proxy", (), "cases.w006_tls_header", ()),
     ("tandem.W008", "cases.w006_tls_no_header", (), "cases.w008_csrf_trusted", ()),
+    # Unified mode with --trusted-proxy runs tandem's proxy in front, which believes the balancer's
+    # X-Forwarded-Proto and overwrites anyone else's: Django sees https, and the header setting is safe.
+    (
+        "tandem.W006",
+        "cases.w006_tls_no_header",
+        (),
+        "cases.w006_tls_no_header",
+        ("--trusted-proxy", "10.0.0.1"),
+    ),
+    (
+        "tandem.W007",
+        "cases.w007_header_no_proxy",
+        (),
+        "cases.w007_header_no_proxy",
+        ("--trusted-proxy", "10.0.0.1"),
+    ),
     ("tandem.W009", "cases.w009_conn_max_age", (), "cases.w009_conn_max_age", ("--mode", "split")),
     ("tandem.W010", "cases.w010_not_collected", (), "cases.good", ()),
     ("tandem.I001", "cases.good", (), "cases.good", ("--public-url", "https://chat.example.com")),

@@ -7,14 +7,16 @@ client address and scheme (a client's own X-Forwarded-* are overwritten), and bo
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import httpx
 import pytest
-from websockets.sync.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tandem.proxies.validate import caddy_validate
 from tests.conftest import Tandem, TandemRunner, example_env, tandem_command
+from tests.integration.test_split import websocket
 from tests.integration.test_tls import certificate, trusting, wss
 from tests.nginx_check import harness, nginx_t
 
@@ -91,13 +93,39 @@ def test_unified_plain_proxy_routes_http_and_websockets_to_daphne(
     assert too_large.status_code == 413
     assert too_large.headers.get("server") == SERVER_HEADER[front]
 
-    url = run.url.replace("http://", "ws://", 1) + "ws/echo/"
-    origin = run.url.rstrip("/")
-    with connect(url, origin=origin, additional_headers=SPOOF, open_timeout=15) as ws:  # type: ignore[arg-type]
+    with websocket(run.url, "/ws/echo/", SPOOF) as ws:
         ws.send("through the proxy")
         assert ws.recv(timeout=15) == "through the proxy"
         ws.send("?whoami")
         assert json.loads(ws.recv(timeout=15)) == {"scheme": "ws", "client": "127.0.0.1"}
+    assert run.stop() == 0
+    assert run.alive_descendants() == []
+
+
+def test_reload_behind_the_proxy(front: str, example_project: Path, tandem: TandemRunner) -> None:
+    """tandem reload (SIGHUP) in unified mode behind the proxy: the Daphnes are replaced one at a time (an
+    open WebSocket is closed by its retiring Daphne with 1012, not cut by the proxy), the proxy keeps
+    running with its config unchanged (it sends everything to Daphne whatever the routes), and a route the
+    new code adds answers through it."""
+    run = tandem.serve(example_project, "--proxy", front)
+    routing = example_project / "chat" / "routing.py"
+    source = routing.read_text()
+    anchor = 'path("ws/echo/", EchoConsumer.as_asgi()),'
+    assert anchor in source
+    with websocket(run.url, "/ws/echo/") as ws:
+        ws.send("before")
+        assert ws.recv(timeout=15) == "before"
+        routing.write_text(source.replace(anchor, anchor + '\n    path("ws/live/", EchoConsumer.as_asgi()),'))
+        run.proc.send_signal(signal.SIGHUP)
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(100):
+                ws.recv(timeout=60)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012, closed.value
+    run.wait_for_line(r"reload complete", timeout=30)
+    assert "config changed with the routing" not in run.output
+    with websocket(run.url, "/ws/live/") as ws:
+        ws.send("live")
+        assert ws.recv(timeout=15) == "live"
     assert run.stop() == 0
     assert run.alive_descendants() == []
 
