@@ -259,6 +259,35 @@ class Victim:
         return statistics.quantiles(self.latencies, n=100)[98] * 1000
 
 
+def server_send_queue(client: socket.socket) -> int | None:
+    """Bytes the kernel holds unsent on the server's end of ``client``'s loopback connection (the Send-Q of
+    the socket whose peer is ``client``, read from /proc/net/tcp); None when no such socket is found."""
+    port = client.getsockname()[1]
+    with contextlib.suppress(OSError), open("/proc/net/tcp", encoding="ascii") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if int(fields[2].rsplit(":", 1)[1], 16) == port:  # rem_address: this client's port
+                return int(fields[4].split(":", 1)[0], 16)  # tx_queue
+    return None
+
+
+def wait_server_stalled(client: socket.socket, timeout: float, steady: float = 0.5) -> float:
+    """Polls until the server's end of ``client``'s connection has unsent bytes that stopped growing for
+    ``steady`` seconds: the kernel buffers toward a client that does not read are full, so whatever the
+    server sends next waits in its own buffer. Seconds taken; fails at ``timeout``."""
+    start = time.monotonic()
+    last, since = -1, start
+    while time.monotonic() - start < timeout:
+        queued = server_send_queue(client) or 0
+        now = time.monotonic()
+        if queued != last:
+            last, since = queued, now
+        elif queued > 0 and now - since >= steady:
+            return now - start
+        time.sleep(0.05)  # wait-ok: polling interval of a bounded wait
+    raise AssertionError(f"the server's send queue toward the client never filled ({last} bytes)")
+
+
 def wait_rss_at_most(run: Tandem, limit: int, timeout: float) -> tuple[int, float]:
     """Polls Daphne's RSS until it is at most ``limit``: (last RSS, seconds taken), even when it never is."""
     start = time.monotonic()

@@ -22,6 +22,7 @@ from tests.hostile.attack import (
     frame,
     read_frame,
     wait_rss_at_most,
+    wait_server_stalled,
     write_hostile_project,
     ws_connect,
 )
@@ -103,8 +104,12 @@ def test_slow_reader_of_a_broadcast_gets_1008(tandem: TandemRunner, tmp_path: Pa
         started = time.monotonic()
         sender.sendall(frame(b"3000:4096"))  # 12 MB to every member of the group
         peak = baseline
-        # The slow reader stalls past the send timeout, then reads (slowly) up to the close frame.
-        while time.monotonic() - started < SEND_TIMEOUT + 2.5:
+        # The slow reader stalls past the send timeout, counted from when the kernel buffers toward it are
+        # full (how long the server takes to fill them varies with the box's load: a fixed stall let the
+        # reader start reading before the server had waited the timeout), then reads up to the close frame.
+        filled = wait_server_stalled(slow, timeout=30)
+        stall_until = time.monotonic() + SEND_TIMEOUT + 2.0
+        while time.monotonic() < stall_until:
             peak = max(peak, daphne_rss(run))
             time.sleep(0.1)  # wait-ok: sampling memory while the slow reader stalls
         code = close_code(slow, timeout=15)
@@ -118,7 +123,8 @@ def test_slow_reader_of_a_broadcast_gets_1008(tandem: TandemRunner, tmp_path: Pa
         with contextlib.suppress(OSError):
             sender.close()
     print(
-        f"\n[{mode}] slow reader of a 12 MB broadcast: closed with {code} after {cut_after:.1f} s; Daphne RSS "
+        f"\n[{mode}] slow reader of a 12 MB broadcast: buffers toward it full after {filled:.1f} s, closed with "
+        f"{code} after {cut_after:.1f} s; Daphne RSS "
         f"{baseline / MB:.1f} MB -> peak +{(peak - baseline) / MB:.1f} MB -> {after / MB:.1f} MB {took:.1f} s "
         f"after the close; fast reader got {received['sender'] / MB:.1f} MB; victim echo p99 {p99:.1f} ms"
     )
