@@ -401,6 +401,20 @@ def test_pythonpath_directories_come_first(tmp_path: Path) -> None:
     assert facts["sys_path"]["value"].split(os.pathsep) == [str(lib.resolve()), str(project.resolve())]
 
 
+def test_pythonpath_is_repeatable_in_the_order_given(tmp_path: Path) -> None:
+    """--pythonpath twice: both directories, in the order given, before the project; the settings package
+    lives only in the second, so importing it proves the second one is used (config imports the settings)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    project = write_project(tmp_path / "site", manage=None)
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    facts = discovered(
+        elsewhere, "--settings", "mysite.settings", "--pythonpath", "../lib", "--pythonpath", str(project)
+    )
+    assert facts["sys_path"]["value"].split(os.pathsep)[:2] == [str(lib.resolve()), str(project.resolve())]
+
+
 def test_pythonpath_to_a_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as caught:
         locate(None, "mysite.settings", {}, tmp_path, [Path("nowhere")])
