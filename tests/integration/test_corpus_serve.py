@@ -230,6 +230,20 @@ def test_project_without_static_root_gets_its_static_files(
         assert response.headers.get("server") == "nginx", response.headers
 
 
+@BOTH_MODES
+def test_no_static_root_with_debug_on_serves_what_runserver_serves(
+    mode: str, tmp_path: Path, tandem: TandemRunner
+) -> None:
+    """The field report: DEBUG on and no STATIC_ROOT, where runserver serves the apps' static files; tandem
+    served 404. The embedded STATIC_ROOT does not depend on DEBUG."""
+    project = copy_corpus("plainstatic", tmp_path)
+    settings = project / "plainstatic" / "settings.py"
+    settings.write_text(settings.read_text().replace("DEBUG = False", "DEBUG = True"))
+    run = tandem.serve(project, "--mode", mode, env=corpus_env(tmp_path))
+    response = httpx.get(run.url + "static/pages/site.css", timeout=10)
+    assert response.status_code == 200 and "#123456" in response.text, (response.status_code, run.output)
+
+
 def test_an_edited_static_file_is_collected_again_in_unified_mode(
     tmp_path: Path, tandem: TandemRunner
 ) -> None:
