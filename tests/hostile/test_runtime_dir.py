@@ -103,9 +103,15 @@ def test_a_private_runtime_dir_given_is_used_and_its_sockets_are_private(
 
 
 def test_a_fresh_runtime_dir_is_private(example_project: Path, tandem: TandemRunner) -> None:
+    """Unified mode (the default): the directory tandem makes is 0700 and every socket in it (Daphne's
+    probe socket, the control socket) is the owner's alone; no nginx worker needs any of them."""
     run = tandem.serve(example_project)
     line = run.wait_for_line(r"runtime dir (\S+)", timeout=5)
     created = Path(line.group(1))
     assert stat.S_IMODE(created.stat().st_mode) == 0o700 and created.stat().st_uid == os.geteuid()
+    modes = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in created.iterdir() if p.is_socket()}
+    print(f"figure: unified socket modes {sorted((name, oct(mode)) for name, mode in modes.items())}")
+    assert "control.sock" in modes and any(name.startswith("daphne-") for name in modes), modes
+    assert all(mode & 0o077 == 0 for mode in modes.values()), modes
     assert run.stop() == 0
     assert not created.exists()  # made by tandem, removed by tandem
