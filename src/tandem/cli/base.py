@@ -129,8 +129,9 @@ def load_project(options: dict[str, Any], *, require_wsgi: bool = False) -> Any:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="django-tandem")
 def main() -> None:
-    """Serve a Django project's HTTP and WebSocket traffic, unified (Daphne) or split
-    (Gunicorn + Daphne behind nginx), from one command. Run it where manage.py lives."""
+    """Serve a Django project's HTTP and WebSocket traffic, unified (Daphne; behind nginx or Caddy with
+    --tls or --proxy) or split (Gunicorn + Daphne behind nginx or Caddy), from one command. Run it where
+    manage.py lives."""
 
 
 def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
