@@ -10,6 +10,7 @@ value's place. Hypothesis runs are bounded (each example runs nginx -t).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -51,6 +52,10 @@ HOST = st.one_of(
     st.from_regex(r"\[[0-9a-f:.]{1,12}\]", fullmatch=True),  # IPv6 literals, and near misses
     st.text(alphabet=SYNTAX + "ab1.-_[]:*~", min_size=1, max_size=20),
 )
+SIZE = st.one_of(
+    st.from_regex(r"[0-9]{1,4}[kKmMgG]?", fullmatch=True),
+    st.text(alphabet=SYNTAX + "0123456789kmg.-", min_size=1, max_size=16),
+)
 BOUNDED = settings(max_examples=int(os.environ.get("TANDEM_HYPOTHESIS_EXAMPLES", "60")), deadline=None)
 
 
@@ -89,9 +94,12 @@ def build(
     static: str = "static",
     asgi_prefixes: tuple[str, ...] = (),
     hosts: tuple[str, ...] = ("example.com",),
+    max_body_size: str = "10m",
 ) -> Plan:
     """A split Plan as serve (managed) or export builds it, with the values under test put in."""
-    config = resolve_config({"mode": "split", "port": 8123, "asgi_prefixes": asgi_prefixes}, {}, {})
+    config = resolve_config(
+        {"mode": "split", "port": 8123, "asgi_prefixes": asgi_prefixes}, {}, {"MAX_BODY_SIZE": max_body_size}
+    )
     runtime_dir = base / runtime
     project = Project(
         root=base / "app",
@@ -241,6 +249,29 @@ def test_asgi_prefix(tail: str, base: Path, routes: RouteTable, nginx: str) -> N
         return
     locations = [d.args for d in find(parse(content(plan)), "location")]
     assert ("^~", prefix) in locations
+    accepted_by_nginx(nginx, plan, base / "work")
+
+
+@BOUNDED
+@given(size=SIZE)
+@example(size="10m; return 302 http://evil.example/")
+@example(size=" 10m")  # what settings.TANDEM may hold: surrounding whitespace
+@example(size="10m\n")
+def test_max_body_size(size: str, base: Path, routes: RouteTable, nginx: str) -> None:
+    """MAX_BODY_SIZE (settings.TANDEM, where nothing strips it) is the one size written into nginx's
+    config: either refused naming it, or exactly the intended client_max_body_size token (surrounding
+    whitespace stripped, as for every option), which nginx -t accepts."""
+    plan: Plan | None
+    try:
+        plan = build(base, routes, managed=True, max_body_size=size)
+    except (ConfigError, UsageError) as error:
+        event("refused")
+        assert "max_body_size" in str(error).lower(), f"the refusal does not name max_body_size: {error}"
+        assert not re.fullmatch(r"\d+[kKmMgG]?", size.strip()), f"{size!r} is an nginx size but was refused"
+        return
+    event("rendered and parsed back")
+    limits = [d.args for d in find(parse(content(plan)), "client_max_body_size")]
+    assert limits and set(limits) == {(size.strip(),)}, limits  # tandem strips option values
     accepted_by_nginx(nginx, plan, base / "work")
 
 
