@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -104,3 +105,28 @@ def test_the_registry_is_per_user_and_private(
     assert not list(Path("/tmp").glob(f"tandem-{os.geteuid()}-instances/{run.proc.pid}.json"))
     assert run.stop() == 0
     assert list(registry.glob("*.json")) == []
+
+
+def test_a_stale_registry_entry_is_detected_and_sent_nothing(
+    example_project: Path, tmp_path: Path, tandem: TandemRunner
+) -> None:
+    """What a tandem killed with -9 leaves behind: its entry, naming a pid that has exited (and may be
+    reused) and a control socket path. stop and status see that no tandem is there, remove the entry and
+    say so by their answer (exit 6, no running instance), without connecting to anything."""
+    env = private_env(example_project, tmp_path)
+    run = tandem.serve(example_project, env=env)
+    registry = tmp_path / "cache" / "tandem"
+    real = json.loads(next(registry.glob("*.json")).read_text())
+    gone = subprocess.Popen(["true"])  # a pid that no longer runs
+    gone.wait(timeout=10)
+    stale = registry / f"{gone.pid}.json"
+    stale.write_text(json.dumps({**real, "pid": gone.pid}))  # the live tandem's own socket path
+    stale.chmod(0o600)
+
+    code, output = tandem.run("stop", "--pid", str(gone.pid), cwd=example_project, env=env)
+    print(f"figure: stop --pid {gone.pid} (stale): exit {code}: {output.strip().splitlines()[-1]}")
+    assert code == 6 and f"no running tandem serve found for pid {gone.pid}" in output, output
+    assert not stale.exists()
+    assert run.proc.poll() is None and "stop requested" not in run.output  # its socket was not asked
+    assert httpx.get(run.url + "healthz", timeout=15).status_code == 200
+    assert run.stop() == 0
