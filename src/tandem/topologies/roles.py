@@ -15,7 +15,7 @@ from pathlib import Path
 from tandem.config import Config
 from tandem.edge import parse_upstreams
 from tandem.plan import Address, BoundSocket, Context, Plan, daphne_procs, gunicorn_workers
-from tandem.topologies import split
+from tandem.topologies import nginx, split
 from tandem.topologies.processes import daphne_processes, gunicorn_process
 
 # The edge's pools, as the ProxySpec names its single upstreams (for status and the route summary).
@@ -98,8 +98,8 @@ def edge_build(ctx: Context) -> Plan:
         mode="edge",
         public=ctx.sockets["public"].address,
         runtime_dir=ctx.runtime_dir,
-        processes=(split.nginx_process(ctx),),
-        files=(split.nginx_file(proxy),),
+        processes=(nginx.nginx_process(ctx),),
+        files=(nginx.nginx_file(proxy),),
         proxy=proxy,
         routes=ctx.routes,
         warnings=tuple(warnings),

@@ -9,11 +9,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import signal
 from pathlib import Path
 from typing import Any
 
-from tandem import accesslog
 from tandem.config import Config
 from tandem.errors import ConfigError, UsageError
 from tandem.plan import (
@@ -21,24 +19,25 @@ from tandem.plan import (
     Context,
     File,
     Plan,
-    Probe,
     ProcessSpec,
     ProxySpec,
     StaticLocation,
     host_for_url,
 )
-from tandem.proxies.nginx import nginx_literal, nginx_name, render_nginx
+from tandem.proxies.nginx import nginx_literal, nginx_name
 from tandem.routes import RouteTable
 from tandem.servers import split_processes
 from tandem.sizes import size_bytes
 from tandem.tls import tls_files
 from tandem.topologies.caddy import CADDY_DIR, caddy_file, caddy_process
-from tandem.topologies.processes import probe
+from tandem.topologies.nginx import (
+    NGINX_DIR,
+    nginx_access_log,
+    nginx_file,
+    nginx_process,
+    worker_fields,
+)
 from tandem.topologies.services import needs_redis, redis_process
-from tandem.workeruser import nginx_workers
-
-NGINX_DIR = "nginx"
-
 
 # The app servers' sockets behind the proxy, by name, for --internal unix.
 INTERNAL_SOCKET_FILES = {"wsgi": "gunicorn.sock", "asgi": "daphne.sock"}
@@ -307,67 +306,6 @@ def tls_fields(ctx: Context, *, managed: bool) -> dict[str, Any]:
         )
         fields["redirect_fd"] = redirect.fd if managed else None
     return fields
-
-
-def proxy_probe(ctx: Context) -> Probe:
-    """The proxy answers on the public port; over TLS when that port speaks it."""
-    return dataclasses.replace(probe(ctx, ctx.sockets["public"].address), tls=ctx.config.tls_on)
-
-
-def worker_fields(ctx: Context) -> tuple[str, str]:
-    """The ``user`` directive of the managed nginx when tandem runs as root (tandem.workeruser): (user,
-    group), or empty strings for none."""
-    user = nginx_workers(ctx.config.nginx_user) if ctx.managed else None
-    return (user.name, user.group) if user is not None else ("", "")
-
-
-def nginx_access_log(ctx: Context, name: str) -> dict[str, Any]:
-    """nginx writes the one access line per request in split mode; the app servers stay quiet unless
-    --app-access-log."""
-    target = ctx.access_log
-    # Caddy writes no common/combined lines: behind it the app servers log each request instead
-    # (tandem.topologies.processes.app_access_log).
-    if target is None or not ctx.managed or ctx.config.proxy == "caddy":
-        return {"access_log": "off"}
-    return {
-        "access_log": target.child_path,
-        "access_log_format": accesslog.nginx_log_format(
-            target.format, f"${name}_upstream_name", target.prefix("nginx")
-        ),
-        "access_log_json": target.format == "json",
-        "access_log_buffer": target.buffer,
-        "probe_token": ctx.probe_token,
-    }
-
-
-def nginx_process(ctx: Context) -> ProcessSpec:
-    prefix = ctx.runtime_dir / NGINX_DIR
-    bound = ctx.sockets["public"]
-    env = dict(ctx.environ)
-    target = ctx.access_log
-    access_fds = target.inherited_fds if target is not None else ()
-    listen_fds = tuple(
-        s.fd for s in (bound, ctx.sockets.get("redirect")) if s is not None and s.fd is not None
-    )
-    if listen_fds:
-        # nginx adopts listening sockets named in $NGINX (its binary-upgrade mechanism), so the port tandem
-        # bound (and resolved, for --port 0) is the one nginx serves, bound exactly once.
-        env["NGINX"] = "".join(f"{fd};" for fd in listen_fds)
-    return ProcessSpec(
-        name="nginx",
-        role="nginx",
-        argv=(ctx.config.nginx, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-e", "stderr"),
-        env=env,
-        probe=proxy_probe(ctx),
-        inherited_fds=listen_fds + access_fds,
-        cwd=str(prefix),
-        # nginx reopens its log files on USR1; the terminal needs no reopening.
-        reopen_signal=signal.SIGUSR1 if target is not None and target.path is not None else None,
-    )
-
-
-def nginx_file(spec: ProxySpec) -> File:
-    return render_nginx(spec, f"{NGINX_DIR}/nginx.conf" if spec.managed else f"{NGINX_DIR}/tandem.conf")
 
 
 def proxy_warnings(ctx: Context) -> list[str]:
