@@ -263,8 +263,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "proxy", "The reverse proxy in front, nginx or caddy (pip install 'django-tandem[caddy]'): split mode "
-        "always runs one; given in unified mode (flag, TANDEM_PROXY or settings), it puts one in front of Daphne.",
-        (*RUNS, ROUTES), choices=("nginx", "caddy"),
+        "always runs one; given in unified mode (flag, TANDEM_PROXY or settings), it puts one in front of Daphne. "
+        "export systemd, procfile and supervisor: the proxy their config is for.",
+        (*RUNS, ROUTES, EXPORT), choices=("nginx", "caddy"),
     ),
     Option(
         "caddy", "caddy executable for --proxy caddy.", RUNS, "PATH",

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.conftest import TandemRunner, stop_process, wait_for
+from tests.conftest import TandemRunner, example_env, stop_process, wait_for
 from tests.integration.test_split import (
     SPLIT,
     answered_by,
@@ -263,3 +263,49 @@ def test_export_says_when_serve_would_have_given_the_project_a_redis(
     )  # fmt: skip
     assert code == 0, output
     assert "Redis channel layer of its own" not in output, output
+
+
+def test_process_exports_carry_the_proxy_they_are_for(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path, caddy_bin: str
+) -> None:
+    """--proxy (or TANDEM_PROXY) reaches export systemd, procfile and supervisor as it reaches serve:
+    unified mode behind Caddy writes Caddy's site (checked by caddy validate) beside a Daphne on the socket
+    it names, a TANDEM_PROXY=caddy shell gets a Caddyfile instead of a crash, the one systemd unit runs
+    `tandem serve --proxy caddy`, and export nginx with --proxy caddy is refused in one line."""
+    code, output = tandem.run(
+        "export", "procfile", "--mode", "unified", "--proxy", "caddy", "--out", str(tmp_path / "p"),
+        cwd=example_project,
+    )  # fmt: skip
+    assert code == 0, output
+    site = (tmp_path / "p" / "caddy" / "Caddyfile").read_text()
+    assert not (tmp_path / "p" / "nginx").exists()
+    upstream = re.search(r"reverse_proxy[^\n]*unix/(/\S+\.sock)", site)
+    assert upstream is not None, site
+    (daphne,) = (tmp_path / "p" / "Procfile").read_text().splitlines()
+    assert f"-u {upstream.group(1)} " in daphne and "--port" not in daphne, daphne
+    assert "Caddy" in (tmp_path / "p" / "README.txt").read_text()
+
+    env = {**example_env(example_project), "TANDEM_PROXY": "caddy"}
+    code, output = tandem.run(
+        "export", "supervisor", "--out", str(tmp_path / "s"), cwd=example_project, env=env
+    )
+    assert code == 0 and "Traceback" not in output, output
+    assert (tmp_path / "s" / "caddy" / "Caddyfile").is_file()
+
+    code, output = tandem.run(
+        "export", "systemd", "--mode", "unified", "--out", str(tmp_path / "u"), cwd=example_project, env=env
+    )
+    assert code == 0, output
+    exec_start = next(
+        line
+        for line in (tmp_path / "u" / "tandem.service").read_text().splitlines()
+        if line.startswith("ExecStart=")
+    )
+    assert '"--mode" "unified"' in exec_start and '"--proxy" "caddy"' in exec_start, exec_start
+
+    code, output = tandem.run(
+        "export", "nginx", "--proxy", "caddy", "--out", str(tmp_path / "n"), cwd=example_project
+    )
+    assert code == 2, output
+    assert "--proxy caddy contradicts export nginx" in output and "Traceback" not in output, output
+    assert not (tmp_path / "n").exists()

@@ -9,6 +9,7 @@ Regenerate with ``TANDEM_UPDATE_GOLDEN=1 pytest tests/unit/test_export_render.py
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from tandem.exporters.systemd import quote
 from tandem.exporters.validate import check_units, nginx_conf
 from tandem.plan import Export, File, build_plan
 from tandem.project import INMEMORY_LAYER, REDIS_LAYER, ChannelLayer, Project
+from tandem.proxies.validate import caddy_validate
 from tandem.topologies import topology
 from tests.nginx_check import harness, nginx_t
 from tests.unit.test_nginx_render import example_routes
@@ -60,6 +62,15 @@ CASES = [
     Case("procfile", "unified", mode="unified", cli={"port": 8000}),
     Case("supervisor", "split", cli={"procs": 2}, redis=True),
     Case("supervisor", "unified", mode="unified"),
+    # --proxy (flag, TANDEM_PROXY or settings): unified mode behind the proxy, and Caddy's site beside the servers.
+    Case("procfile", "unified-caddy", mode="unified", cli={"port": 8000, "proxy": "caddy"}),
+    Case("supervisor", "unified-nginx", mode="unified", cli={"proxy": "nginx"}),
+    Case(
+        "systemd",
+        "per-process-split-caddy",
+        cli={"proxy": "caddy"},
+        options=ExportOptions(user="chat", per_process=True),
+    ),
 ]
 
 
@@ -144,7 +155,18 @@ def test_systemd_analyze_refusal_is_reported() -> None:
         check_units((broken,), tool)
 
 
-WITH_NGINX = [c for c in CASES if c.mode == "split" and (c.target != "systemd" or c.options.per_process)]
+def proxy_config(case: Case) -> str | None:
+    """Which proxy config the case's export writes beside the app servers (None: Daphne alone, or the one
+    systemd unit, whose `tandem serve` runs the proxy itself)."""
+    if case.target == "systemd" and not case.options.per_process:
+        return None
+    if case.mode == "split" or "proxy" in case.cli:
+        return str(case.cli.get("proxy", "nginx"))
+    return None
+
+
+WITH_NGINX = [c for c in CASES if proxy_config(c) == "nginx"]
+WITH_CADDY = [c for c in CASES if proxy_config(c) == "caddy"]
 
 
 @pytest.mark.parametrize("case", WITH_NGINX, ids=lambda c: f"{c.target}-{c.name}")
@@ -154,6 +176,36 @@ def test_nginx_block_passes_nginx_t(case: Case, nginx_bin: str, tmp_path: Path) 
     path = tmp_path / "tandem.conf"
     path.write_text(conf.content)
     nginx_t(nginx_bin, harness(tmp_path / "harness", path))
+
+
+@pytest.mark.parametrize("case", WITH_CADDY, ids=lambda c: f"{c.target}-{c.name}")
+def test_caddy_site_passes_caddy_validate(case: Case, caddy_bin: str, tmp_path: Path) -> None:
+    conf = next(f for f in render(case) if f.path == "caddy/Caddyfile")
+    path = tmp_path / "Caddyfile"
+    path.write_text(conf.content)
+    caddy_validate(caddy_bin, path)
+
+
+PROXY_FILES = ("nginx/tandem.conf", "caddy/Caddyfile")
+ON_UNIX_SOCKETS = [c for c in (*WITH_NGINX, *WITH_CADDY) if c.target != "nginx" and "internal" not in c.cli]
+
+
+@pytest.mark.parametrize("case", ON_UNIX_SOCKETS, ids=lambda c: f"{c.target}-{c.name}")
+def test_the_proxy_config_names_the_sockets_the_servers_bind(case: Case) -> None:
+    """The proxy beside the exported servers sends to the sockets they listen on (in unified mode behind
+    the proxy: Daphne's internal socket, not the public port), and to nothing else."""
+    files = render(case)
+    conf = next(f for f in files if f.path in PROXY_FILES).content
+    servers = " ".join(f.content for f in files if f.path not in (*PROXY_FILES, "README.txt"))
+    sockets = set(re.findall(r"/run/tandem/[\w.-]+\.sock", conf))
+    assert sockets, conf
+    assert sockets == {s for s in sockets if s in servers}
+    wanted = (
+        {"/run/tandem/daphne.sock"}
+        if case.mode == "unified"
+        else {"/run/tandem/gunicorn.sock", "/run/tandem/daphne.sock"}
+    )
+    assert sockets == wanted
 
 
 def test_procfile_lines_are_the_plans_commands() -> None:

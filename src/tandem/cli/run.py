@@ -244,12 +244,21 @@ def export(
     if target in ("nginx", "caddy") and role != "edge" and not (given and mode == "unified"):
         mode = "split"
     if target in ("nginx", "caddy"):
+        if options.get("proxy") not in (None, target):
+            raise UsageError(
+                f"--proxy {options['proxy']} contradicts export {target}",
+                hint=f"export {target} writes {target}'s config: leave --proxy out, or export {options['proxy']}",
+            )
         options["proxy"] = target  # given: in unified mode, that is what puts the proxy in front
     loaded = load_project({**options, "mode": mode}, require_wsgi=mode == "split")
     serve_args = [arg for prefix in loaded.config.asgi_prefixes for arg in ("--asgi-prefix", prefix)]
     if loaded.config.internal == "tcp":
         serve_args += ["--internal", "tcp"]
     serve_args += [arg for cidr in loaded.config.trusted_proxies for arg in ("--trusted-proxy", cidr)]
+    if loaded.config.proxy_given and role == "single":
+        # The exported `tandem serve` runs the proxy the export was rendered with, even when it came from
+        # this shell's TANDEM_PROXY (in unified mode that is what puts the proxy in front of Daphne).
+        serve_args += ["--proxy", loaded.config.proxy]
     serve_args += role_serve_args(target, loaded.config)
     export_options = ExportOptions(
         user=user or getpass.getuser(), group=group, per_process=per_process, serve_args=tuple(serve_args)

@@ -41,8 +41,8 @@ def check_export(
     Raises ConfigError when the tool refuses them; returns a warning when the tool is not on this
     machine (the values were still checked and quoted by tandem itself)."""
     units = check_units(files) if target == "systemd" else None
-    if target == "caddy":
-        return check_caddyfile(files, config, environ)
+    if any(f.path.endswith("Caddyfile") for f in files):  # export caddy, or the others with --proxy caddy
+        return check_caddyfile(files, config, environ) or units
     conf = nginx_conf(target, files)
     if conf is None:
         return units
@@ -73,7 +73,7 @@ def check_caddyfile(files: tuple[File, ...], config: Config, environ: Mapping[st
         if config.sources.get("caddy", SOURCE_DEFAULT) != SOURCE_DEFAULT:
             raise
         return f"the Caddyfile was not checked with caddy validate: {error}"
-    conf = next(f for f in files if f.path == "Caddyfile")
+    conf = next(f for f in files if f.path.endswith("Caddyfile"))
     with tempfile.TemporaryDirectory(prefix="tandem-caddy-validate-") as scratch:
         path = Path(scratch) / "Caddyfile"
         path.write_text(conf.content, encoding="utf-8")

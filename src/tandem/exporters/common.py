@@ -81,6 +81,13 @@ def command(process: ProcessSpec, generation: str = "0") -> Command:
     )
 
 
+def proxy_kind(plan: Plan) -> str | None:
+    """Which proxy the Plan's config file is for: "nginx", "caddy" (--proxy caddy), or None (Daphne alone)."""
+    if plan.proxy is None:
+        return None
+    return "caddy" if any(f.path.endswith("Caddyfile") for f in plan.files) else "nginx"
+
+
 def daphnes(plan: Plan) -> tuple[Command, ...]:
     return tuple(c for c in commands(plan) if c.role == "daphne")
 

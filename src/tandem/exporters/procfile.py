@@ -1,16 +1,17 @@
 """``tandem export procfile``: one Procfile line per app server of the Plan (honcho, foreman, Heroku-style
-runners), each the command ``tandem serve`` starts, with its environment, plus nginx's server block."""
+runners), each the command ``tandem serve`` starts, with its environment, plus the proxy's config (nginx's
+server block, or Caddy's site with --proxy caddy)."""
 
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 
-from tandem.exporters.common import commands, need_procs_one, stop_timeout
+from tandem.exporters.common import commands, need_procs_one, proxy_kind, stop_timeout
 from tandem.exporters.readme import app_servers_readme
 from tandem.plan import File, Plan
 
 NGINX_FILE = "nginx/tandem.conf"
+CADDY_FILE = "caddy/Caddyfile"
 
 README = """\
 Procfile exported by django-tandem
@@ -37,21 +38,27 @@ def procfile_files(plan: Plan) -> tuple[File, ...]:
     need_procs_one(plan, "procfile")
     lines = [procfile_line(cmd.name, cmd.shell(), cmd.cwd) for cmd in commands(plan)]
     files = [File("Procfile", "\n".join(lines) + "\n", 0o600)]
-    nginx = nginx_file(plan)
-    if nginx is not None:
-        files.append(nginx)
+    proxy = proxy_file(plan)
+    if proxy is not None:
+        files.append(proxy)
     readme = README.format(
         stop_timeout=stop_timeout(plan),
         python=commands(plan)[0].argv[0],
-        app_servers=app_servers_readme(plan, nginx_path=NGINX_FILE),
+        app_servers=app_servers_readme(plan, proxy_path=proxy_path(plan)),
     )
     files.append(File("README.txt", readme))
     return tuple(files)
 
 
-def nginx_file(plan: Plan) -> File | None:
-    """Split mode: the same nginx server block ``tandem export nginx`` writes, in front of these servers."""
-    if plan.proxy is None:
+def proxy_path(plan: Plan) -> str:
+    return CADDY_FILE if proxy_kind(plan) == "caddy" else NGINX_FILE
+
+
+def proxy_file(plan: Plan) -> File | None:
+    """Split mode, or unified mode behind a proxy: the same server block ``tandem export nginx`` writes (or
+    the site ``tandem export caddy`` writes, with --proxy caddy), in front of these servers."""
+    kind = proxy_kind(plan)
+    if kind is None:
         return None
-    conf = next(f for f in plan.files if f.path.endswith(".conf"))
-    return File(str(Path("nginx") / "tandem.conf"), conf.content)
+    conf = next(f for f in plan.files if f.path.endswith("Caddyfile" if kind == "caddy" else ".conf"))
+    return File(proxy_path(plan), conf.content)

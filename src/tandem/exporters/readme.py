@@ -1,8 +1,9 @@
-"""README text the exporters share: how the exported app servers and nginx fit together on a host."""
+"""README text the exporters share: how the exported app servers and their proxy (nginx, or Caddy with
+--proxy caddy) fit together on a host."""
 
 from __future__ import annotations
 
-from tandem.exporters.common import commands, graceful_timeout
+from tandem.exporters.common import commands, graceful_timeout, proxy_kind
 from tandem.plan import Plan
 
 APP_SERVERS = """\
@@ -22,13 +23,12 @@ Add your own environment (SECRET_KEY, database settings, ...) where noted below.
 the user that owns the project, from any directory (each command sets its own).
 {runtime}{nginx}"""
 
-REAL_IP = """, which takes REMOTE_ADDR from nginx's X-Real-IP
-    (Django sees the client's address, not nginx's) and the scheme from X-Forwarded-Proto."""
+REAL_IP = """, which takes REMOTE_ADDR from {proxy}'s X-Real-IP
+    (Django sees the client's address, not {proxy}'s) and the scheme from X-Forwarded-Proto."""
 NO_PROXY = "."
 
 RUNTIME_UNIX = """
-The sockets live in {runtime_dir}: create it before starting the servers, reachable by nginx's
-workers (group www-data) and nobody else, e.g. as root:
+The sockets live in {runtime_dir}: create it before starting the servers, reachable by {reader} (group www-data) and nobody else, e.g. as root:
 
   install -d -m 0750 -o YOUR_USER -g www-data {runtime_dir}
 
@@ -44,22 +44,45 @@ NGINX = """
 nginx
 -----
 {path} is the server block `tandem export nginx` writes (checked with nginx -t). Install it in the
-host's nginx, which routes WebSockets to Daphne, everything else to Gunicorn, and serves static and
+host's nginx, which routes {routing}, and serves static and
 media files itself:
 
   sudo cp {path} /etc/nginx/conf.d/{name}.conf
   sudo nginx -t && sudo systemctl reload nginx
 """
 
+CADDY = """
+Caddy
+-----
+{path} is the site `tandem export caddy` writes (checked with caddy validate; Caddy 2.9 or later, not
+Debian 12's 2.6.2). Install it in the host's Caddy, which routes {routing},
+and serves static and media files itself; Caddy runs as the caddy user, so add it to the
+group that owns the sockets (sudo usermod -aG www-data caddy):
 
-def app_servers_readme(plan: Plan, *, nginx_path: str) -> str:
+  sudo cp {path} /etc/caddy/Caddyfile      # or `import` it from yours
+  caddy validate --config /etc/caddy/Caddyfile && sudo systemctl reload caddy
+"""
+
+
+def app_servers_readme(plan: Plan, *, proxy_path: str) -> str:
     cmds = commands(plan)
     processes = "".join(f"  {cmd.name:<10} {describe(cmd.role, plan)}\n" for cmd in cmds)
-    unix = plan.proxy is not None and plan.proxy.wsgi_upstream.startswith("unix:")
-    runtime = (RUNTIME_UNIX if unix else RUNTIME_TCP).format(runtime_dir=plan.runtime_dir)
-    nginx = (
-        NGINX.format(path=nginx_path, name=plan.proxy.project.split(".", 1)[0])
-        if plan.proxy is not None
+    kind = proxy_kind(plan)
+    unix = plan.proxy is not None and (plan.proxy.wsgi_upstream or plan.proxy.asgi_upstream).startswith(
+        "unix:"
+    )
+    reader = "Caddy" if kind == "caddy" else "nginx's\nworkers"  # the line break where nginx's text had it
+    runtime = (RUNTIME_UNIX if unix else RUNTIME_TCP).format(runtime_dir=plan.runtime_dir, reader=reader)
+    section = CADDY if kind == "caddy" else NGINX
+    # Unified mode behind the proxy has no Gunicorn: every request goes to Daphne.
+    routing = (
+        "WebSockets to Daphne, everything else to Gunicorn"
+        if plan.mode == "split"
+        else "every request to Daphne"
+    )
+    proxy = (
+        section.format(path=proxy_path, name=plan.proxy.project.split(".", 1)[0], routing=routing)
+        if plan.proxy
         else ""
     )
     return APP_SERVERS.format(
@@ -67,15 +90,16 @@ def app_servers_readme(plan: Plan, *, nginx_path: str) -> str:
         mode=plan.mode,
         settings=cmds[0].env.get("DJANGO_SETTINGS_MODULE", "?"),
         graceful=f"{graceful_timeout(plan):g}",
-        real_ip=REAL_IP if plan.proxy is not None else NO_PROXY,
+        real_ip=REAL_IP.format(proxy="Caddy" if kind == "caddy" else "nginx") if kind else NO_PROXY,
         runtime=runtime,
-        nginx=nginx,
+        nginx=proxy,
     )
 
 
 def describe(role: str, plan: Plan) -> str:
     if role == "gunicorn" and plan.proxy is not None:
-        return f"Gunicorn (WSGI) on {plan.proxy.wsgi_upstream}: every HTTP request nginx does not route to Daphne"
+        proxy = "Caddy" if proxy_kind(plan) == "caddy" else "nginx"
+        return f"Gunicorn (WSGI) on {plan.proxy.wsgi_upstream}: every HTTP request {proxy} does not route to Daphne"
     if plan.proxy is not None:
         return f"Daphne (ASGI) on {plan.proxy.asgi_upstream}: {plan.proxy.route_summary}"
     return f"Daphne on {plan.public}: every HTTP and WebSocket request"

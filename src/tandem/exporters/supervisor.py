@@ -5,7 +5,7 @@ socket once and passes it to each (fd 0), as tandem does."""
 from __future__ import annotations
 
 from tandem.exporters.common import Command, ExportOptions, commands, daphnes, stop_timeout
-from tandem.exporters.procfile import NGINX_FILE, nginx_file
+from tandem.exporters.procfile import proxy_file, proxy_path
 from tandem.exporters.readme import app_servers_readme
 from tandem.plan import File, Plan
 
@@ -95,11 +95,14 @@ def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
             lines += program(f"{name}-gunicorn", cmd, user, stop)
     lines += daphne_program(f"{name}-daphne", plan, user, group, stop)
     files = [File("tandem.conf", "\n".join(lines), 0o600)]
-    nginx = nginx_file(plan)
-    if nginx is not None:
-        files.append(nginx)
+    proxy = proxy_file(plan)
+    if proxy is not None:
+        files.append(proxy)
     readme = README.format(
-        name=name, user=user, stop_timeout=stop, app_servers=app_servers_readme(plan, nginx_path=NGINX_FILE)
+        name=name,
+        user=user,
+        stop_timeout=stop,
+        app_servers=app_servers_readme(plan, proxy_path=proxy_path(plan)),
     )
     files.append(File("README.txt", readme))
     return tuple(files)

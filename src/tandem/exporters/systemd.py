@@ -186,9 +186,9 @@ def systemd_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     units = per_process_files(plan, options) if options.per_process else (service_file(plan, options),)
     extra: tuple[File, ...] = ()
     if options.per_process and plan.proxy is not None:
-        from tandem.exporters.procfile import nginx_file
+        from tandem.exporters.procfile import proxy_file
 
-        extra = tuple(f for f in (nginx_file(plan),) if f is not None)
+        extra = tuple(f for f in (proxy_file(plan),) if f is not None)
     return (*units, *extra, readme(plan, options, units))
 
 
@@ -246,6 +246,7 @@ with the new code: reload them one after the other.
 
 
 def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
+    from tandem.exporters.procfile import proxy_path
     from tandem.exporters.readme import app_servers_readme
 
     static = not options.per_process
@@ -258,7 +259,7 @@ def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
             units=units,
             files=" ".join(f.path for f in files),
             socket=shared.removeprefix("unix:"),
-            app_servers=app_servers_readme(plan, nginx_path="nginx/tandem.conf"),
+            app_servers=app_servers_readme(plan, proxy_path=proxy_path(plan)),
         )
     else:
         body = RECOMMENDED.format(
