@@ -84,6 +84,29 @@ def test_a_new_daphne_that_never_starts(tmp_path: Path, tandem: TandemRunner) ->
     still_serving(run, tandem, project, before)
 
 
+def test_a_new_daphne_that_never_gets_ready(tmp_path: Path, tandem: TandemRunner) -> None:
+    """The new code imports in a plain interpreter but hangs under Daphne (it never listens): after
+    --ready-timeout the new process is killed, the old ones keep serving, and `tandem reload` exits non-zero
+    naming the timeout. Nothing of the hung process is left behind."""
+    project = write_served_project(tmp_path / "proj")
+    run = tandem.serve(project, "--ready-timeout", "20", env=clean_env())
+    before = pids(tandem, project)
+    asgi = project / "mysite" / "asgi.py"
+    asgi.write_text(
+        "import sys, threading\n"
+        "if any(arg.endswith('tandem/runtime/daphne.py') for arg in sys.argv):\n"
+        "    threading.Event().wait()  # a Daphne whose application never finishes importing\n"
+        + asgi.read_text()
+    )
+    code, output = reload(tandem, project)
+    assert code == RELOAD_FAILED, output
+    assert "reload failed: the new daphne did not answer within 20 s" in output, output
+    assert "old one keeps serving" in output, output
+    still_serving(run, tandem, project, before)
+    assert run.stop() == 0
+    assert run.alive_descendants() == []
+
+
 def test_reload_on_a_layout_whose_settings_package_a_nested_dir_would_shadow(
     tmp_path: Path, tandem: TandemRunner
 ) -> None:
