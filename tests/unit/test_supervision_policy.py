@@ -296,3 +296,46 @@ def test_stopping_during_a_reload_answers_its_waiters(setup: tuple[Clock, Replay
     assert supervisor.reload(waiter=outcome.append)["ok"]
     supervisor.stop()
     assert outcome == [{"ok": False, "message": "reload failed: tandem is stopping"}]
+
+
+def test_a_signal_at_any_point_of_the_loops_wait_does_not_hang_it(
+    setup: tuple[Clock, ReplaySupervisor],
+) -> None:
+    """Python runs a signal handler in the main thread between any two bytecodes, also inside the loop's own
+    ``events.get()``. The handler posts to that queue, so the queue must not hold a lock of its own across
+    those points (queue.Queue does: a SIGTERM that came while its mutex was held hung ``tandem serve`` for
+    good). Here the handler is run at every call boundary inside ``get()``, as a signal arriving there would."""
+    import contextlib
+    import queue
+    import sys
+    import threading
+
+    _, supervisor = setup
+    supervisor.emit(Kind.READY, "daphne.1")
+    calls = 0
+
+    def as_if_signalled(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        if event in ("call", "c_call") and calls < 50:
+            calls += 1
+            supervisor._signal_handler(signal.SIGTERM, None)
+
+    got: list[Event] = []
+
+    def wait_on_the_queue() -> None:
+        sys.setprofile(as_if_signalled)
+        try:
+            got.append(supervisor.events.get(timeout=1))
+        finally:
+            sys.setprofile(None)
+
+    waiter = threading.Thread(target=wait_on_the_queue, daemon=True)
+    waiter.start()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive(), "the signal handler blocked on the queue the loop was waiting on"
+    assert calls > 0 and got and got[0].kind is Kind.READY
+    signalled = []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            signalled.append(supervisor.events.get_nowait())
+    assert signalled and all(e.kind is Kind.SIGNAL and e.code == signal.SIGTERM for e in signalled)

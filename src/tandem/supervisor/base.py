@@ -48,7 +48,7 @@ class SupervisorBase:
     prepare_reload: PrepareReload | None
     output: Callable[[str, list[bytes]], None] | None
     notify: Notifier
-    events: queue.Queue[Event]
+    events: queue.SimpleQueue[Event]
     children: list[Child]
     booted: bool
     stopping: bool

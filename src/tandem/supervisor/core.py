@@ -64,7 +64,10 @@ class Supervisor(StartMixin, ReloadMixin, StopMixin, ControlMixin):
         # a chatty child must not fill the queue the loop dispatches liveness, reloads and stops from.
         self.output = output
         self.notify = notify or DISABLED  # systemd Type=notify: reload and stop states (tandem.sdnotify)
-        self.events = queue.Queue()
+        # A SimpleQueue: its put() is reentrant, so the signal handler below may run while the main thread
+        # is inside events.get() holding a Queue's mutex. With queue.Queue that put() waited forever for
+        # the mutex its own thread held: a SIGTERM that arrived at that instant hung tandem serve.
+        self.events = queue.SimpleQueue()
         self.children = [Child(spec) for spec in plan.processes]
         self.booted = False
         self.stopping = False
