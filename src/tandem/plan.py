@@ -3,6 +3,7 @@ Supervisor or written out by an exporter, so what is tested locally is what is d
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -79,10 +80,22 @@ class Probe:
     tls: bool = False  # the proxy's public port speaks TLS (tandem.tls): the probe does too, unverified
 
 
+class Role(enum.StrEnum):
+    """What a process is to the supervisor: its stop order, its reload (HUP, one-at-a-time replacement,
+    config reload) and its restart follow from it. A StrEnum, so a role reads and compares as its name."""
+
+    DAPHNE = "daphne"  # tandem's Daphne, and any ASGI server with its lifecycle (replaced one at a time)
+    GUNICORN = "gunicorn"  # an arbiter: HUP replaces its workers
+    GUNICORN_ASGI = "gunicorn-asgi"
+    NGINX = "nginx"
+    CADDY = "caddy"
+    REDIS = "redis"
+
+
 @dataclass(frozen=True)
 class ProcessSpec:
     name: str  # shown as the prefix of every output line, e.g. "daphne.1"
-    role: str  # "daphne" | "gunicorn" | "nginx" | "caddy" | "redis"
+    role: Role
     argv: tuple[str, ...]
     env: Mapping[str, str]
     probe: Probe

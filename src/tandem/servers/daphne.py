@@ -11,7 +11,7 @@ import dataclasses
 import os
 
 from tandem.config import Config
-from tandem.plan import Address, Context, ProcessSpec
+from tandem.plan import Address, Context, ProcessSpec, Role
 from tandem.runtime.limits import Limits
 from tandem.servers import WS, Server, Slot, never
 from tandem.sizes import size_bytes
@@ -99,7 +99,7 @@ def daphne_processes(
         processes.append(
             ProcessSpec(
                 name=name,
-                role="daphne",
+                role=Role.DAPHNE,
                 argv=tuple(argv),
                 env=env,
                 probe=dataclasses.replace(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from tandem.config import Config
 from tandem.errors import UsageError
-from tandem.plan import Context, ProcessSpec
+from tandem.plan import Context, ProcessSpec, Role
 from tandem.servers import HTTP, Server, Slot
 from tandem.topologies.processes import child_env, probe, runtime_spec
 
@@ -55,7 +55,7 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
     return (
         ProcessSpec(
             name="granian",
-            role="gunicorn",  # the lifecycle of an arbiter: HUP replaces its workers, stops after the proxy
+            role=Role.GUNICORN,  # the lifecycle of an arbiter: HUP replaces its workers, stops after the proxy
             argv=tuple(argv),
             env=child_env(ctx, spec),
             probe=probe(ctx, bound.address),

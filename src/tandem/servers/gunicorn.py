@@ -11,7 +11,7 @@ import signal
 from collections.abc import Mapping
 
 from tandem.accesslog import gunicorn_log_format
-from tandem.plan import Context, ProcessSpec
+from tandem.plan import Context, ProcessSpec, Role
 from tandem.runtime.spec import RuntimeSpec
 from tandem.servers import HTTP, Server, Slot, never
 from tandem.topologies.processes import app_access_log, child_env, probe, runtime_spec
@@ -27,7 +27,7 @@ def gunicorn_process(ctx: Context, workers: int, socket_name: str) -> ProcessSpe
         spec,
         app="tandem.runtime.wsgi:application",
         name="gunicorn",
-        role="gunicorn",
+        role=Role.GUNICORN,
         # More than one thread: Gunicorn's gthread worker (I/O-bound views wait in threads, not workers).
         extra_argv=("--threads", str(threads)) if threads > 1 else (),
     )
@@ -41,7 +41,7 @@ def arbiter_process(
     *,
     app: str,
     name: str,
-    role: str,
+    role: Role,
     behind_proxy: bool = True,
     extra_argv: tuple[str, ...] = (),
     extra_env: Mapping[str, str] | None = None,

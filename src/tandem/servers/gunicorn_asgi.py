@@ -20,7 +20,7 @@ import ipaddress
 
 from tandem.config import Config
 from tandem.errors import UsageError
-from tandem.plan import Context, ProcessSpec
+from tandem.plan import Context, ProcessSpec, Role
 from tandem.runtime.served import BODY_LIMIT_ENV, REAL_IP_ENV
 from tandem.servers import WS, Server, Slot
 from tandem.sizes import size_bytes
@@ -87,7 +87,7 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
         spec,
         app="tandem.runtime.served:application",
         name="gunicorn-asgi",
-        role="gunicorn-asgi",
+        role=Role.GUNICORN_ASGI,
         behind_proxy=slot.behind_proxy,
         extra_argv=extra,
         extra_env=env,

@@ -16,7 +16,7 @@ import dataclasses
 
 from tandem.config import Config
 from tandem.errors import UsageError
-from tandem.plan import Address, Context, ProcessSpec
+from tandem.plan import Address, Context, ProcessSpec, Role
 from tandem.runtime.served import BODY_LIMIT_ENV, REAL_IP_ENV
 from tandem.servers import WS, Server, Slot
 from tandem.servers.gunicorn_asgi import loopback
@@ -67,7 +67,7 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
         processes.append(
             ProcessSpec(
                 name=f"uvicorn.{index}" if slot.count > 1 else "uvicorn",
-                role="daphne",  # the lifecycle of tandem's Daphne: replaced one at a time, SIGUSR1 retires
+                role=Role.DAPHNE,  # the lifecycle of tandem's Daphne: replaced one at a time, SIGUSR1 retires
                 argv=tuple(argv),
                 env=env,
                 probe=dataclasses.replace(

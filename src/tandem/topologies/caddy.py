@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tandem.plan import Context, File, ProcessSpec, ProxySpec
+from tandem.plan import Context, File, ProcessSpec, ProxySpec, Role
 from tandem.proxies.caddy import render_caddy
 from tandem.topologies.processes import probe
 
@@ -30,7 +30,7 @@ def caddy_process(ctx: Context) -> ProcessSpec:
     reload_argv = (caddy, "reload", "--config", conf, "--adapter", "caddyfile", "--address", admin)
     return ProcessSpec(
         name="caddy",
-        role="caddy",
+        role=Role.CADDY,
         argv=(caddy, "run", "--config", conf, "--adapter", "caddyfile"),
         env=env,
         probe=dataclasses.replace(probe(ctx, bound.address), tls=ctx.config.tls_on),

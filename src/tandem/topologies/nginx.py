@@ -9,7 +9,7 @@ import signal
 from typing import Any
 
 from tandem import accesslog
-from tandem.plan import Context, File, Probe, ProcessSpec, ProxySpec
+from tandem.plan import Context, File, Probe, ProcessSpec, ProxySpec, Role
 from tandem.proxies.nginx import render_nginx
 from tandem.topologies.processes import probe
 from tandem.workeruser import nginx_workers
@@ -63,7 +63,7 @@ def nginx_process(ctx: Context) -> ProcessSpec:
         env["NGINX"] = "".join(f"{fd};" for fd in listen_fds)
     return ProcessSpec(
         name="nginx",
-        role="nginx",
+        role=Role.NGINX,
         argv=(ctx.config.nginx, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-e", "stderr"),
         env=env,
         probe=proxy_probe(ctx),

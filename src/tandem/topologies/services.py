@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tandem.layerchoice import MANAGED
-from tandem.plan import Address, Context, Probe, ProcessSpec
+from tandem.plan import Address, Context, Probe, ProcessSpec, Role
 
 REDIS_SOCKET = "redis.sock"
 REDIS_DIR = "redis"
@@ -44,7 +44,7 @@ def redis_process(ctx: Context) -> ProcessSpec:
     )  # fmt: skip
     return ProcessSpec(
         name="redis",
-        role="redis",
+        role=Role.REDIS,
         argv=argv,
         env=dict(ctx.environ),
         probe=Probe(address=address, path="", host_header="", protocol="redis"),
