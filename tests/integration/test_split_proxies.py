@@ -7,6 +7,8 @@ what both proxies must do is here, parametrised, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import uuid
 from pathlib import Path
@@ -130,5 +132,34 @@ def test_reload_with_a_websocket_open(proxy: str, example_project: Path, tandem:
     with websocket(run.url, "/ws/live/") as ws:
         ws.send("live")
         assert ws.recv(timeout=15) == "live"
+    assert run.stop() == 0
+    assert run.alive_descendants() == []
+
+
+def test_the_proxy_killed_is_restarted_on_the_same_socket(
+    proxy: str, example_project: Path, tandem: TandemRunner
+) -> None:
+    """Caddy is supervised like nginx: killed with -9, tandem restarts it, the new one adopts the same public
+    socket (the URL does not change) and HTTP and WebSockets go through it again."""
+
+    def proxy_pid() -> int | None:
+        code, output = tandem.run("status", "--json", cwd=example_project)
+        assert code == 0, output
+        found = [p for p in json.loads(output)["processes"] if p["role"] == proxy and p["state"] == "ready"]
+        return int(found[0]["pid"]) if found else None
+
+    run = tandem.serve(example_project, *split(proxy))
+    old = proxy_pid()
+    assert old is not None
+    os.kill(old, signal.SIGKILL)
+    run.wait_for_line(rf"tandem\s+\| .*{proxy}.*(exited|killed).*restarting", timeout=15)
+    new = wait_for(
+        lambda: (pid := proxy_pid()) not in (None, old) and pid, timeout=30, interval=0.5, message="new proxy"
+    )
+    assert httpx.get(run.url + "healthz", timeout=10).status_code == 200
+    with websocket(run.url, "/ws/echo/") as ws:
+        ws.send("after restart")
+        assert ws.recv(timeout=15) == "after restart"
+    assert proxy_pid() == new
     assert run.stop() == 0
     assert run.alive_descendants() == []
