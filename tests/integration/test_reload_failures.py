@@ -47,6 +47,20 @@ def test_a_syntax_error_in_a_consumer(tmp_path: Path, tandem: TandemRunner) -> N
     assert code == 0 and "reload complete" in output, output
 
 
+def test_no_wait_returns_once_the_reload_has_started(tmp_path: Path, tandem: TandemRunner) -> None:
+    """`tandem reload --no-wait` keeps the old behaviour (issue 13 item 3): it returns 0 as soon as the reload
+    has started, before the new code is checked; the failure then shows in the serve log only, and the old
+    processes keep serving."""
+    project = write_served_project(tmp_path / "proj")
+    run = tandem.serve(project, env=clean_env())
+    before = pids(tandem, project)
+    (project / "mysite" / "consumers.py").write_text(CONSUMERS + "\ndef broken(:\n")
+    code, output = tandem.run("reload", "--no-wait", cwd=project, env=clean_env(), timeout=60)
+    assert code == 0 and "reload failed" not in output, output
+    run.wait_for_line(r"reload failed: the new code does not import", timeout=120)
+    still_serving(run, tandem, project, before)
+
+
 @pytest.mark.usefixtures("nginx_bin")
 def test_a_routing_change_the_proxy_cannot_take(tmp_path: Path, tandem: TandemRunner) -> None:
     project = write_served_project(tmp_path / "proj")
