@@ -163,6 +163,23 @@ def test_nginx_option_naming_a_missing_file(example_project: Path, tandem: Tande
     assert "on PATH" not in result.stderr
 
 
+@pytest.mark.parametrize("version", ["v2.6.2 h1:debian", "2.6.2"])
+def test_a_caddy_too_old_names_what_it_lacks(
+    version: str, example_project: Path, tandem: TandemRunner, tmp_path: Path
+) -> None:
+    """Debian 12's caddy is 2.6.2: serve refuses it before anything starts, naming the directives tandem's
+    Caddyfile needs that it lacks, and where a new enough Caddy comes from. (The stand-in answers
+    `caddy version` as that release does; the check under test is tandem's.)"""
+    old = tmp_path / "bin" / "caddy"
+    old.parent.mkdir()
+    old.write_text(f"#!/bin/sh\necho '{version}'\n")
+    old.chmod(0o755)
+    result = refused(tandem, example_project, "--mode", "split", "--proxy", "caddy", "--caddy", str(old))
+    line = result.assert_one_clear_error("Caddy 2.6.2", "stream_close_delay", "bind fd/N")
+    assert "2.9 or later" in line, line
+    assert "django-tandem[caddy]" in result.stderr
+
+
 def test_asgi_pointing_at_a_missing_attribute(example_project: Path, tandem: TandemRunner) -> None:
     result = refused(tandem, example_project, "--asgi", "chatsite.asgi:app")
     result.assert_one_clear_error(
