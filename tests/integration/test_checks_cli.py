@@ -141,6 +141,14 @@ PAIRS = [
         "cases.w007_header_no_proxy",
         ("--trusted-proxy", "10.0.0.1"),
     ),
+    # ... and so Django matches a form's https Origin to the request: no CSRF_TRUSTED_ORIGINS needed.
+    (
+        "tandem.W008",
+        "cases.w006_tls_no_header",
+        (),
+        "cases.w006_tls_no_header",
+        ("--trusted-proxy", "10.0.0.1"),
+    ),
     ("tandem.W009", "cases.w009_conn_max_age", (), "cases.w009_conn_max_age", ("--mode", "split")),
     ("tandem.W010", "cases.w010_not_collected", (), "cases.good", ()),
     ("tandem.I001", "cases.good", (), "cases.good", ("--public-url", "https://chat.example.com")),
