@@ -1,7 +1,8 @@
 """What `tandem export procfile` writes works when followed: each Procfile line started the way honcho and
 foreman start it (/bin/sh -c, in the export directory, with the user's own environment), the exported
 nginx server block in front (its listen line moved to a free loopback port), and `tandem verify` passes
-against it; Django sees the client's address through nginx (the example's /whoami view)."""
+against it; Django sees the client's address through nginx (the example's /whoami view). The same for unified
+mode behind Caddy (--mode unified --proxy caddy), with the exported Caddyfile run by a real Caddy."""
 
 from __future__ import annotations
 
@@ -108,3 +109,73 @@ def test_exported_procfile_serves_and_passes_verify(
             assert rc == 0, report
             assert {r["status"] for r in report["results"]} <= {"PASS", "SKIP"}, report  # type: ignore[index]
     assert TOKEN  # the diagnostic endpoint verify used came from the exported TANDEM_RUNTIME
+
+
+def test_exported_unified_procfile_behind_caddy_serves_and_passes_verify(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path, caddy_bin: str
+) -> None:
+    """`tandem export procfile --mode unified --proxy caddy`: the Daphne line and the exported Caddyfile, run
+    by a real Caddy (the site moved to a loopback socket this test bound and hands over with bind fd/N, its
+    admin API off), answer every request through Caddy, pass `tandem verify`, and Django sees the client's
+    own address (127.0.0.2), not the proxy's."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    out = tmp_path / "deploy"
+    code, output = tandem.run(
+        "export", "procfile", "--mode", "unified", "--proxy", "caddy", "--out", str(out),
+        "--runtime-dir", str(runtime), cwd=example_project, env=served_env(example_project),
+    )  # fmt: skip
+    assert code == 0, output
+    entries = procfile_processes(out / "Procfile")
+    assert [name for name, _ in entries] == ["daphne"]
+    env = example_env(example_project)
+    with started(entries, out, env) as procs, socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        site = out / "caddy" / "Caddyfile"
+        text = site.read_text()
+        assert "http://:80 {" in text
+        text = text.replace("http://:80 {", f"http://:{port} {{\n\tbind fd/{listener.fileno()}", 1)
+        site.write_text("{\n\tadmin off\n}\n" + text)
+        caddy_env = {
+            **os.environ,
+            "XDG_DATA_HOME": str(tmp_path / "data"),
+            "XDG_CONFIG_HOME": str(tmp_path / "cfg"),
+        }
+        log = tmp_path / "caddy.log"  # a file, not a pipe nobody reads: Caddy's log cannot block it
+        caddy = subprocess.Popen(
+            [caddy_bin, "run", "--config", str(site), "--adapter", "caddyfile"],
+            env=caddy_env,
+            pass_fds=(listener.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=(log_file := log.open("w")),
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            client = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=5)
+
+            def whoami() -> httpx.Response | None:
+                assert caddy.poll() is None, log.read_text()
+                assert procs[0].poll() is None, f"Daphne exited with {procs[0].returncode}"
+                with contextlib.suppress(httpx.TransportError):
+                    response = client.get(url + "whoami")
+                    if response.status_code == 200:
+                        return response
+                return None
+
+            answer = wait_for(whoami, timeout=60, message="the exported Daphne behind Caddy").json()
+            client.close()
+            assert answer["server"] == "asgi" and answer["remote_addr"] == "127.0.0.2", answer
+            rc, report = run_verify(example_project, url, "--idle", "1", "--echo", "/ws/echo/")
+            assert rc == 0, report
+            assert {r["status"] for r in report["results"]} <= {"PASS", "SKIP"}, report  # type: ignore[index]
+        finally:
+            caddy.terminate()
+            try:
+                caddy.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                caddy.kill()
+                caddy.wait(timeout=10)
+            log_file.close()
