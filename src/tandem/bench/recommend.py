@@ -102,12 +102,13 @@ def _procs_advice(results: Sequence[VariantResult]) -> tuple[int, str | None]:
 
 
 def _command(mode: str, procs: int, facts: ProjectFacts, server_args: str = "") -> str:
-    spans = mode == "split" or procs > 1
-    layer = f" --channel-layer {REDIS_EXAMPLE}" if spans and facts.needs_shared_layer else ""
+    # No --channel-layer: where the processes need a shared layer, tandem serve starts a Redis of its own
+    # (the layer caveat says so and names --channel-layer for one the user runs). A URL here would send
+    # users to a Redis that may not exist.
     if mode == "split":
-        return "tandem serve --mode split" + server_args + layer
+        return "tandem serve --mode split" + server_args
     if mode == "unified":
-        return f"tandem serve --procs {procs}" + server_args + layer
+        return f"tandem serve --procs {procs}" + server_args
     return "tandem bench"
 
 
@@ -198,7 +199,8 @@ def _layer_caveat(results: Sequence[VariantResult], facts: ProjectFacts) -> str:
     text = (
         f"the project's channel layer is {facts.layer}, which stays inside one process: group messages sent "
         f"from a Gunicorn worker or another Daphne process never reach WebSocket clients{where}; "
-        "use channels_redis"
+        "tandem serve starts a Redis of its own for them (in production give yours: --channel-layer "
+        f"{REDIS_EXAMPLE})"
     )
     memory, redis = find(results, "unified-1"), find(results, "unified-1-redis")
     if memory and redis:
