@@ -234,10 +234,7 @@ def test_report_prints_json_and_text_ratios() -> None:
 def test_recommendation_picks_servers_beyond_the_spread() -> None:
     rec = recommend(servers_run(), FACTS)
     assert rec.mode == "split"
-    assert rec.command == (
-        "tandem serve --mode split --http-server granian --ws-server gunicorn-asgi --channel-layer "
-        "redis://127.0.0.1:6379/0"
-    )
+    assert rec.command == "tandem serve --mode split --http-server granian --ws-server gunicorn-asgi"
     assert "with --http-server granian --ws-server gunicorn-asgi" in rec.headline
     assert any(r.startswith("split-granian vs split-unix: HTTP 2.63x") for r in rec.reasons)
     # uvicorn's echo is 1.25x Daphne's: inside SERVER_WORTH, so named but not chosen.
