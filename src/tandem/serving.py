@@ -62,7 +62,9 @@ class Serving:
                 raise ReloadRefused(
                     f"the new code does not import: the {kind.upper()} application {result.error}"
                 )
-        if self.plan.proxy is None:
+        if self.plan.proxy is None or self.plan.proxy.asgi_only:
+            # Unified mode behind the proxy sends everything to the app server: its config reads no routes,
+            # so a reload has nothing to re-read or re-render (and no 60 s rediscovery to fail at).
             return None
         daphne = next(p for p in self.plan.processes if p.role in ASGI_ROLES)
         routes = discover_in_subprocess(project.asgi_app, self.target.python, daphne.env, str(project.root))
