@@ -101,7 +101,7 @@ def _procs_advice(results: Sequence[VariantResult]) -> tuple[int, str | None]:
     return (many.procs or 1, text) if worth else (1, text + ": not beyond the run-to-run spread")
 
 
-def _command(mode: str, procs: int, facts: ProjectFacts, server_args: str = "") -> str:
+def _command(mode: str, procs: int, server_args: str = "") -> str:
     # No --channel-layer: where the processes need a shared layer, tandem serve starts a Redis of its own
     # (the layer caveat says so and names --channel-layer for one the user runs). A URL here would send
     # users to a Redis that may not exist.
@@ -317,6 +317,4 @@ def recommend(results: Sequence[VariantResult], facts: ProjectFacts) -> Recommen
     if server_args:
         headline += f"; with{server_args}"
     caveats = _caveats(results, facts, mode, procs)
-    return Recommendation(
-        mode, _command(mode, procs, facts, server_args), headline, tuple(reasons), tuple(caveats)
-    )
+    return Recommendation(mode, _command(mode, procs, server_args), headline, tuple(reasons), tuple(caveats))
