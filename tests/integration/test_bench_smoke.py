@@ -226,7 +226,7 @@ def test_bench_handbuilt_next_to_tandem(
     request.addfinalizer(lambda: shutil.rmtree(private_tmp, ignore_errors=True))
     out = example_project / "bench.json"
     code, output = tandem.run(
-        "bench", "--variants", "handbuilt-split,split-unix", "--duration", "1", "--warmup", "1", "--repeat", "1",
+        "bench", "--variants", "handbuilt-split,split-unix", "--duration", "2", "--warmup", "1", "--repeat", "1",
         "--fanout", "", "--max-conns", "0", "--json", str(out),
         cwd=example_project, timeout=180, env={**example_env(example_project), "TMPDIR": str(private_tmp)},
     )  # fmt: skip
@@ -259,7 +259,7 @@ def test_bench_tls_variants(
     certificate serve wrote; the recommendation is not theirs to make."""
     out = example_project / "bench.json"
     code, output = tandem.run(
-        "bench", "--tls", "self-signed", "--variants", "split-tls,split-caddy-tls", "--duration", "1",
+        "bench", "--tls", "self-signed", "--variants", "split-tls,split-caddy-tls", "--duration", "2",
         "--warmup", "1", "--repeat", "1", "--fanout", "", "--max-conns", "0", "--json", str(out),
         cwd=example_project, timeout=180, env={**example_env(example_project), "TANDEM_CADDY": caddy_bin},
     )  # fmt: skip

@@ -238,7 +238,9 @@ def test_no_static_root_with_debug_on_serves_what_runserver_serves(
     served 404. The embedded STATIC_ROOT does not depend on DEBUG."""
     project = copy_corpus("plainstatic", tmp_path)
     settings = project / "plainstatic" / "settings.py"
-    settings.write_text(settings.read_text().replace("DEBUG = False", "DEBUG = True"))
+    text = settings.read_text()
+    assert "DEBUG = False" in text  # else this test would run with the corpus's DEBUG, not on
+    settings.write_text(text.replace("DEBUG = False", "DEBUG = True"))
     run = tandem.serve(project, "--mode", mode, env=corpus_env(tmp_path))
     response = httpx.get(run.url + "static/pages/site.css", timeout=10)
     assert response.status_code == 200 and "#123456" in response.text, (response.status_code, run.output)
