@@ -171,3 +171,13 @@ def test_context_trusts_exactly_the_certificate_given(tmp_path: Path) -> None:
     assert asyncio.run(handshake(cert, key, str(cert))) is None
     assert asyncio.run(handshake(cert, key, str(other_cert))) == "CERTIFICATE_VERIFY_FAILED"
     assert asyncio.run(handshake(cert, key, None)) is None  # the user's certificate: unchecked on loopback
+
+
+def test_the_bench_keeps_proxy_and_tls_options_of_the_shell_out_of_its_variants() -> None:
+    """A TANDEM_PROXY or TANDEM_TLS in the shell would put a proxy in front of unified-1, measured under the
+    name of Daphne alone: the bench drops every option that does so, named as the options table names them."""
+    from tandem.bench.runner import FRONT_OPTIONS_ENV
+    from tandem.options import option
+
+    fronts = ("proxy", "tls", "tls_cert", "tls_key", "trusted_proxies", "redirect_port", "hsts")
+    assert {option(name).env for name in fronts} == FRONT_OPTIONS_ENV

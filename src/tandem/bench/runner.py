@@ -87,6 +87,12 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+FRONT_OPTIONS_ENV = frozenset(
+    ("TANDEM_PROXY", "TANDEM_TLS", "TANDEM_TLS_CERT", "TANDEM_TLS_KEY", "TANDEM_TRUSTED_PROXIES",
+     "TANDEM_REDIRECT_PORT", "TANDEM_HSTS")
+)  # fmt: skip
+
+
 class Runner:
     def __init__(self, options: BenchOptions, environ: Mapping[str, str], ui: Ui) -> None:
         self.options = options
@@ -163,7 +169,10 @@ class Runner:
     def run_variant(self, variant: Variant, result: VariantResult, project_root: Path, load: Load) -> None:
         ui, options = self.ui, self.options
         ui.step(f"{variant.name}: starting")
-        env = dict(self.environ)
+        # The options that put a proxy or TLS in front of unified mode come from the variant alone: a
+        # TANDEM_PROXY or TANDEM_TLS left in the shell would make unified-1 measure nginx + Daphne under
+        # the name of Daphne alone.
+        env = {k: v for k, v in self.environ.items() if k not in FRONT_OPTIONS_ENV}
         # Off, except in the variants that measure what the access log costs (paired with one without it):
         # then to a file, as a production server would, not through this process's pipe.
         env["TANDEM_ACCESS_LOG"] = "1" if variant.access_log else "0"
