@@ -119,3 +119,25 @@ def test_routes_view_sends_everything_to_daphne(tmp_path: Path) -> None:
         assert (route.prefix, "daphne", CATCH_ALL) in served
     assert ("/static/", "caddy", PATH_PREFIX) in served
     assert view.rows[-1].prefix == "/" and view.rows[-1].server == "daphne"
+
+
+@pytest.mark.parametrize(
+    ("cli", "environ", "settings", "named"),
+    [
+        ({"proxy": "caddy"}, {}, {}, "--proxy"),
+        ({}, {"TANDEM_PROXY": "caddy"}, {}, "TANDEM_PROXY"),
+        ({}, {}, {"PROXY": "caddy"}, "settings.TANDEM['PROXY']"),
+    ],
+)
+def test_serve_says_where_the_proxy_in_front_came_from(
+    cli: dict[str, object], environ: dict[str, str], settings: dict[str, object], named: str, tmp_path: Path
+) -> None:
+    """A PROXY left in settings.TANDEM or the environment for split deployments also puts a proxy in front of
+    unified mode: the start-up note names where it was set, so that is never a surprise."""
+    from tandem.plan import Export, build_plan
+    from tests.unit.test_nginx_render import PYTHON, make_project
+
+    config = resolve_config({**UNIFIED, **cli}, environ, settings)
+    project = make_project(tmp_path, Case("u", example_routes))
+    plan = build_plan(config, project, None, Export(Path("/run/tandem"), "t", PYTHON))
+    assert f"caddy in front ({named})" in plan.notes[0]

@@ -130,8 +130,8 @@ def load_project(options: dict[str, Any], *, require_wsgi: bool = False) -> Any:
 @click.version_option(__version__, prog_name="django-tandem")
 def main() -> None:
     """Serve a Django project's HTTP and WebSocket traffic, unified (Daphne; behind nginx or Caddy with
-    --tls or --proxy) or split (Gunicorn + Daphne behind nginx or Caddy), from one command. Run it where
-    manage.py lives."""
+    --tls, --proxy or --trusted-proxy) or split (Gunicorn + Daphne behind nginx or Caddy), from one command.
+    Run it where manage.py lives."""
 
 
 def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:

@@ -87,8 +87,9 @@ def chosen(config: Config) -> tuple[Server | None, Server]:
                 hint=f"use --server {config.ws_server}",
             )
         ws = server(config.server)
-        # Behind tandem's proxy (unified mode with TLS or --proxy) the server stands where split mode's ASGI
-        # server does: the proxy bounds headers and bodies on the public port, so split's rules apply.
+        # Behind tandem's proxy (unified mode with TLS, --proxy or --trusted-proxy) the server stands where
+        # split mode's ASGI server does: the proxy bounds headers and bodies on the public port, so split's
+        # rules apply.
         ws.refuse(config, "split" if config.unified_proxy else "unified")
         return None, ws
     if config.server != DEFAULT_WS:

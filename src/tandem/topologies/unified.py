@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tandem.config import Config
+from tandem.config import Config, describe_source
 from tandem.plan import Address, Context, Plan, daphne_procs
 from tandem.servers import unified_processes
 from tandem.topologies import split
@@ -60,7 +60,14 @@ def build_behind_proxy(ctx: Context) -> Plan:
     config = ctx.config
     count = daphne_procs(config, ctx.project, ctx.layer)
     proxy = split.front_proxy(ctx)
-    why = "TLS" if config.tls_on else "--trusted-proxy" if config.trusted_proxies else "--proxy"
+    # Named as the user set it: a PROXY in settings.TANDEM or TANDEM_PROXY also puts a proxy in front here.
+    why = (
+        "TLS"
+        if config.tls_on
+        else "--trusted-proxy"
+        if config.trusted_proxies
+        else describe_source("proxy", config.sources.get("proxy", ""))
+    )
     notes = [
         f"{config.proxy} in front ({why}): every request to {config.server} on {proxy.spec.asgi_upstream}"
     ]
