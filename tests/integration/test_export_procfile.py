@@ -108,6 +108,9 @@ def test_exported_procfile_serves_and_passes_verify(
             rc, report = run_verify(example_project, url, "--idle", "1", "--echo", "/ws/echo/")
             assert rc == 0, report
             assert {r["status"] for r in report["results"]} <= {"PASS", "SKIP"}, report  # type: ignore[index]
+            passed = {r["name"] for r in report["results"] if r["status"] == "PASS"}  # type: ignore[index]
+            # not everything skipped: the HTTP path and the echo route were really probed
+            assert "websocket /ws/echo/" in passed and "HTTP /" in passed, report
     assert TOKEN  # the diagnostic endpoint verify used came from the exported TANDEM_RUNTIME
 
 
@@ -171,6 +174,9 @@ def test_exported_unified_procfile_behind_caddy_serves_and_passes_verify(
             rc, report = run_verify(example_project, url, "--idle", "1", "--echo", "/ws/echo/")
             assert rc == 0, report
             assert {r["status"] for r in report["results"]} <= {"PASS", "SKIP"}, report  # type: ignore[index]
+            passed = {r["name"] for r in report["results"] if r["status"] == "PASS"}  # type: ignore[index]
+            # not everything skipped: the HTTP path and the echo route were really probed
+            assert "websocket /ws/echo/" in passed and "HTTP /" in passed, report
         finally:
             caddy.terminate()
             try:
