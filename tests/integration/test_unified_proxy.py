@@ -141,11 +141,15 @@ def test_unified_without_a_proxy_option_stays_daphne_alone(
     assert run.stop() == 0
 
 
-def test_trusted_proxy_in_unified_mode(example_project: Path, tandem: TandemRunner, nginx_bin: str) -> None:
-    """--trusted-proxy in unified mode puts nginx in front: a trusted peer's X-Forwarded-Proto/-For reach
+@pytest.mark.parametrize("front", ["nginx", "caddy"])
+def test_trusted_proxy_in_unified_mode(
+    front: str, example_project: Path, tandem: TandemRunner, request: pytest.FixtureRequest
+) -> None:
+    """--trusted-proxy in unified mode puts the proxy in front: a trusted peer's X-Forwarded-Proto/-For reach
     Daphne, anyone else's are overwritten."""
-    run = tandem.serve(example_project, "--trusted-proxy", "127.0.0.2/32")
-    assert processes_started(run) == ["daphne", "nginx"]
+    request.getfixturevalue(f"{front}_bin")
+    run = tandem.serve(example_project, "--trusted-proxy", "127.0.0.2/32", "--proxy", front)
+    assert processes_started(run) == ["daphne", front]
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}
     with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=15) as client:
         answer = client.get(run.url + "whoami", headers=forwarded).json()
