@@ -87,3 +87,16 @@ def test_unified_mode_takes_tls_and_trusted_proxies(cli: dict[str, object]) -> N
 def test_trusted_proxies_from_the_environment_comma_separated() -> None:
     config = resolve_config({"mode": "split"}, {"TANDEM_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.2"}, None)
     assert config.trusted_proxies == ("10.0.0.0/8", "127.0.0.2")
+
+
+def test_an_edge_with_a_redirect_port_binds_it() -> None:
+    """--redirect-port on an edge: its plain-HTTP socket is bound, so the proxy spec's redirect server has
+    somewhere to listen (before, the edge bound only the public socket and rendered no redirect)."""
+    from tandem.plan import plan_addresses
+
+    config = resolve_config(
+        {"role": "edge", "upstreams": ("10.0.0.5",), "tls": "self-signed", "redirect_port": 8124}, {}, None
+    )
+    addresses = plan_addresses(config, Path("/run/t"))
+    assert set(addresses) == {"public", "redirect"}
+    assert addresses["redirect"].port == 8124
