@@ -17,7 +17,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import TandemRunner, example_env, wait_for
+from tests.conftest import Tandem, TandemRunner, example_env, wait_for
 from tests.integration.test_split import SPOOF, lines_from, raw_status, websocket
 
 PROXIES = ["nginx", "caddy"]
@@ -109,12 +109,11 @@ def test_static_media_and_the_body_limit(proxy: str, example_project: Path, tand
         assert not [t for t in app_lines if needle in t], f"{needle} reached an app server"
 
 
-def test_reload_with_a_websocket_open(proxy: str, example_project: Path, tandem: TandemRunner) -> None:
-    """A routing change reloads the proxy's config while a WebSocket is open: the socket is closed by its
-    Daphne retiring with 1012 (service restart, the client reconnects), not cut by the proxy's reload
-    (Caddy without stream_close_delay drops it at once: 1006). The new route works afterwards."""
-    run = tandem.serve(example_project, *split(proxy))
-    routing = example_project / "chat" / "routing.py"
+def reload_with_a_websocket_open(run: Tandem, project: Path, after_sighup: str | None = None) -> None:
+    """Adds a WebSocket route and reloads (SIGHUP) with a socket open: the socket is closed by its retiring
+    Daphne with 1012, not cut by the proxy, and the new route answers afterwards. ``after_sighup``: a line
+    the reload prints before the old Daphne retires."""
+    routing = project / "chat" / "routing.py"
     source = routing.read_text()
     anchor = 'path("ws/echo/", EchoConsumer.as_asgi()),'
     assert anchor in source
@@ -123,7 +122,8 @@ def test_reload_with_a_websocket_open(proxy: str, example_project: Path, tandem:
         assert ws.recv(timeout=15) == "before"
         routing.write_text(source.replace(anchor, anchor + '\n    path("ws/live/", EchoConsumer.as_asgi()),'))
         run.proc.send_signal(signal.SIGHUP)
-        run.wait_for_line(rf"{proxy} config changed with the routing: {proxy} reloaded", timeout=30)
+        if after_sighup is not None:
+            run.wait_for_line(after_sighup, timeout=30)
         with pytest.raises(ConnectionClosed) as closed:
             for _ in range(100):
                 ws.recv(timeout=60)
@@ -132,6 +132,16 @@ def test_reload_with_a_websocket_open(proxy: str, example_project: Path, tandem:
     with websocket(run.url, "/ws/live/") as ws:
         ws.send("live")
         assert ws.recv(timeout=15) == "live"
+
+
+def test_reload_with_a_websocket_open(proxy: str, example_project: Path, tandem: TandemRunner) -> None:
+    """A routing change reloads the proxy's config while a WebSocket is open: the socket is closed by its
+    Daphne retiring with 1012 (service restart, the client reconnects), not cut by the proxy's reload
+    (Caddy without stream_close_delay drops it at once: 1006). The new route works afterwards."""
+    run = tandem.serve(example_project, *split(proxy))
+    reload_with_a_websocket_open(
+        run, example_project, after_sighup=rf"{proxy} config changed with the routing: {proxy} reloaded"
+    )
     assert run.stop() == 0
     assert run.alive_descendants() == []
 

@@ -7,16 +7,17 @@ client address and scheme (a client's own X-Forwarded-* are overwritten), and bo
 from __future__ import annotations
 
 import json
-import signal
+import re
+import shlex
 from pathlib import Path
 
 import httpx
 import pytest
-from websockets.exceptions import ConnectionClosed
 
 from tandem.proxies.validate import caddy_validate
 from tests.conftest import Tandem, TandemRunner, example_env, tandem_command
 from tests.integration.test_split import websocket
+from tests.integration.test_split_proxies import reload_with_a_websocket_open
 from tests.integration.test_tls import certificate, trusting, wss
 from tests.nginx_check import harness, nginx_t
 
@@ -108,24 +109,8 @@ def test_reload_behind_the_proxy(front: str, example_project: Path, tandem: Tand
     running with its config unchanged (it sends everything to Daphne whatever the routes), and a route the
     new code adds answers through it."""
     run = tandem.serve(example_project, "--proxy", front)
-    routing = example_project / "chat" / "routing.py"
-    source = routing.read_text()
-    anchor = 'path("ws/echo/", EchoConsumer.as_asgi()),'
-    assert anchor in source
-    with websocket(run.url, "/ws/echo/") as ws:
-        ws.send("before")
-        assert ws.recv(timeout=15) == "before"
-        routing.write_text(source.replace(anchor, anchor + '\n    path("ws/live/", EchoConsumer.as_asgi()),'))
-        run.proc.send_signal(signal.SIGHUP)
-        with pytest.raises(ConnectionClosed) as closed:
-            for _ in range(100):
-                ws.recv(timeout=60)
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012, closed.value
-    run.wait_for_line(r"reload complete", timeout=30)
+    reload_with_a_websocket_open(run, example_project)
     assert "config changed with the routing" not in run.output
-    with websocket(run.url, "/ws/live/") as ws:
-        ws.send("live")
-        assert ws.recv(timeout=15) == "live"
     assert run.stop() == 0
     assert run.alive_descendants() == []
 
@@ -159,6 +144,25 @@ def test_trusted_proxy_in_unified_mode(
     assert run.stop() == 0
 
 
+def follow_the_readme(
+    project: Path, out: Path, conf: Path, proxy: str, servers: Path, env: dict[str, str]
+) -> None:
+    """The proxy export's README names the app servers' export with --mode unified --proxy PROXY and no
+    Gunicorn; run as written, that export's Daphne binds the socket the proxy sends to (without --proxy,
+    unified mode would put Daphne alone on the public port: the proxy's 502s)."""
+    readme = (out / "README.txt").read_text()
+    assert f"`tandem serve --mode unified --proxy {proxy}`" in readme
+    assert "gunicorn" not in readme.lower()
+    line = next(x.strip() for x in readme.splitlines() if x.strip().startswith("tandem export procfile "))
+    assert f"--mode unified --proxy {proxy} " in line, line
+    result = tandem_command(project, *shlex.split(line.replace("DIR", str(servers)))[1:], env=env)
+    assert result.returncode == 0, result.stderr
+    procfile = (servers / "Procfile").read_text()
+    assert "gunicorn" not in procfile.lower()
+    sockets = set(re.findall(r"/run/tandem/[\w.-]+\.sock", conf.read_text()))
+    assert sockets == {"/run/tandem/daphne.sock"} and "-u /run/tandem/daphne.sock " in procfile, procfile
+
+
 def test_export_of_unified_mode_behind_each_proxy(
     example_project: Path, tmp_path: Path, nginx_bin: str, caddy_bin: str
 ) -> None:
@@ -174,6 +178,7 @@ def test_export_of_unified_mode_behind_each_proxy(
     assert "upstream tandem_chatsite_wsgi" not in conf and "proxy_pass http://tandem_chatsite_asgi;" in conf
     assert "(every request: unified mode)" in (out / "README.txt").read_text()
     nginx_t(nginx_bin, harness(tmp_path / "harness", out / "tandem.conf"))
+    follow_the_readme(example_project, out, out / "tandem.conf", "nginx", tmp_path / "nginx-servers", env)
 
     out = tmp_path / "caddy"
     result = tandem_command(
@@ -182,6 +187,7 @@ def test_export_of_unified_mode_behind_each_proxy(
     assert result.returncode == 0, result.stderr
     assert "gunicorn" not in (out / "Caddyfile").read_text()
     caddy_validate(caddy_bin, out / "Caddyfile")
+    follow_the_readme(example_project, out, out / "Caddyfile", "caddy", tmp_path / "caddy-servers", env)
 
     out = tmp_path / "split"
     result = tandem_command(example_project, "export", "nginx", "--out", str(out), env=env)
