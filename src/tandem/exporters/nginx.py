@@ -10,7 +10,7 @@ nginx configuration exported by django-tandem
 =============================================
 
 tandem.conf is a server block (with its upstreams and maps) for nginx's http {{ }} context, rendered
-from the same Plan as `tandem serve --mode {mode}`. It expects:
+from the same Plan as `tandem serve {flags}`. It expects:
 
 {servers}
 {locations}
@@ -24,14 +24,16 @@ The app servers
 ---------------
 Run them as `tandem serve` does, with tandem's entry points (draining, 1012 on reload, ping timeout,
 the client address from X-Real-IP, DJANGO_SETTINGS_MODULE in their environment), under a process
-manager; tandem writes that configuration from the same Plan as this file:
+manager; tandem writes that configuration from the same Plan as this file, as one systemd unit per
+server (recommended here), supervisord programs, or a Procfile for honcho / foreman:
 
-  tandem export systemd --per-process --out DIR    # one systemd unit per server (recommended here)
-  tandem export supervisor --out DIR               # supervisord programs
-  tandem export procfile --out DIR                 # honcho / foreman
+  tandem export systemd --per-process {flags} --out DIR
+  tandem export supervisor {flags} --out DIR
+  tandem export procfile {flags} --out DIR
 
-(`tandem export systemd` without --per-process runs `tandem serve --mode split` with its own nginx,
-in place of this file.) The exact commands, each started in {root}:
+(`tandem export systemd {flags}` without --per-process runs
+`tandem serve {flags}` with its own nginx, in place of this file.)
+The exact commands, each started in {root}:
 
 {commands}
 {runtime_note}
@@ -40,10 +42,9 @@ WebSocket read timeout: {timeout} s, longer than Daphne's ping interval ({ping} 
 idle socket every {ping} s (checked every 2 s), so nginx always sees a frame before it would cut it.
 Client address: nginx replaces X-Real-IP, X-Forwarded-For and X-Forwarded-Proto with its own values
 on every request and removes X-Forwarded-Host/-Port/-Ssl/-Protocol, so the app servers may trust
-them. Daphne takes the client address and scheme from them, and tandem.runtime.wsgi (the application
-Gunicorn runs above) sets REMOTE_ADDR from X-Real-IP: Django sees the client's address in both.
+them. {client_address}
 If another proxy or load balancer stands in front of this nginx, add set_real_ip_from/real_ip_header.
-When Gunicorn or Daphne does not answer, nginx's 502/503/504 carry a short page saying the application
+When {servers_down} does not answer, nginx's 502/503/504 carry a short page saying the application
 is restarting (written into tandem.conf itself: no file to install).
 """
 
@@ -81,6 +82,13 @@ immutable, other names for an hour; both with X-Content-Type-Options: nosniff.
 """
 
 
+CLIENT_ADDRESS_SPLIT = """Daphne takes the client address and scheme from them, and tandem.runtime.wsgi (the application
+Gunicorn runs above) sets REMOTE_ADDR from X-Real-IP: Django sees the client's address in both."""
+CLIENT_ADDRESS_UNIFIED = (
+    "Daphne takes the client address and scheme from them: Django sees the client's address."
+)
+
+
 def expected_servers(proxy: ProxySpec) -> str:
     """The app servers an exported proxy config sends requests to, as its README lists them."""
     if proxy.asgi_only:  # unified mode behind the proxy
@@ -104,7 +112,7 @@ def static_note(proxy: ProxySpec, python: str, root: str, sends: str) -> str:
 
 
 def _readme(plan: Plan, proxy: ProxySpec) -> str:
-    from tandem.exporters.common import commands
+    from tandem.exporters.common import commands, topology_flags
 
     cmds = commands(plan)
     locations = "".join(
@@ -113,7 +121,7 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
     )
     unix = proxy.asgi_upstream.startswith("unix:")
     return README.format(
-        mode=plan.mode,
+        flags=topology_flags(plan),
         servers=expected_servers(proxy),
         locations=locations,
         name=proxy.project.split(".", 1)[0],
@@ -131,6 +139,8 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
         root=cmds[0].cwd,
         commands="\n".join(f"  {cmd.name}:\n    {cmd.shell()}\n" for cmd in cmds),
         runtime_note=(UNIX_NOTE if unix else TCP_NOTE).format(runtime=plan.runtime_dir),
+        client_address=CLIENT_ADDRESS_UNIFIED if proxy.asgi_only else CLIENT_ADDRESS_SPLIT,
+        servers_down="Daphne" if proxy.asgi_only else "Gunicorn or Daphne",
         summary=proxy.route_summary,
         timeout=proxy.ws_read_timeout,
         ping=proxy.ping_interval,

@@ -3,26 +3,27 @@
 
 from __future__ import annotations
 
-from tandem.exporters.common import commands, graceful_timeout, proxy_kind
+from tandem.exporters.common import commands, graceful_timeout, has_gunicorn, proxy_kind, topology_flags
 from tandem.plan import Plan
 
 APP_SERVERS = """\
 What runs
 ---------
 {processes}
-Each is the command `tandem serve --mode {mode}` starts, with the same environment
+Each is the command `tandem serve {flags}` starts, with the same environment
 (DJANGO_SETTINGS_MODULE={settings}, PYTHONPATH, and TANDEM_RUNTIME, which tells tandem's wrappers what
 to do), so production behaves as the tests prove for `tandem serve`:
   - Daphne runs through tandem.runtime.daphne: on TERM it stops accepting, closes WebSockets with 1001
     and lets requests in flight finish within {graceful} s; on USR1 it does the same with 1012 (service
     restart, clients reconnect) for a reload; it pings idle WebSockets and enforces tandem's limits.
-  - Gunicorn runs tandem.runtime.wsgi:application{real_ip}
-  - The health probe at /.tandem/health answers only requests carrying the X-Tandem-Probe token in
+{gunicorn}  - The health probe at /.tandem/health answers only requests carrying the X-Tandem-Probe token in
     TANDEM_RUNTIME (generated for this export; anyone else gets the project's own 404).
 Add your own environment (SECRET_KEY, database settings, ...) where noted below. Start the servers as
 the user that owns the project, from any directory (each command sets its own).
 {runtime}{nginx}"""
 
+GUNICORN = """  - Gunicorn runs tandem.runtime.wsgi:application{real_ip}
+"""
 REAL_IP = """, which takes REMOTE_ADDR from {proxy}'s X-Real-IP
     (Django sees the client's address, not {proxy}'s) and the scheme from X-Forwarded-Proto."""
 NO_PROXY = "."
@@ -43,7 +44,7 @@ mode 0700 (install -d -m 0700 -o YOUR_USER {runtime_dir}). They listen on 127.0.
 NGINX = """
 nginx
 -----
-{path} is the server block `tandem export nginx` writes (checked with nginx -t). Install it in the
+{path} is the server block `tandem export nginx {flags}` writes (checked with nginx -t). Install it in the
 host's nginx, which routes {routing}, and serves static and
 media files itself:
 
@@ -54,7 +55,7 @@ media files itself:
 CADDY = """
 Caddy
 -----
-{path} is the site `tandem export caddy` writes (checked with caddy validate; Caddy 2.9 or later, not
+{path} is the site `tandem export caddy {flags}` writes (checked with caddy validate; Caddy 2.9 or later, not
 Debian 12's 2.6.2). Install it in the host's Caddy, which routes {routing},
 and serves static and media files itself; Caddy runs as the caddy user, so add it to the
 group that owns the sockets (sudo usermod -aG www-data caddy):
@@ -81,16 +82,23 @@ def app_servers_readme(plan: Plan, *, proxy_path: str) -> str:
         else "every request to Daphne"
     )
     proxy = (
-        section.format(path=proxy_path, name=plan.proxy.project.split(".", 1)[0], routing=routing)
+        section.format(
+            path=proxy_path,
+            flags=f"--mode {plan.mode}",
+            name=plan.proxy.project.split(".", 1)[0],
+            routing=routing,
+        )
         if plan.proxy
         else ""
     )
+    real_ip = REAL_IP.format(proxy="Caddy" if kind == "caddy" else "nginx") if kind else NO_PROXY
     return APP_SERVERS.format(
         processes=processes,
-        mode=plan.mode,
+        flags=topology_flags(plan),
         settings=cmds[0].env.get("DJANGO_SETTINGS_MODULE", "?"),
         graceful=f"{graceful_timeout(plan):g}",
-        real_ip=REAL_IP.format(proxy="Caddy" if kind == "caddy" else "nginx") if kind else NO_PROXY,
+        # Unified mode has no Gunicorn, so nothing to say about its application.
+        gunicorn=GUNICORN.format(real_ip=real_ip) if has_gunicorn(plan) else "",
         runtime=runtime,
         nginx=proxy,
     )

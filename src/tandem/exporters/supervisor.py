@@ -4,16 +4,16 @@ socket once and passes it to each (fd 0), as tandem does."""
 
 from __future__ import annotations
 
-from tandem.exporters.common import Command, ExportOptions, commands, daphnes, stop_timeout
+from tandem.exporters.common import Command, ExportOptions, commands, daphnes, has_gunicorn, stop_timeout
 from tandem.exporters.procfile import proxy_file, proxy_path
 from tandem.exporters.readme import app_servers_readme
 from tandem.plan import File, Plan
 
-README = """\\
+README = """\
 supervisord configuration exported by django-tandem
 ===================================================
 
-tandem.conf has a [program:] for Gunicorn and an [fcgi-program:] for the Daphne processes, whose socket
+tandem.conf has {programs}, whose socket
 supervisord binds once and hands to each of them. Install it:
 
   sudo cp tandem.conf /etc/supervisor/conf.d/{name}.conf
@@ -22,9 +22,8 @@ supervisord binds once and hands to each of them. Install it:
 Each program runs as user {user}; put your own environment (SECRET_KEY, ...) in an environment= line
 of the program or in the environment supervisord starts with. They stop with TERM and supervisord
 waits {stop_timeout} s (the graceful timeout plus a margin) before KILL.
-Reload new code without dropping requests: `supervisorctl signal HUP {name}-gunicorn` (Gunicorn
-replaces its workers); for Daphne, `supervisorctl signal USR1 {name}-daphne:{name}-daphne.1` retires one
-process with 1012 (clients reconnect) and supervisord starts it again; do one at a time.
+Reload new code without dropping requests: {reload_gunicorn}`supervisorctl signal USR1 {name}-daphne:{name}-daphne.1`
+retires one process with 1012 (clients reconnect) and supervisord starts it again; do one at a time.
 The file holds the probe token: keep it private (it is written 0600).
 
 {app_servers}"""
@@ -98,7 +97,18 @@ def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     proxy = proxy_file(plan)
     if proxy is not None:
         files.append(proxy)
+    gunicorn = has_gunicorn(plan)
     readme = README.format(
+        programs=(
+            "a [program:] for Gunicorn and an [fcgi-program:] for the Daphne processes"
+            if gunicorn
+            else "an [fcgi-program:] for the Daphne processes"
+        ),
+        reload_gunicorn=(
+            f"`supervisorctl signal HUP {name}-gunicorn` (Gunicorn\nreplaces its workers); for Daphne, "
+            if gunicorn
+            else ""
+        ),
         name=name,
         user=user,
         stop_timeout=stop,

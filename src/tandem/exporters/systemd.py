@@ -192,7 +192,7 @@ def systemd_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     return (*units, *extra, readme(plan, options, units))
 
 
-README = """\\
+README = """\
 systemd units exported by django-tandem
 =======================================
 {body}
@@ -203,7 +203,7 @@ one KEY=value a line (optional; settings.TANDEM is read as always). The unit(s) 
 """
 
 RECOMMENDED = """
-{name}.service runs `tandem serve --mode {mode}`, which supervises every process as it does locally
+{name}.service runs `tandem serve {flags}`, which supervises every process as it does locally
 (Type=notify: systemd knows the site is up when tandem prints "Ready:"). Install and start:
 
   sudo cp {name}.service /etc/systemd/system/
@@ -245,6 +245,14 @@ with the new code: reload them one after the other.
 {app_servers}"""
 
 
+def service_flags(plan: Plan, options: ExportOptions) -> str:
+    """--mode and --proxy as the service's ExecStart gives them: in unified mode --proxy is what puts the
+    proxy in front of Daphne, so the README names it when the unit has it."""
+    args = options.serve_args
+    proxy = f" --proxy {args[args.index('--proxy') + 1]}" if "--proxy" in args else ""
+    return f"--mode {plan.mode}{proxy}"
+
+
 def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
     from tandem.exporters.procfile import proxy_path
     from tandem.exporters.readme import app_servers_readme
@@ -264,7 +272,7 @@ def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
     else:
         body = RECOMMENDED.format(
             name=options.name,
-            mode=plan.mode,
+            flags=service_flags(plan, options),
             graceful=f"{graceful_timeout(plan):g}",
             user=options.user,
             runtime_dir=plan.runtime_dir,
