@@ -64,6 +64,16 @@ def started(
                 proc.wait(timeout=10)
 
 
+def assert_verify_passes(project: Path, url: str) -> None:
+    """tandem verify on the exported servers: nothing fails, and the HTTP path and the echo route were
+    really probed (a run that skipped everything would also have nothing failing)."""
+    rc, report = run_verify(project, url, "--idle", "1", "--echo", "/ws/echo/")
+    assert rc == 0, report
+    assert {r["status"] for r in report["results"]} <= {"PASS", "SKIP"}, report  # type: ignore[index]
+    passed = {r["name"] for r in report["results"] if r["status"] == "PASS"}  # type: ignore[index]
+    assert "websocket /ws/echo/" in passed and "HTTP /" in passed, report
+
+
 def test_exported_procfile_serves_and_passes_verify(
     example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
 ) -> None:
@@ -105,12 +115,7 @@ def test_exported_procfile_serves_and_passes_verify(
             # Gunicorn on a unix socket has no peer address: 127.0.0.1 is nginx's X-Real-IP, applied
             # by tandem.runtime.wsgi.
             assert answer["server"] == "wsgi" and answer["remote_addr"] == "127.0.0.1", answer
-            rc, report = run_verify(example_project, url, "--idle", "1", "--echo", "/ws/echo/")
-            assert rc == 0, report
-            assert {r["status"] for r in report["results"]} <= {"PASS", "SKIP"}, report  # type: ignore[index]
-            passed = {r["name"] for r in report["results"] if r["status"] == "PASS"}  # type: ignore[index]
-            # not everything skipped: the HTTP path and the echo route were really probed
-            assert "websocket /ws/echo/" in passed and "HTTP /" in passed, report
+            assert_verify_passes(example_project, url)
     assert TOKEN  # the diagnostic endpoint verify used came from the exported TANDEM_RUNTIME
 
 
@@ -171,12 +176,7 @@ def test_exported_unified_procfile_behind_caddy_serves_and_passes_verify(
             answer = wait_for(whoami, timeout=60, message="the exported Daphne behind Caddy").json()
             client.close()
             assert answer["server"] == "asgi" and answer["remote_addr"] == "127.0.0.2", answer
-            rc, report = run_verify(example_project, url, "--idle", "1", "--echo", "/ws/echo/")
-            assert rc == 0, report
-            assert {r["status"] for r in report["results"]} <= {"PASS", "SKIP"}, report  # type: ignore[index]
-            passed = {r["name"] for r in report["results"] if r["status"] == "PASS"}  # type: ignore[index]
-            # not everything skipped: the HTTP path and the echo route were really probed
-            assert "websocket /ws/echo/" in passed and "HTTP /" in passed, report
+            assert_verify_passes(example_project, url)
         finally:
             caddy.terminate()
             try:
