@@ -43,6 +43,7 @@ from tandem.bench.tlsclient import self_signed_cert
 from tandem.bench.variants import CONNS, DIRECT, ECHO, FANOUT, HTTP, Variant, select_variants, variant_table
 from tandem.errors import DependencyError, TandemError
 from tandem.launcher import discover_project_routes, load
+from tandem.options import option
 from tandem.project import ChannelLayer, Project
 from tandem.routes import WEBSOCKET, RouteTable
 
@@ -87,10 +88,11 @@ def _sigterm_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+# The options that put a proxy or TLS in front of unified mode, by their environment names.
 FRONT_OPTIONS_ENV = frozenset(
-    ("TANDEM_PROXY", "TANDEM_TLS", "TANDEM_TLS_CERT", "TANDEM_TLS_KEY", "TANDEM_TRUSTED_PROXIES",
-     "TANDEM_REDIRECT_PORT", "TANDEM_HSTS")
-)  # fmt: skip
+    option(name).env
+    for name in ("proxy", "tls", "tls_cert", "tls_key", "trusted_proxies", "redirect_port", "hsts")
+)
 
 
 class Runner:
