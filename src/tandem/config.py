@@ -88,6 +88,7 @@ class Config:
     ws_max_queue: int = 32  # messages waiting for the app per WebSocket before reading pauses
     ws_write_buffer: str = "256k"  # unsent bytes per WebSocket before the app's send() waits
     ws_send_timeout: float = 10.0  # a send() waiting this long on a client that does not read: 1008
+    gc_threshold: int = 7000  # the app servers' generation-0 GC threshold (tandem.runtime.collector)
     access_log: bool = True
     access_log_file: str | None = None  # None: the terminal (tandem's stdout); else appended to this file
     access_log_format: str = "common"
@@ -380,6 +381,9 @@ def _validate_limits(config: Config, bad: Callable[[str, str], ConfigError]) -> 
             raise bad(name, f"must not be negative (0 turns it off), not {getattr(config, name)}")
     if config.ws_max_queue < 1:
         raise bad("ws_max_queue", f"must be at least 1, not {config.ws_max_queue}")
+    if config.gc_threshold < 1:
+        # gc.set_threshold(0) would turn the collector off: memory held in cycles would never come back.
+        raise bad("gc_threshold", f"must be at least 1 (Python's default is 700), not {config.gc_threshold}")
 
 
 def resolve_config(

@@ -239,6 +239,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("ws_max_queue", "Messages waiting for the app per WebSocket before tandem stops reading.", (), "N"),
     Option("ws_write_buffer", "Unsent bytes per WebSocket before the app's send() waits.", (), "SIZE"),
     Option("ws_send_timeout", "A send() waiting this long on a client that does not read: 1008; 0 waits forever.", (), "S"),
+    Option(
+        "gc_threshold", "Python's generation-0 garbage collection threshold in the app server processes, "
+        "which also freeze what the application's import left alive (fewer full collections stalling a "
+        "broadcast); Python's own default is 700.", RUNS, "N",
+    ),
     # --- logging ----------------------------------------------------------------------------------------
     Option(
         "access_log", "One line per request, written by the server itself (nginx in split mode, Daphne in unified).",

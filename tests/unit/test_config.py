@@ -73,6 +73,7 @@ VALID_TEXT: dict[str, tuple[str, Any]] = {
     "ws_max_queue": ("64", 64),
     "ws_write_buffer": ("512k", "512k"),
     "ws_send_timeout": ("3", 3.0),
+    "gc_threshold": ("20000", 20000),
     "access_log": ("off", False),
     "access_log_file": ("/var/log/tandem/access.log", "/var/log/tandem/access.log"),
     "access_log_format": ("json", "json"),
@@ -299,3 +300,11 @@ def test_config_command_names_an_invalid_value_and_its_source(
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"tandem: error: {expected}")
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_gc_threshold_below_one_refused(value: str) -> None:
+    # gc.set_threshold(0) turns Python's collector off: memory held in cycles would never come back.
+    with pytest.raises(ConfigError, match="at least 1") as raised:
+        resolve_config({}, {"TANDEM_GC_THRESHOLD": value}, None)
+    assert "TANDEM_GC_THRESHOLD" in str(raised.value)

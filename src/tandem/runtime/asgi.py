@@ -12,6 +12,7 @@ from typing import Any
 
 from tandem.diagnostics import token_matches, wrap_asgi
 from tandem.pythonpath import honour_pythonpath
+from tandem.runtime.collector import settle
 from tandem.runtime.overrides import apply_overrides, import_app
 from tandem.runtime.spec import (
     EDGE_PATH,
@@ -196,7 +197,9 @@ def build(spec: RuntimeSpec) -> ASGIApp:
         app = TrustedProxyASGI(app, spec.proxy_secret)  # outside the diagnostics, as the WSGI side
     elif spec.trust_proxy:
         app = WebSocketSchemeASGI(app)
-    return ProbeASGI(app, spec.probe_token)
+    app = ProbeASGI(app, spec.probe_token)
+    settle(spec.gc_threshold)  # last: what the import left alive is frozen
+    return app
 
 
 _application: ASGIApp | None = None

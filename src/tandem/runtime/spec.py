@@ -39,6 +39,7 @@ class RuntimeSpec:
     trust_proxy: bool = False  # behind tandem's nginx: client address and scheme from its headers
     proxy_secret: str = ""  # set (--internal tcp): trust_proxy only for requests carrying it
     diagnostic_token: str | None = None  # enables tandem.diagnostics' endpoint for tandem verify
+    gc_threshold: int | None = None  # tandem.runtime.collector: freeze after import, this gen-0 threshold
 
     def to_env(self) -> dict[str, str]:
         return {ENV_VAR: json.dumps(dataclasses.asdict(self), sort_keys=True)}

@@ -17,6 +17,7 @@ from typing import Any
 from tandem.diagnostics import token_matches, wrap_wsgi
 from tandem.pythonpath import honour_pythonpath
 from tandem.runtime.bootfailure import fail_worker
+from tandem.runtime.collector import settle
 from tandem.runtime.overrides import apply_overrides, import_app
 from tandem.runtime.spec import (
     EDGE_PATH,
@@ -87,7 +88,9 @@ class TandemWSGI:
 def build(spec: RuntimeSpec) -> WSGIApp:
     apply_overrides(spec)
     # Inside TandemWSGI: the diagnostic endpoint reports the client address after the proxy headers are applied.
-    return TandemWSGI(wrap_wsgi(import_app(spec.app), spec.diagnostic_token), spec)
+    app = TandemWSGI(wrap_wsgi(import_app(spec.app), spec.diagnostic_token), spec)
+    settle(spec.gc_threshold)  # last: what the import left alive is frozen
+    return app
 
 
 _application: WSGIApp | None = None

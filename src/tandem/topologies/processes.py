@@ -64,6 +64,7 @@ def runtime_spec(ctx: Context, app: str, *, serve_static: bool, trust_proxy: boo
         trust_proxy=trust_proxy,
         proxy_secret=ctx.proxy_secret if trust_proxy else "",
         diagnostic_token=ctx.config.diagnostic_token,
+        gc_threshold=ctx.config.gc_threshold,
     )
 
 
