@@ -164,3 +164,23 @@ def test_echo_route_only_when_the_project_says_echo() -> None:
     # A consumer that stores every frame is never guessed to be an echo route.
     assert echo_route(RouteTable((chat, notes), ())) is None
     assert echo_route(RouteTable((), ())) is None
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_fanout_posts_are_timed_with_the_load_generators_collector_paused(enabled_before: bool) -> None:
+    # A full collection in the process holding every client would be charged to the server's broadcast.
+    import gc
+
+    from tandem.bench.fanout import _collector_paused
+
+    if not enabled_before:
+        gc.disable()
+    try:
+        with _collector_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() is enabled_before
+        with pytest.raises(RuntimeError), _collector_paused():
+            raise RuntimeError("a post refused")
+        assert gc.isenabled() is enabled_before
+    finally:
+        gc.enable()
