@@ -21,10 +21,10 @@ from tandem import __version__
 from tandem.config import resolve_config
 from tandem.errors import UsageError
 from tandem.exporters import export_files
-from tandem.exporters.common import ExportOptions, shared_fd
+from tandem.exporters.common import ExportOptions, shared_fd, topology_flags
 from tandem.exporters.systemd import quote
 from tandem.exporters.validate import check_units, nginx_conf
-from tandem.plan import Export, File, build_plan
+from tandem.plan import Export, File, Plan, build_plan
 from tandem.project import INMEMORY_LAYER, REDIS_LAYER, ChannelLayer, Project
 from tandem.proxies.validate import caddy_validate
 from tandem.topologies import topology
@@ -98,7 +98,7 @@ def project(redis: bool) -> Project:
     )
 
 
-def render(case: Case) -> tuple[File, ...]:
+def plan_of(case: Case) -> Plan:
     config = resolve_config({"mode": case.mode, "port": 80, "bind": "0.0.0.0", **case.cli}, {}, {})
     if config.procs is None:
         config = resolve_config(
@@ -106,8 +106,11 @@ def render(case: Case) -> tuple[File, ...]:
         )
     target = Export(Path("/run/tandem"), "golden-token", PYTHON, shared_fd(case.target, case.options))
     routes = example_routes() if topology(case.mode).needs_routes else None
-    plan = build_plan(config, project(case.redis), routes, target)
-    return export_files(case.target, plan, case.options)
+    return build_plan(config, project(case.redis), routes, target)
+
+
+def render(case: Case) -> tuple[File, ...]:
+    return export_files(case.target, plan_of(case), case.options)
 
 
 def normalise(content: str) -> str:
@@ -190,6 +193,7 @@ def test_caddy_site_passes_caddy_validate(case: Case, caddy_bin: str, tmp_path: 
 
 
 PROXY_FILES = ("nginx/tandem.conf", "caddy/Caddyfile")
+OWN_FILES = {"nginx": "tandem.conf", "caddy": "Caddyfile"}  # export nginx|caddy: the config is the export
 ON_UNIX_SOCKETS = [
     c for c in (*WITH_NGINX, *WITH_CADDY) if c.target not in ("nginx", "caddy") and "internal" not in c.cli
 ]
@@ -231,6 +235,21 @@ def test_unified_readme_commands_keep_the_proxy_and_name_no_gunicorn(case: Case)
     for command in runs:
         assert f"--mode unified --proxy {proxy}" in command, command
     assert "gunicorn" not in readme.lower()
+
+
+@pytest.mark.parametrize("case", BEHIND_A_PROXY_UNIFIED, ids=lambda c: f"{c.target}-{c.name}")
+def test_unified_proxy_config_comments_name_no_gunicorn(case: Case) -> None:
+    """The nginx config or Caddyfile in front of unified mode's Daphne alone: its comments speak of no
+    Gunicorn, and a tandem command one suggests carries the Plan's --mode and --proxy."""
+    plan = plan_of(case)
+    own = OWN_FILES.get(case.target)
+    conf = next(f for f in export_files(case.target, plan, case.options) if f.path in (*PROXY_FILES, own))
+    comments = [line.strip() for line in conf.content.splitlines() if line.strip().startswith("#")]
+    assert comments and not [line for line in comments if "gunicorn" in line.lower()], conf.content
+    suggested = re.findall(r"tandem (?:serve|export) [^`\n]*", "\n".join(comments))
+    assert suggested or not conf.path.endswith("Caddyfile"), conf.content  # the --public-url hint
+    for command in suggested:
+        assert topology_flags(plan) in command, command
 
 
 def test_procfile_lines_are_the_plans_commands() -> None:

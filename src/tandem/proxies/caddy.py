@@ -175,10 +175,21 @@ def reindent(content: str) -> str:
     return re.sub(r"\n\n+(\t*\})", r"\n\1", re.sub(r"\{\n\n+", "{\n", text))
 
 
+def export_flags(spec: ProxySpec) -> str:
+    """The --mode and --proxy that give this site's Plan again (tandem.exporters.common.topology_flags):
+    without --mode unified, a command the Caddyfile suggests would render split mode's site instead."""
+    return f"--mode {'unified' if spec.asgi_only else 'split'} --proxy caddy"
+
+
 def render_caddy(spec: ProxySpec, path: str = "Caddyfile") -> File:
     content = (
         _environment()
         .get_template("Caddyfile.j2")
-        .render(spec=spec, site=site_address(spec), body_size=size_bytes(spec.max_body_size))
+        .render(
+            spec=spec,
+            site=site_address(spec),
+            body_size=size_bytes(spec.max_body_size),
+            export_flags=export_flags(spec),
+        )
     )
     return File(path=path, content=reindent(content))
