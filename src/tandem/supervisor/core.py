@@ -164,7 +164,9 @@ class Supervisor(StartMixin, ReloadMixin, StopMixin, ControlMixin):
         if child is None or self.stopping:
             return
         why = f": {event.line}" if event.line else ""  # e.g. it answers, but not on the shared socket
-        if self._reload_successor_failed(child, f"did not answer within {self.ready_timeout:.0f} s{why}"):
+        if self._reload_successor_failed(
+            child, f"did not become ready within {self.ready_timeout:.0f} s{why}"
+        ):
             return
         failure = BootError(
             f"{event.name} did not answer within {self.ready_timeout:.0f} s of starting{why}",

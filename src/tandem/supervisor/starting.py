@@ -20,6 +20,8 @@ from tandem.supervisor.base import SupervisorBase
 
 SHARED_ATTEMPTS = 64  # probes through the shared socket before the process's own report is relied on
 SHARED_BURST = 8  # probes through the shared socket per readiness poll
+# Why a process with a shared socket is not ready when its own probe socket never answered.
+NEVER_LOADED = "it never answered its own probe: it did not finish loading (or hung before listening)"
 
 
 @dataclass
@@ -130,8 +132,11 @@ class StartMixin(SupervisorBase):
         deadline = self.clock() + self.ready_timeout
         delay = 0.05
         shared = SharedSocketCheck(spec.probe, proc.pid) if spec.probe.shared is not None else None
+        answered = False  # its own probe socket answered at least once: it finished loading and listens
         while self.clock() < deadline and proc.poll() is None and not self._done.is_set():
-            if answers(spec.probe, timeout=1.0) and (shared is None or shared.proven()):
+            own = answers(spec.probe, timeout=1.0)
+            answered = answered or own
+            if own and (shared is None or shared.proven()):
                 if shared is not None and shared.note:
                     self.say(f"{spec.name}: {shared.note}")
                 self.emit(Kind.READY, spec.name, pid=proc.pid)
@@ -140,7 +145,11 @@ class StartMixin(SupervisorBase):
             self._done.wait(delay)
             delay = min(delay * 1.5, 0.5)
         if proc.poll() is None and not self._done.is_set():
-            why = shared.failure() if shared is not None else ""
+            why = ""
+            if shared is not None:
+                # The shared socket is asked about only once the process answers on its own: one that
+                # never did was still loading (or hung there), and never reached the shared socket.
+                why = shared.failure() if answered else NEVER_LOADED
             self.emit(Kind.NOT_READY, spec.name, pid=proc.pid, line=why)
 
     def _monitor(self) -> None:
