@@ -372,3 +372,31 @@ def test_issue_targets_for_the_servers() -> None:
     plain = {t.key: t for t in check_targets(servers_run()[:2], max_conns=0, fanout_counts=())}
     assert plain["http_server_over_gunicorn"].met is None
     assert plain["http_server_over_gunicorn"].basis == "needs tandem bench --servers with split-unix"
+
+
+def test_issue_16_fanout_targets_take_one_daphne_and_the_fastest_one_process_server() -> None:
+    from tandem.bench.figures import FanoutFigure, VariantResult
+    from tandem.bench.targets import check_targets
+
+    def one_process(name: str, p99: float, *, missing: int = 0) -> VariantResult:
+        server = "daphne" if name == "unified-1" else name.removeprefix("unified-")
+        variant = VariantResult(name, "unified", name, "InMemoryChannelLayer", False, 1, None, server)
+        variant.fanout = [FanoutFigure(1000, 1000, 20, 20, missing, p99 / 2, p99, p99 / 3, p99 / 2, 2.0)]
+        return variant
+
+    run = [one_process("unified-1", 180.0), one_process("unified-uvicorn", 140.0, missing=3),
+           one_process("unified-gunicorn-asgi", 149.0)]  # fmt: skip
+    targets = {t.key: t for t in check_targets(run, max_conns=0, fanout_counts=(1000,))}
+    daphne, fastest = targets["fanout_1000_daphne"], targets["fanout_1000_fastest"]
+    assert (daphne.shown, daphne.met, daphne.wanted) == ("180.0 ms", True, "< 250 ms")
+    # The lowest p99 counts, and receipts that never arrived make it unmet.
+    assert (fastest.shown, fastest.met) == ("140.0 ms", False) and "3 receipts missing" in fastest.basis
+    run[1] = one_process("unified-uvicorn", 160.0)
+    fastest = {t.key: t for t in check_targets(run, max_conns=0, fanout_counts=(1000,))}[
+        "fanout_1000_fastest"
+    ]
+    assert (fastest.shown, fastest.met) == ("149.0 ms", True) and fastest.basis.startswith(
+        "unified-gunicorn-asgi"
+    )
+    unmeasured = {t.key: t for t in check_targets(run, max_conns=0, fanout_counts=(100,))}
+    assert unmeasured["fanout_1000_fastest"].met is None

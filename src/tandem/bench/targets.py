@@ -1,4 +1,4 @@
-"""tandem's own development targets (issue 6) for its defaults, checked against one run's figures.
+"""tandem's own development targets (issues 6 and 16) for its defaults, checked against one run's figures.
 
 Not part of ``tandem bench``'s output or report: they are goals for tandem's developers, not facts about a
 user's project. Developers check a run's JSON with ``python -m tandem.bench.targets bench.json`` (see
@@ -33,7 +33,10 @@ TWO_PROCS = 1.8
 WS_PROXY_HOP = 0.95
 CONCURRENT_WS = 8000
 FANOUT_CLIENTS = 1000
-FANOUT_P99_MS = 100.0
+FANOUT_P99_MS = 100.0  # issue 6, on one Daphne
+FANOUT_DAPHNE_P99_MS = 250.0  # issue 16, on one Daphne
+FANOUT_FASTEST_P99_MS = 150.0  # issue 16, on one process of the fastest server
+ONE_PROCESS_SERVERS = ("unified-1", "unified-uvicorn", "unified-gunicorn-asgi")
 HTTP_SERVER_OVER_GUNICORN = 2.0  # issue 16: best --http-server vs Gunicorn sync in split
 WS_SERVER_OVER_DAPHNE = 1.5  # issue 16: best --ws-server echo vs Daphne
 
@@ -136,7 +139,7 @@ def check_targets(
             "needs split-tcp with WebSocket figures",
         ),
         _conns_target(results, max_conns),
-        _fanout_target(results, fanout_counts),
+        *_fanout_targets(results, fanout_counts),
         *_server_targets(results),
     ]
     return targets
@@ -192,40 +195,61 @@ def _conns_target(results: Sequence[VariantResult], max_conns: int) -> Target:
     )  # fmt: skip
 
 
-def _fanout_target(results: Sequence[VariantResult], fanout_counts: Sequence[int]) -> Target:
-    title = f"fan-out to {FANOUT_CLIENTS:,} clients, p99 (in-memory layer, 1 process)"
-    wanted = f"< {FANOUT_P99_MS:.0f} ms"
+def _fanout_target(
+    results: Sequence[VariantResult],
+    fanout_counts: Sequence[int],
+    key: str,
+    title: str,
+    names: Sequence[str],
+    threshold_ms: float,
+) -> Target:
+    """The lowest last-receipt p99 for 1,000 clients among ``names`` (one process each, in-memory layer)."""
+    wanted = f"< {threshold_ms:.0f} ms"
     if FANOUT_CLIENTS not in fanout_counts:
         return Target(
-            "fanout_1000",
-            title,
-            wanted,
-            None,
-            "not measured",
-            None,
-            f"--fanout does not include {FANOUT_CLIENTS}",
+            key, title, wanted, None, "not measured", None, f"--fanout does not include {FANOUT_CLIENTS}"
         )
-    variant = find(results, "unified-1")
-    if variant is None or variant.cross_process_layer:
+    measured = []
+    for name in names:
+        variant = find(results, name)
+        if variant is None or variant.cross_process_layer:
+            continue
+        figure = variant.fanout_for(FANOUT_CLIENTS)
+        if figure is not None and figure.last_p99_ms is not None:
+            measured.append((figure.last_p99_ms, name, figure))
+    if not measured:
         return Target(
-            "fanout_1000", title, wanted, None, "not measured", None,
-            "needs unified-1 running with the in-memory channel layer",
+            key, title, wanted, None, "not measured", None,
+            f"needs {' or '.join(names)} with the in-memory channel layer and a fan-out to {FANOUT_CLIENTS:,}",
         )  # fmt: skip
-    figure = variant.fanout_for(FANOUT_CLIENTS)
-    if figure is None or figure.last_p99_ms is None:
-        return Target(
-            "fanout_1000", title, wanted, None, "not measured", None, "the fan-out to 1,000 clients failed"
-        )
+    p99, name, figure = min(measured, key=lambda item: item[0])
     basis = (
-        f"unified-1: last receipt p50 {figure.last_p50_ms or 0:.1f} ms, p99 {figure.last_p99_ms:.1f} ms over "
+        f"{name}: last receipt p50 {figure.last_p50_ms or 0:.1f} ms, p99 {p99:.1f} ms over "
         f"{figure.complete} messages to {figure.connected:,} clients"
     )
     if figure.missing:
         basis += f"; {figure.missing} receipts missing"
-    met = figure.last_p99_ms < FANOUT_P99_MS and figure.connected >= FANOUT_CLIENTS and figure.missing == 0
-    return Target(
-        "fanout_1000", title, wanted, figure.last_p99_ms, f"{figure.last_p99_ms:.1f} ms", met, basis
-    )
+    met = p99 < threshold_ms and figure.connected >= FANOUT_CLIENTS and figure.missing == 0
+    return Target(key, title, wanted, p99, f"{p99:.1f} ms", met, basis)
+
+
+def _fanout_targets(results: Sequence[VariantResult], fanout_counts: Sequence[int]) -> list[Target]:
+    clients = f"{FANOUT_CLIENTS:,} clients"
+    return [
+        _fanout_target(
+            results, fanout_counts, "fanout_1000", f"fan-out to {clients}, p99 (in-memory layer, 1 process)",
+            ("unified-1",), FANOUT_P99_MS,
+        ),
+        _fanout_target(
+            results, fanout_counts, "fanout_1000_daphne", f"fan-out to {clients} on one Daphne, p99 (issue 16)",
+            ("unified-1",), FANOUT_DAPHNE_P99_MS,
+        ),
+        _fanout_target(
+            results, fanout_counts, "fanout_1000_fastest",
+            f"fan-out to {clients} on one process of the fastest server, p99 (issue 16)",
+            ONE_PROCESS_SERVERS, FANOUT_FASTEST_P99_MS,
+        ),
+    ]  # fmt: skip
 
 
 def _build(kind: type[Any], data: dict[str, Any]) -> Any:

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from minimal import views
+
+urlpatterns = [path("", views.hello)]
