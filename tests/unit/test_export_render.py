@@ -55,6 +55,13 @@ CASES = [
     Case("nginx", "unified-unix", mode="unified", cli={"proxy": "nginx"}),
     Case("caddy", "unified", mode="unified", cli={"proxy": "caddy"}),
     Case("systemd", "split"),
+    # The one service behind Caddy: its README names the proxy it runs (ExecStart as the CLI writes it).
+    Case(
+        "systemd",
+        "split-caddy",
+        cli={"proxy": "caddy"},
+        options=ExportOptions(user="chat", serve_args=("--proxy", "caddy")),
+    ),
     Case("systemd", "unified", mode="unified", cli={"port": 8000}),
     Case("systemd", "per-process-split", options=ExportOptions(user="chat", per_process=True), redis=True),
     Case(
@@ -250,6 +257,22 @@ def test_unified_proxy_config_comments_name_no_gunicorn(case: Case) -> None:
     assert suggested or not conf.path.endswith("Caddyfile"), conf.content  # the --public-url hint
     for command in suggested:
         assert topology_flags(plan) in command, command
+
+
+@pytest.mark.parametrize("proxy", ["nginx", "caddy"])
+def test_one_service_readme_names_the_proxy_it_runs(proxy: str) -> None:
+    """Split mode's tandem.service runs the proxy of --proxy: its README says which, and how to put the
+    host's own in front instead, never naming the other one."""
+    case = Case("systemd", "split", cli={"proxy": proxy})
+    files = {f.path: f.content for f in render(case)}
+    readme = files["README.txt"]
+    name = {"nginx": "nginx", "caddy": "Caddy"}[proxy]
+    other = {"nginx": "caddy", "caddy": "nginx"}[proxy]
+    assert f"tandem runs its own {name} on port 80" in readme, readme
+    assert f"{name} reloads if the routing changed" in readme, readme
+    assert f"`tandem export {proxy}`" in readme and f"--mode split --proxy {proxy}`" in readme, readme
+    assert other not in readme.lower(), readme
+    assert f"{name} reloads" in files["tandem.service"] and other not in files["tandem.service"].lower()
 
 
 def test_procfile_lines_are_the_plans_commands() -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterable
 
 from tandem import __version__
@@ -13,8 +14,10 @@ from tandem.exporters.common import (
     commands,
     daphnes,
     graceful_timeout,
+    proxy_kind,
     render,
     stop_timeout,
+    topology_flags,
 )
 from tandem.plan import File, Plan
 from tandem.runtime.spec import ENV_VAR
@@ -116,6 +119,7 @@ def service_file(plan: Plan, options: ExportOptions) -> File:
         static_rw=True,
         read_write=writable_paths(plan, static=True),
         redis=False,
+        reload_comment=reload_comment(plan),
     )
     return File(f"{options.name}.service", content)
 
@@ -211,8 +215,7 @@ RECOMMENDED = """
   sudo systemctl enable --now {name}.service
   systemctl status {name}.service            # "active (running)" once every process answers
 
-Reload new code without dropping a request (Gunicorn replaces its workers, each Daphne is replaced once
-its successor answers and closes its WebSockets with 1012, nginx reloads if the routing changed):
+{reload_note}
 
   sudo systemctl reload {name}.service
 
@@ -223,10 +226,35 @@ Stop: sudo systemctl stop {name}.service (WebSockets closed with 1001, requests 
 {split_note}"""
 
 SPLIT_NOTE = """
-In split mode tandem runs its own nginx on port {port} in front of Gunicorn and Daphne (nothing else to
-install). To put the host's nginx in front instead, use `tandem export nginx` and the app servers of
-`tandem export systemd --per-process`.
+In split mode tandem runs its own {proxy} on port {port} in front of Gunicorn and Daphne (nothing else to
+install). To put the host's {proxy} in front instead, use `tandem export {kind}` and the app servers of
+`tandem export systemd --per-process {flags}`.
 """
+
+PROXY_NAMES = {"nginx": "nginx", "caddy": "Caddy"}
+
+
+def reload_steps(plan: Plan) -> str:
+    """What `systemctl reload` does, naming the proxy the service runs (none for Daphne alone)."""
+    kind = proxy_kind(plan)
+    steps = [
+        "Gunicorn replaces its workers",
+        "each Daphne is replaced once its successor answers and closes its WebSockets with 1012",
+        *((f"{PROXY_NAMES[kind]} reloads if the routing changed",) if kind else ()),
+    ]
+    return ", ".join(steps)
+
+
+def reload_note(plan: Plan) -> str:
+    text = f"Reload new code without dropping a request ({reload_steps(plan)}):"
+    return "\n".join(textwrap.wrap(text, width=105))
+
+
+def reload_comment(plan: Plan) -> str:
+    """The service file's comment above ExecReload: the same steps as the README's."""
+    text = f"New code without dropping a request: {reload_steps(plan)}."
+    return "\n".join(textwrap.wrap(text, width=105, initial_indent="# ", subsequent_indent="# "))
+
 
 PER_PROCESS = """
 One unit per process, grouped by {name}.target, for systemd to supervise each server itself:
@@ -253,6 +281,15 @@ def service_flags(plan: Plan, options: ExportOptions) -> str:
     return f"--mode {plan.mode}{proxy}"
 
 
+def split_note(plan: Plan) -> str:
+    kind = proxy_kind(plan)
+    if plan.mode != "split" or kind is None:
+        return ""
+    return SPLIT_NOTE.format(
+        proxy=PROXY_NAMES[kind], port=plan.public.port, kind=kind, flags=topology_flags(plan)
+    )
+
+
 def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
     from tandem.exporters.procfile import proxy_path
     from tandem.exporters.readme import app_servers_readme
@@ -277,7 +314,8 @@ def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
             user=options.user,
             runtime_dir=plan.runtime_dir,
             python=commands(plan)[0].argv[0],
-            split_note=SPLIT_NOTE.format(port=plan.public.port) if plan.mode == "split" else "",
+            reload_note=reload_note(plan),
+            split_note=split_note(plan),
         )
     return File(
         "README.txt",
