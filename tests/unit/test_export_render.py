@@ -275,6 +275,16 @@ def test_one_service_readme_names_the_proxy_it_runs(proxy: str) -> None:
     assert f"{name} reloads" in files["tandem.service"] and other not in files["tandem.service"].lower()
 
 
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.target == "systemd" and c.mode == "unified"], ids=lambda c: c.name
+)
+def test_unified_systemd_units_and_readme_name_no_gunicorn(case: Case) -> None:
+    """Unified mode runs Daphne alone: neither its units' comments nor its README's reload instructions
+    speak of Gunicorn (or of a tandem-gunicorn.service there is not)."""
+    for file in render(case):
+        assert "gunicorn" not in file.content.lower(), f"{file.path}:\n{file.content}"
+
+
 def test_procfile_lines_are_the_plans_commands() -> None:
     """Each Procfile line, as /bin/sh reads it, is exactly the Plan's argv with its environment."""
     case = Case("procfile", "split")

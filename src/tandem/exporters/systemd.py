@@ -14,6 +14,7 @@ from tandem.exporters.common import (
     commands,
     daphnes,
     graceful_timeout,
+    has_gunicorn,
     proxy_kind,
     render,
     stop_timeout,
@@ -235,10 +236,11 @@ PROXY_NAMES = {"nginx": "nginx", "caddy": "Caddy"}
 
 
 def reload_steps(plan: Plan) -> str:
-    """What `systemctl reload` does, naming the proxy the service runs (none for Daphne alone)."""
+    """What `systemctl reload` does, naming the servers and the proxy the service runs: unified mode has
+    no Gunicorn, and Daphne alone no proxy either."""
     kind = proxy_kind(plan)
     steps = [
-        "Gunicorn replaces its workers",
+        *(("Gunicorn replaces its workers",) if has_gunicorn(plan) else ()),
         "each Daphne is replaced once its successor answers and closes its WebSockets with 1012",
         *((f"{PROXY_NAMES[kind]} reloads if the routing changed",) if kind else ()),
     ]
@@ -267,9 +269,8 @@ Install and start:
 
 systemd binds the Daphne socket ({socket}) once and passes it to every Daphne (fd 3), as `tandem serve`
 does, so the Daphne processes share it and one can restart while the others serve.
-Reload: `sudo systemctl reload {name}-gunicorn.service` (split) replaces Gunicorn's workers;
-`sudo systemctl reload {name}-daphne-1.service` retires that Daphne with 1012 and systemd starts it again
-with the new code: reload them one after the other.
+Reload: {gunicorn_reload}`sudo systemctl reload {name}-daphne-1.service` retires that Daphne with 1012 and
+systemd starts it again with the new code: reload them one after the other.
 {app_servers}"""
 
 
@@ -305,6 +306,10 @@ def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
             files=" ".join(f.path for f in files),
             socket=shared.removeprefix("unix:"),
             app_servers=app_servers_readme(plan, proxy_path=proxy_path(plan)),
+            gunicorn_reload=f"`sudo systemctl reload {options.name}-gunicorn.service` replaces Gunicorn's "
+            "workers;\n"
+            if has_gunicorn(plan)
+            else "",
         )
     else:
         body = RECOMMENDED.format(
