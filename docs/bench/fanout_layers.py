@@ -11,7 +11,9 @@ every text frame it receives into a ``group_send`` whose handler sends the same 
 - ``tandem``: the default, the project's in-memory layer served by ``TandemInMemoryChannelLayer``;
 - ``tandem-nohop`` (not run unless asked with ``--variants``): the same, and the consumer's ``dispatch`` skips
   Channels' per-message ``close_old_connections()`` thread hop for relay events (they touch no database), as
-  the example's ChatConsumer does for its broadcasts.
+  the example's ChatConsumer does for its broadcasts;
+- ``uvicorn-nohop`` and ``gunicorn-asgi-nohop`` (only when asked): ``tandem-nohop`` on ``--server uvicorn``
+  and ``--server gunicorn-asgi``.
 
 The load is ``tandem.bench.fanout.fanout_load`` (the protocol ``tandem bench`` uses): ``--clients`` WebSocket
 clients on loopback in this process, one more posts ``--messages`` messages (after 2 warm-ups), each timed
@@ -150,7 +152,13 @@ application = ProtocolTypeRouter(
 )
 """
 
-VARIANTS = {"channels": ["--channel-layer", "channels-memory"], "tandem": [], "tandem-nohop": []}
+VARIANTS = {
+    "channels": ["--channel-layer", "channels-memory"],
+    "tandem": [],
+    "tandem-nohop": [],
+    "uvicorn-nohop": ["--server", "uvicorn"],
+    "gunicorn-asgi-nohop": ["--server", "gunicorn-asgi"],
+}
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 
@@ -211,7 +219,7 @@ def run_once(
     project: Path, variant: str, args: argparse.Namespace, profile: Path | None
 ) -> dict[str, object]:
     env = dict(os.environ)
-    if variant == "tandem-nohop":
+    if variant.endswith("-nohop"):
         env["RELAY_SKIP_CLOSE"] = "1"
     broadcasts = WARMUP_MESSAGES + args.messages
     cpu_file = project.parent / f"cpu-{variant}-{os.getpid()}"
