@@ -1,13 +1,17 @@
 """Every --http-server / --ws-server / --server option through the checks that matter, parametrised so the
 servers cannot drift apart: HTTP through the proxy with the real client address (a spoofed one is not
-believed), WebSocket echo, Ready and a stop that drains WebSockets (1001) and leaves no process behind, and
-a reload under HTTP load without a failed request (open WebSockets closed with 1012).
+believed), static files where the server serves them (unified), the body limit (413, declared or chunked)
+and the WebSocket message limit (1009), WebSocket echo, Ready and a stop that drains WebSockets (1001) and
+leaves no process behind, and a reload under HTTP load without a failed request (open WebSockets closed
+with 1012).
 
-Refused combinations are checked as clear errors through the CLI here and in tests/unit/test_servers.py.
+Refused combinations are checked as clear errors through the CLI here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from pathlib import Path
@@ -16,7 +20,8 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import TandemRunner, wait_for
+from tests.conftest import TandemRunner, clean_env, wait_for
+from tests.hostile.attack import address, close_code, frame, ws_connect
 from tests.integration.test_split import SPOOF, websocket
 
 # (mode, arguments, the server that answers /whoami when routed there, the ASGI server's name)
@@ -45,15 +50,73 @@ def serve_args(variant: str) -> tuple[str, ...]:
     return (*args, *prefix, "--procs", "2")
 
 
-def test_http_real_client_address_websocket_echo_and_clean_stop(
+BODY_LIMIT = 64 * 1024  # TANDEM_MAX_BODY_SIZE in the first test: the proxy's limit and the server's own
+
+
+def post_status(addr: tuple[str, int], head: bytes, body: bytes = b"") -> str:
+    """POSTs ``head`` (and ``body``, sent while the answer is read: a server may answer before reading it
+    all) to /whoami and returns the answer's status code ("" without one)."""
+    request = b"POST /whoami HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: text/plain\r\n" % (
+        addr[0].encode(),
+        addr[1],
+    )
+    with socket.create_connection(addr, timeout=15) as conn:
+        conn.sendall(request + head)
+
+        def send() -> None:
+            with contextlib.suppress(OSError):  # refused before the end: the server may close on us
+                conn.sendall(body)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        answer = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n" not in answer and len(answer) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        sender.join(15)
+    status = answer.split(b"\r\n", 1)[0].split()
+    return status[1].decode() if len(status) > 1 else ""
+
+
+def chunked(size: int, piece: int = 16 * 1024) -> bytes:
+    data = b"-" * piece
+    return b"".join(b"%x\r\n%s\r\n" % (piece, data) for _ in range(size // piece)) + b"0\r\n\r\n"
+
+
+def test_http_client_address_limits_websocket_echo_and_clean_stop(
     variant: str, example_project: Path, tandem: TandemRunner
 ) -> None:
-    run = tandem.serve(example_project, *serve_args(variant))
+    env = clean_env(TANDEM_MAX_BODY_SIZE=str(BODY_LIMIT), TANDEM_WS_MAX_MESSAGE_SIZE="64k")
+    run = tandem.serve(example_project, *serve_args(variant), env=env)
     side = SERVERS[variant][1]
     for headers in ({}, SPOOF if variant.startswith("split") else {}):
         answer = httpx.get(run.url + "whoami", headers=headers, timeout=15).json()
         assert answer["server"] == side
         assert answer["remote_addr"] == "127.0.0.1", answer  # the proxy's X-Real-IP, not the spoofed one
+    if variant.startswith("unified"):  # the server itself serves static files (split: nginx does)
+        css = httpx.get(run.url + "static/chat/chat.css", timeout=15)
+        assert css.status_code == 200
+        assert css.headers["content-type"].startswith("text/css")
+        assert css.content == (example_project / "staticfiles" / "chat" / "chat.css").read_bytes()
+        assert httpx.get(run.url + "static/chat/no-such-file.css", timeout=15).status_code == 404
+    # The body limit, on /whoami, which the server under test answers (split: nginx refuses first; unified:
+    # tandem.runtime.served in the server). A declared length is refused before the body is read; a
+    # chunked body once it passes the limit.
+    addr = address(run)
+    assert post_status(addr, b"Content-Length: %d\r\n\r\n" % (BODY_LIMIT + 1)) == "413"
+    streamed = b"Transfer-Encoding: chunked\r\n\r\n"
+    assert post_status(addr, streamed, chunked(2 * BODY_LIMIT)) == "413"
+    assert post_status(addr, streamed, chunked(BODY_LIMIT // 2)) == "403"  # under the limit: CSRF's answer
+    # A WebSocket message over TANDEM_WS_MAX_MESSAGE_SIZE is closed with 1009 from its frame's header alone
+    # (only the header is sent: a server closing with unsent payload in its buffer would reset the
+    # connection, the close frame lost on the way); the server serves on.
+    sock = ws_connect(addr, "/ws/echo/")
+    sock.sendall(frame(b"y" * (128 * 1024))[:14])  # 2 bytes, the 8-byte length, the mask
+    assert close_code(sock, timeout=10) == 1009
+    sock.close()
     with websocket(run.url, "/ws/echo/", SPOOF) as ws:
         for text in ("one", "two"):
             ws.send(text)
@@ -126,6 +189,9 @@ def test_reload_under_load_fails_no_request(
     [
         (("--mode", "split", "--http-server", "granian", "--app-access-log"), "Granian cannot write"),
         (("--server", "uvicorn", "--bind", "0.0.0.0"), "uvicorn has no deadline for a request's headers"),
+        (("--server", "gunicorn-asgi", "--bind", "0.0.0.0"), "ASGI worker has no deadline for a request's"),
+        (("--mode", "split", "--http-server", "granian", "--proxy", "caddy"), "Granian cannot write"),
+        (("--ws-server", "uvicorn"), "--ws-server uvicorn is for split mode"),
         (("--http-server", "granian"), "--http-server granian is for split mode"),
         (("--mode", "split", "--server", "uvicorn"), "--server uvicorn is for unified mode"),
     ],

@@ -56,8 +56,8 @@ def refuse(config: Config, mode: str) -> None:
         raise UsageError(
             f"--server gunicorn-asgi on --bind {config.bind}: Gunicorn's ASGI worker has no deadline for a "
             "request's headers, so a public port is open to slow clients holding every connection "
-            "(tandem's Daphne and uvicorn bound it)",
-            hint="use --mode split (the proxy bounds headers) with --ws-server gunicorn-asgi, or --server uvicorn",
+            "(tandem's Daphne bounds it)",
+            hint="use --mode split (the proxy bounds headers) with --ws-server gunicorn-asgi, or --server daphne",
         )
 
 
