@@ -1,5 +1,5 @@
 """Tools for the hostile-client tests: a raw WebSocket client that can flood without reading, a victim that
-measures echo latency, and the memory of the Daphne processes under attack. Loopback only; every loop is
+measures echo latency, and the memory of the ASGI server's processes under attack. Loopback only; every loop is
 bounded in count and time."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import Tandem, daphne_pids
+from tests.conftest import Tandem
 from tests.small_projects import write_served_project
 
 MB = 1024 * 1024
@@ -99,12 +99,23 @@ def address(run: Tandem) -> tuple[str, int]:
     return host, int(port)
 
 
-def daphne_rss(run: Tandem) -> int:
-    """Resident memory of every Daphne process of the run, in bytes."""
-    total = 0
-    for pid in daphne_pids(run):
+# How each ASGI server's processes show in their command lines (Gunicorn's arbiter and its forked workers
+# share one): tandem's Daphne, uvicorn (--server/--ws-server uvicorn), Gunicorn's ASGI worker.
+ASGI_COMMANDS = ("tandem.runtime.daphne", "tandem.runtime.uvicorn", "tandem.runtime.gunicorn_asgi.TandemASGIWorker")
+
+
+def asgi_rss(run: Tandem) -> int:
+    """Resident memory of every process of the run's ASGI server (Daphne, or the --server chosen), in bytes."""
+    servers: dict[int, psutil.Process] = {}
+    for child in psutil.Process(run.proc.pid).children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
-            total += psutil.Process(pid).memory_info().rss
+            if any(name in child.cmdline() for name in ASGI_COMMANDS):
+                # With its forks (Gunicorn's workers, whose command line may be retitled).
+                servers.update({p.pid: p for p in [child, *child.children(recursive=True)]})
+    total = 0
+    for process in servers.values():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += process.memory_info().rss
     return total
 
 
@@ -289,10 +300,10 @@ def wait_server_stalled(client: socket.socket, timeout: float, steady: float = 0
 
 
 def wait_rss_at_most(run: Tandem, limit: int, timeout: float) -> tuple[int, float]:
-    """Polls Daphne's RSS until it is at most ``limit``: (last RSS, seconds taken), even when it never is."""
+    """Polls the ASGI server's RSS until it is at most ``limit``: (last RSS, seconds taken), even when it never is."""
     start = time.monotonic()
-    rss = daphne_rss(run)
+    rss = asgi_rss(run)
     while rss > limit and time.monotonic() - start < timeout:
         time.sleep(0.2)  # wait-ok: polling interval of a bounded wait
-        rss = daphne_rss(run)
+        rss = asgi_rss(run)
     return rss, time.monotonic() - start

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 
 from tests.conftest import BOTH_MODES, Tandem, TandemRunner, clean_env
-from tests.hostile.attack import MB, STALL_MS, address, daphne_rss
+from tests.hostile.attack import MB, STALL_MS, address, asgi_rss
 from tests.small_projects import write_served_project
 
 BODY = 200 * MB
@@ -105,7 +105,7 @@ def tree_rss(run: Tandem) -> int:
 
 
 def measured_upload(
-    run: Tandem, head: bytes, *, chunked: bool = False, rss: Callable[[Tandem], int] = daphne_rss
+    run: Tandem, head: bytes, *, chunked: bool = False, rss: Callable[[Tandem], int] = asgi_rss
 ) -> tuple[bytes, int, float, int, float]:
     addr = address(run)
     baseline = rss(run)
@@ -144,7 +144,7 @@ def test_bodies_over_the_limit_get_413_before_they_are_read(
 ) -> None:
     run = serve(tandem, tmp_path, "--mode", mode)  # MAX_BODY_SIZE 10m, the default
     # Split: nginx answers, and the body would land in nginx or Gunicorn: every process of the run counts.
-    rss = daphne_rss if mode == "unified" else tree_rss
+    rss = asgi_rss if mode == "unified" else tree_rss
     who = "Daphne RSS" if mode == "unified" else "RSS of all the run's processes"
     host = b"Host: 127.0.0.1\r\n"
     head = b"POST /status/ HTTP/1.1\r\n" + host + b"Content-Type: multipart/form-data; boundary=x\r\n"

@@ -10,14 +10,16 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import BOTH_MODES, Tandem, TandemRunner, clean_env
 from tests.hostile.attack import (
     MB,
     STALL_MS,
     Victim,
     address,
+    asgi_rss,
     close_code,
-    daphne_rss,
     flood,
     frame,
     read_frame,
@@ -30,23 +32,38 @@ from tests.hostile.attack import (
 SEND_TIMEOUT = 2.0  # TANDEM_WS_SEND_TIMEOUT in these runs: a stalled reader is closed after this
 
 
-def serve(tandem: TandemRunner, tmp_path: Path, mode: str) -> tuple[Tandem, tuple[str, int]]:
+def serve(
+    tandem: TandemRunner, tmp_path: Path, mode: str, server: str = "daphne"
+) -> tuple[Tandem, tuple[str, int]]:
     project = write_hostile_project(tmp_path / "project")
     env = clean_env(PYTHONUNBUFFERED="1", TANDEM_WS_SEND_TIMEOUT=str(SEND_TIMEOUT))
     # The in-memory layer kept in split mode too: these attacks are on Daphne's own buffers, one process;
     # a managed Redis between the consumers would add its own queue (see the README's Security section).
     layer = ("--channel-layer", "memory", "--allow-inmemory") if mode == "split" else ()
-    run = tandem.serve(project, "--mode", mode, *layer, env=env)
+    chosen = ("--server", server) if server != "daphne" else ()
+    run = tandem.serve(project, "--mode", mode, *layer, *chosen, env=env)
     return run, address(run)
 
 
-@BOTH_MODES
-def test_flood_without_reading_is_bounded(tandem: TandemRunner, tmp_path: Path, mode: str) -> None:
-    run, addr = serve(tandem, tmp_path, mode)
+# Daphne in both modes, and the other ASGI servers that claim backpressure (reading pauses, writes are
+# awaited: tandem.servers.gunicorn_asgi and .uvicorn) where each is the edge itself.
+FLOODED = [("unified", "daphne"), ("split", "daphne"), ("unified", "gunicorn-asgi"), ("unified", "uvicorn")]
+
+
+@pytest.mark.parametrize(
+    ("mode", "server"),
+    FLOODED,
+    ids=[m if s == "daphne" else f"{m}-{s}" for m, s in FLOODED],
+    indirect=["mode"],
+)
+def test_flood_without_reading_is_bounded(
+    tandem: TandemRunner, tmp_path: Path, mode: str, server: str
+) -> None:
+    run, addr = serve(tandem, tmp_path, mode, server)
     victim = Victim(addr).start()
     try:
         time.sleep(1.0)  # wait-ok: the victim's latency before the attack, and Daphne's settled RSS
-        baseline = daphne_rss(run)
+        baseline = asgi_rss(run)
         attacker = ws_connect(addr, "/ws/echo/", rcvbuf=4096)
         peak = baseline
         result: dict[str, float] = {}
@@ -58,7 +75,7 @@ def test_flood_without_reading_is_bounded(tandem: TandemRunner, tmp_path: Path, 
         thread.start()
         deadline = time.monotonic() + 10
         while thread.is_alive() and time.monotonic() < deadline:
-            peak = max(peak, daphne_rss(run))
+            peak = max(peak, asgi_rss(run))
             thread.join(0.1)
         with contextlib.suppress(OSError):
             attacker.close()
@@ -68,8 +85,8 @@ def test_flood_without_reading_is_bounded(tandem: TandemRunner, tmp_path: Path, 
     finally:
         victim.stop()
     print(
-        f"\n[{mode}] flood: {result.get('sent', 0) / MB:.1f} MB of 14-byte frames taken in 5 s (reading pauses "
-        f"at the queue limit, TCP pushes back); Daphne RSS {baseline / MB:.1f} MB -> "
+        f"\n[{mode} {server}] flood: {result.get('sent', 0) / MB:.1f} MB of 14-byte frames taken in 5 s (reading "
+        f"pauses at the queue limit, TCP pushes back); server RSS {baseline / MB:.1f} MB -> "
         f"peak +{(peak - baseline) / MB:.1f} MB -> {after / MB:.1f} MB {took:.1f} s after the close "
         f"({time.monotonic() - closed_at:.1f} s); victim echo p99 {p99:.1f} ms over {len(victim.latencies)}"
     )
@@ -100,7 +117,7 @@ def test_slow_reader_of_a_broadcast_gets_1008(tandem: TandemRunner, tmp_path: Pa
     victim = Victim(addr).start()
     try:
         time.sleep(1.0)  # wait-ok: the victim's latency before the attack, and Daphne's settled RSS
-        baseline = daphne_rss(run)
+        baseline = asgi_rss(run)
         started = time.monotonic()
         sender.sendall(frame(b"3000:4096"))  # 12 MB to every member of the group
         peak = baseline
@@ -110,11 +127,11 @@ def test_slow_reader_of_a_broadcast_gets_1008(tandem: TandemRunner, tmp_path: Pa
         filled = wait_server_stalled(slow, timeout=30)
         stall_until = time.monotonic() + SEND_TIMEOUT + 2.0
         while time.monotonic() < stall_until:
-            peak = max(peak, daphne_rss(run))
+            peak = max(peak, asgi_rss(run))
             time.sleep(0.1)  # wait-ok: sampling memory while the slow reader stalls
         code = close_code(slow, timeout=15)
         cut_after = time.monotonic() - started
-        peak = max(peak, daphne_rss(run))
+        peak = max(peak, asgi_rss(run))
         slow.close()
         after, took = wait_rss_at_most(run, baseline + 10 * MB, timeout=10)
         p99 = victim.p99_ms()
