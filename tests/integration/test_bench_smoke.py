@@ -85,6 +85,10 @@ def test_bench_smoke(example_project: Path, tandem: TandemRunner, nginx_bin: str
     counts = (fan["clients"], fan["connected"], fan["messages"], fan["complete"], fan["missing"])
     assert counts == (10, 10, 5, 5, 0)
     assert fan["last_p99_ms"] >= fan["last_p50_ms"] > 0
+    assert 0 <= fan["within_bound"] <= fan["complete"]  # posts at every client within 500 ms
+    [capacity] = [c for c in data["capacity"] if c["variant"] == "unified-1"]
+    assert capacity["shares"] == [[10, fan["within_bound"] / 5]]
+    assert "broadcast capacity, unified-1" in output
     conns = unified["conns"]
     assert conns["error"] is None and conns["reached"] == 50, conns
     assert conns["daphne_rss_after_kb"] >= conns["daphne_rss_before_kb"] > 0

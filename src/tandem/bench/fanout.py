@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from tandem.bench.capacity import BOUND_MS
 from tandem.bench.figures import percentile
 from tandem.bench.ws_load import close_all, open_many, open_one
 
@@ -220,6 +221,7 @@ async def fanout_load(
         "each_p50_ms": ms(percentile(each, 50)),
         "each_p99_ms": ms(percentile(each, 99)),
         "connect_s": connect_s,
+        "within_bound": sum(1 for seconds in last if seconds * 1000 <= BOUND_MS),
         "join_failures": failures,
         "first_failure": first_failure,
     }

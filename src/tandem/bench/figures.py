@@ -212,6 +212,7 @@ class FanoutFigure:
     join_failures: int = 0  # listeners whose handshake failed
     first_failure: str | None = None
     error: str | None = None
+    within_bound: int | None = None  # posts that reached every listener within tandem.bench.capacity's bound
 
     def summary(self) -> str:
         if self.error:

@@ -156,11 +156,12 @@ def fanout_figure(clients: int, out: dict[str, Any], message_timeout: float) -> 
         return FanoutFigure(
             clients, out["connected"], out["messages"], out["complete"], out["missing"], None, None, None,
             None, out["connect_s"], out["join_failures"], out["first_failure"], error=failure,
+            within_bound=out.get("within_bound"),
         )  # fmt: skip
     return FanoutFigure(
         clients, out["connected"], out["messages"], out["complete"], out["missing"], out["last_p50_ms"],
         out["last_p99_ms"], out["each_p50_ms"], out["each_p99_ms"], out["connect_s"], out["join_failures"],
-        out["first_failure"],
+        out["first_failure"], within_bound=out.get("within_bound"),
     )  # fmt: skip
 
 

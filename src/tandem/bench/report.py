@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from tandem.bench.capacity import capacities
 from tandem.bench.charts import Chart, grouped_bars, millis, number
 from tandem.bench.figures import DAPHNE_DIRECT, GUNICORN_DIRECT, OK, PUBLIC, VariantResult, spread, to_data
 from tandem.bench.logcost import log_costs
@@ -24,6 +25,7 @@ def report_data(report: BenchReport) -> dict[str, Any]:
     data: dict[str, Any] = to_data(report)
     # Derived from the variants, as the terminal prints them: --servers' and handbuilt-split's ratios.
     data["ratios"] = [{**to_data(r), "ratio": to_data(r.ratio)} for r in server_ratios(report.variants)]
+    data["capacity"] = [{**to_data(c), "summary": c.summary()} for c in capacities(report.variants)]
     return data
 
 
@@ -212,6 +214,8 @@ def print_summary(report: BenchReport, console: Console) -> None:
         console.print(cost.summary(), markup=False, highlight=False)
     for ratio in server_ratios(report.variants):
         console.print(ratio.summary(), markup=False, highlight=False)
+    for capacity in capacities(report.variants):
+        console.print(capacity.summary(), markup=False, highlight=False)
     for what, why in report.skipped.items():
         console.print(f"not measured: {what}: {why}", markup=False, highlight=False)
     rec = report.recommendation
