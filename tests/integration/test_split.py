@@ -270,15 +270,21 @@ def test_client_address_and_scheme_come_from_nginx_only(
     assert "203.0.113" not in run.output
 
 
+# gunicorn-asgi is left out: it sends no pings (tandem.servers.gunicorn_asgi, the README's "Other app servers").
+@pytest.mark.parametrize("ws_server", ["daphne", "uvicorn"])
 def test_idle_websocket_outlives_the_proxy_read_timeout(
-    example_project: Path, tandem: TandemRunner, tmp_path: Path
+    ws_server: str, example_project: Path, tandem: TandemRunner, tmp_path: Path
 ) -> None:
-    """nginx closes a proxied connection that sends nothing for proxy_read_timeout (5 s here); Daphne's
-    pings (interval 1 s here, sent by a checker that runs every 2 s) keep an idle socket open past it.
-    Without the pings this test fails: nginx closes the socket during the idle period."""
+    """nginx closes a proxied connection that sends nothing for proxy_read_timeout (5 s here); the ASGI
+    server's pings (interval 1 s here; Daphne's are sent by a checker that runs every 2 s, uvicorn's by the
+    websockets library) keep an idle socket open past it. Without the pings this test fails: nginx closes the
+    socket during the idle period."""
+    pytest.importorskip(ws_server)
     env = {**example_env(example_project), "TANDEM_PING_INTERVAL": "1", "TANDEM_WS_READ_TIMEOUT": "5"}
     runtime = tmp_path / "run"
-    run = tandem.serve(example_project, *SPLIT, "--runtime-dir", str(runtime), env=env)
+    run = tandem.serve(
+        example_project, *SPLIT, "--ws-server", ws_server, "--runtime-dir", str(runtime), env=env
+    )
     conf = (runtime / "nginx" / "nginx.conf").read_text()
     assert "proxy_read_timeout 5s;" in conf and "proxy_read_timeout 60s;" not in conf
     with websocket(run.url, "/ws/echo/") as ws:
