@@ -366,6 +366,7 @@ def build_plan(config: Config, project: Project, routes: RouteTable | None, targ
     """The Plan for ``config.mode``: serve runs it, a reload rebuilds it with the new routes, export writes
     it, ``routes``/``check``/``bench`` read it. Every Context is made here and nowhere else
     (tests/unit/test_build_plan.py fails on a second construction site)."""
+    from tandem.servers import gives_up_notes
     from tandem.topologies import topology_for
 
     if isinstance(target, Preview):
@@ -403,4 +404,7 @@ def build_plan(config: Config, project: Project, routes: RouteTable | None, targ
         proxy_secret=target.proxy_secret,
     )
     plan = topology_for(config).build(context)
-    return replace(plan, warnings=(*plan.warnings, *target.warnings), notes=(*target.notes, *plan.notes))
+    caveats = gives_up_notes(tuple(p.name for p in plan.processes))  # --server/--ws-server's, said at start
+    return replace(
+        plan, warnings=(*plan.warnings, *target.warnings), notes=(*target.notes, *plan.notes, *caveats)
+    )

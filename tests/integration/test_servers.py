@@ -3,7 +3,7 @@ servers cannot drift apart: HTTP through the proxy with the real client address 
 believed), static files where the server serves them (unified), the body limit (413, declared or chunked)
 and the WebSocket message limit (1009), WebSocket echo, Ready and a stop that drains WebSockets (1001) and
 leaves no process behind, and a reload under HTTP load without a failed request (open WebSockets closed
-with 1012).
+with 1012). What a server gives up is said at start.
 
 Refused combinations are checked as clear errors through the CLI here.
 """
@@ -92,6 +92,9 @@ def test_http_client_address_limits_websocket_echo_and_clean_stop(
     env = clean_env(TANDEM_MAX_BODY_SIZE=str(BODY_LIMIT), TANDEM_WS_MAX_MESSAGE_SIZE="64k")
     run = tandem.serve(example_project, *serve_args(variant), env=env)
     side = SERVERS[variant][1]
+    # What the server gives up is said at start (and only for the server that runs).
+    for name, gives_up in (("gunicorn-asgi", "no WebSocket pings"), ("uvicorn", "no WS_WRITE_BUFFER")):
+        assert (f"{name}: {gives_up}" in run.output) == variant.endswith(name), run.output
     for headers in ({}, SPOOF if variant.startswith("split") else {}):
         answer = httpx.get(run.url + "whoami", headers=headers, timeout=15).json()
         assert answer["server"] == side

@@ -53,6 +53,17 @@ class Server:
     processes: Callable[[Context, Slot], tuple[ProcessSpec, ...]]
     refuse: Callable[[Config, str], None]  # raises UsageError for a mode/option combination it cannot keep
     summary: str  # one line for --help, the README and the startup notes
+    gives_up: str = ""  # the guarantees it does not keep, said at start (a note) when it runs
+
+
+def gives_up_notes(process_names: tuple[str, ...]) -> tuple[str, ...]:
+    """A startup note for each server of the Plan (by its processes' names: ``uvicorn.2``, ``gunicorn-asgi``)
+    that does not keep every guarantee tandem's Daphne keeps."""
+    return tuple(
+        f"{found.name}: {found.gives_up}"
+        for found in _servers().values()
+        if found.gives_up and any(n == found.name or n.startswith(found.name + ".") for n in process_names)
+    )
 
 
 def _servers() -> dict[str, Server]:

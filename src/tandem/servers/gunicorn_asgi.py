@@ -8,10 +8,10 @@ each WebSocket itself: Gunicorn's own sends no close frame), the client address 
 (X-Real-IP), the body limit (413, also in unified mode), WebSocket message size (Gunicorn's
 --websocket-max-message-size, 1009) and backpressure (Gunicorn 27 pauses reading and awaits writes).
 
-Not kept, said at start: Gunicorn sends no WebSocket pings, so an idle socket is kept alive by nothing
-(behind the proxy it is closed after --ws-read-timeout of silence) and a dead client is noticed only by
-TCP; the application's send() has no timeout (--ws-send-timeout does not apply); no per-connection header
-deadline in unified mode, so it is refused there on a non-loopback --bind.
+Not kept, said at start (``gives_up``): Gunicorn sends no WebSocket pings, so an idle socket is kept alive
+by nothing (behind the proxy it is closed after --ws-read-timeout of silence) and a dead client is noticed
+only by TCP; the application's send() has no timeout (--ws-send-timeout does not apply). No per-connection
+header deadline either, so it is refused in unified mode on a non-loopback --bind.
 """
 
 from __future__ import annotations
@@ -103,4 +103,5 @@ SERVER = Server(
     processes=_processes,
     refuse=refuse,
     summary="Gunicorn 27's ASGI worker: --procs workers under one arbiter; no WebSocket pings",
+    gives_up="no WebSocket pings (a dead client is noticed only by TCP) and no WS_SEND_TIMEOUT",
 )

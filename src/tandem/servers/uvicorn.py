@@ -5,9 +5,10 @@ the socket tandem bound and listens on a private unix socket for its probe, read
 on the shared socket, a reload replaces them one at a time (SIGUSR1: 1012), a stop drains with 1001.
 Limits: uvicorn's --ws-max-size (1009 above --ws-max-message-size), --ws-max-queue (reading pauses), its
 WebSocket pings (--ping-interval/--ping-timeout), the keep-alive timeout; the body limit and the real
-client address from tandem.runtime.served. Not kept: --ws-write-buffer and --ws-send-timeout (a send waits
-on the websockets library's own write buffer, without a deadline), and a per-request header deadline
-(uvicorn bounds idle keep-alive time only), so it is refused in unified mode on a non-loopback --bind.
+client address from tandem.runtime.served. Not kept, said at start (``gives_up``): --ws-write-buffer and
+--ws-send-timeout (a send waits on the websockets library's own write buffer, without a deadline). No
+per-request header deadline either (uvicorn bounds idle keep-alive time only), so it is refused in unified
+mode on a non-loopback --bind.
 """
 
 from __future__ import annotations
@@ -88,4 +89,5 @@ SERVER = Server(
     processes=_processes,
     refuse=refuse,
     summary="uvicorn: N processes on one socket like Daphne, its own pings and size limits",
+    gives_up="no WS_WRITE_BUFFER or WS_SEND_TIMEOUT (a send to a client that does not read waits, no deadline)",
 )
