@@ -309,3 +309,53 @@ def test_process_exports_carry_the_proxy_they_are_for(
     assert code == 2, output
     assert "--proxy caddy contradicts export nginx" in output and "Traceback" not in output, output
     assert not (tmp_path / "n").exists()
+
+
+def test_role_exports_write_or_refuse_in_one_line(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path
+) -> None:
+    """Every export target for --role edge and --role app either writes its files or is refused with one
+    `tandem: error:` line and the usage exit code (2), never a traceback. `export systemd --role edge`
+    crashed with IndexError (an edge has no app server); it now writes a tandem.service running
+    `tandem serve --role edge` with the upstreams."""
+    secret = "s" * 24
+    roles = {
+        "edge": ("--role", "edge", "--upstream", "10.0.0.2", "--edge-secret", secret),
+        "app": ("--role", "app", "--bind", "10.0.0.2", "--channel-layer", "redis://10.0.0.9:6379/0",
+                "--edge-secret", secret),
+    }  # fmt: skip
+    targets = {
+        "systemd": ("systemd",),
+        "per-process": ("systemd", "--per-process"),
+        "procfile": ("procfile",),
+        "supervisor": ("supervisor",),
+        "nginx": ("nginx",),
+        "caddy": ("caddy",),
+    }
+    written = {
+        ("edge", "systemd"),
+        ("edge", "nginx"),
+        *(("app", t) for t in ("systemd", "per-process", "procfile", "supervisor")),
+    }
+    for role, role_args in roles.items():
+        for name, target in targets.items():
+            out = tmp_path / f"{role}-{name}"
+            code, output = tandem.run(
+                "export", *target, "--mode", "split", *role_args, "--out", str(out), cwd=example_project
+            )
+            assert "Traceback" not in output, output
+            if (role, name) in written:
+                assert code == 0, (role, name, output)
+                assert out.is_dir() and any(out.iterdir()), (role, name)
+            else:
+                errors = [line for line in output.splitlines() if line.startswith("tandem: error:")]
+                assert code == 2 and len(errors) == 1, (role, name, output)
+                assert not out.exists(), (role, name)
+    unit = (tmp_path / "edge-systemd" / "tandem.service").read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert (
+        '"serve"' in exec_start
+        and '"--role" "edge"' in exec_start
+        and '"--upstream" "10.0.0.2"' in exec_start
+    )
+    assert secret not in unit

@@ -21,7 +21,8 @@ from tandem import __version__
 from tandem.config import resolve_config
 from tandem.errors import UsageError
 from tandem.exporters import export_files
-from tandem.exporters.common import ExportOptions, shared_fd, topology_flags
+from tandem.exporters.common import ExportOptions, Launch, shared_fd, topology_flags
+from tandem.exporters.roles import role_serve_args
 from tandem.exporters.systemd import quote
 from tandem.exporters.validate import check_units, nginx_conf
 from tandem.plan import Export, File, Plan, build_plan
@@ -35,6 +36,22 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 UPDATE = os.environ.get("TANDEM_UPDATE_GOLDEN") == "1"
 ROOT = Path("/srv/chat")
 PYTHON = "/srv/chat/.venv/bin/python"
+# What `tandem export` gives an edge's one service (its Plan has no app server naming them).
+LAUNCH = Launch(PYTHON, str(ROOT), "chatsite.settings", str(ROOT))
+SECRET = "s" * 24
+EDGE = {"role": "edge", "upstreams": ("10.0.0.2", "10.0.0.3:9000:9001"), "edge_secret": SECRET}
+APP = {"role": "app", "bind": "10.0.0.2", "channel_layer": "redis://10.0.0.9:6379/0", "edge_secret": SECRET}
+EDGE_ARGS = (
+    "--role",
+    "edge",
+    "--mode",
+    "split",
+    "--upstream",
+    "10.0.0.2",
+    "--upstream",
+    "10.0.0.3:9000:9001",
+)
+APP_ARGS = ("--role", "app", "--mode", "split", "--http-port", "8000", "--ws-port", "8001")
 
 pytestmark = pytest.mark.usefixtures("django_settings")
 
@@ -81,6 +98,19 @@ CASES = [
         cli={"proxy": "caddy"},
         options=ExportOptions(user="chat", per_process=True),
     ),
+    # Several hosts (--role): the edge's nginx and its one service running `tandem serve --role edge`
+    # (an edge has no app server for the per-process exports: refused below); an app host's servers.
+    Case("nginx", "edge-split", cli=EDGE),
+    Case(
+        "systemd",
+        "edge-split",
+        cli=EDGE,
+        options=ExportOptions(user="chat", serve_args=EDGE_ARGS, launch=LAUNCH),
+    ),
+    Case("systemd", "app-split", cli=APP, options=ExportOptions(user="chat", serve_args=APP_ARGS)),
+    Case("systemd", "per-process-app-split", cli=APP, options=ExportOptions(user="chat", per_process=True)),
+    Case("procfile", "app-split", cli=APP),
+    Case("supervisor", "app-split", cli=APP),
 ]
 
 
@@ -173,6 +203,8 @@ def proxy_config(case: Case) -> str | None:
     systemd unit, whose `tandem serve` runs the proxy itself)."""
     if case.target == "systemd" and not case.options.per_process:
         return None
+    if case.cli.get("role") == "app":
+        return None  # an app host runs no proxy: the edge's nginx is exported on the edge
     if case.mode == "split" or "proxy" in case.cli:
         return str(case.cli.get("proxy", "nginx"))
     return None
@@ -309,3 +341,78 @@ def test_procfile_refuses_daphnes_that_cannot_share_a_socket() -> None:
 def test_systemd_quoting_survives_specifiers_and_variables() -> None:
     assert quote('a "b" 100% $HOME \\x', exec_line=True) == '"a \\"b\\" 100%% $$HOME \\\\x"'
     assert quote("50%") == '"50%%"'
+
+
+def test_role_serve_args_are_what_the_role_cases_give() -> None:
+    """The serve_args the role cases above hard-code are the ones `tandem export` computes."""
+    for cli, args in ((EDGE, EDGE_ARGS), (APP, APP_ARGS)):
+        config = resolve_config({"mode": "split", "port": 80, **cli}, {}, {})
+        assert tuple(role_serve_args("systemd", config)) == args
+
+
+def test_edge_service_runs_tandem_serve_as_the_edge() -> None:
+    """An edge's tandem.service starts `tandem serve --role edge` with the upstreams, from the Python and
+    project export ran with, writes only STATIC_ROOT (collected there at start; the app hosts write the
+    uploads), and its README says where the edge secret goes and speaks of no app server of its own."""
+    case = next(c for c in CASES if c.name == "edge-split" and c.target == "systemd")
+    files = {f.path: f.content for f in render(case)}
+    assert sorted(files) == ["README.txt", "tandem.service"]
+    unit = files["tandem.service"]
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    words = shlex.split(exec_start.removeprefix("ExecStart="))
+    assert words[:4] == [PYTHON, "-m", "tandem", "serve"], words
+    assert words[words.index("--role") : words.index("--role") + 4] == ["--role", "edge", "--mode", "split"]
+    assert [words[i + 1] for i, w in enumerate(words) if w == "--upstream"] == [
+        "10.0.0.2",
+        "10.0.0.3:9000:9001",
+    ]
+    assert SECRET not in unit and SECRET not in files["README.txt"]
+    assert f"WorkingDirectory={ROOT}" in unit and '"DJANGO_SETTINGS_MODULE=chatsite.settings"' in unit
+    assert [line for line in unit.splitlines() if line.startswith("ReadWritePaths=")] == [
+        f"ReadWritePaths=-{ROOT}/staticfiles"
+    ]
+    readme = files["README.txt"]
+    assert "`tandem serve --role edge --mode split`" in readme, readme
+    assert (
+        "TANDEM_EDGE_SECRET=" in readme
+        and "tandem export nginx --role edge --mode split --upstream" in readme
+    )
+    for text in (unit, readme):
+        assert "daphne" not in text.lower() and "gunicorn" not in text.lower(), text
+
+
+def test_app_service_readme_names_the_role() -> None:
+    """An app host's README gives the command its unit runs (--role app --mode split, not "--mode app")."""
+    case = next(c for c in CASES if c.name == "app-split" and c.target == "systemd")
+    readme = next(f for f in render(case) if f.path == "README.txt").content
+    assert "`tandem serve --role app --mode split`" in readme and "--mode app" not in readme, readme
+    assert "TANDEM_EDGE_SECRET=" in readme
+
+
+@pytest.mark.parametrize(
+    ("target", "options"),
+    [
+        ("procfile", ExportOptions(user="chat")),
+        ("supervisor", ExportOptions(user="chat")),
+        ("systemd", ExportOptions(user="chat", per_process=True)),
+    ],
+    ids=["procfile", "supervisor", "systemd-per-process"],
+)
+def test_edge_per_process_exports_are_refused_naming_the_alternatives(
+    target: str, options: ExportOptions
+) -> None:
+    """An edge runs nginx alone: the exports that start app servers one by one have nothing to start there
+    (they crashed with IndexError), and say what to export instead."""
+    with pytest.raises(UsageError) as caught:
+        render(Case(target, "edge", cli=EDGE, options=options))
+    assert "an edge runs no app server" in str(caught.value)
+    assert "export systemd --role edge" in str(caught.value.hint) and "export nginx --role edge" in str(
+        caught.value.hint
+    )
+
+
+@pytest.mark.parametrize(("role", "target"), [("app", "nginx"), ("app", "caddy"), ("edge", "caddy")])
+def test_role_refuses_a_proxy_it_does_not_run(role: str, target: str) -> None:
+    config = resolve_config({"mode": "split", "port": 80, **(EDGE if role == "edge" else APP)}, {}, {})
+    with pytest.raises(UsageError):
+        role_serve_args(target, config)

@@ -224,9 +224,10 @@ def export(
     import secrets
 
     from tandem.exporters import check_export, export_files
-    from tandem.exporters.common import ExportOptions, shared_fd
+    from tandem.exporters.common import ExportOptions, Launch, shared_fd
     from tandem.exporters.roles import role_serve_args
     from tandem.launcher import export_plan, write_files
+    from tandem.pythonpath import environ_value
 
     runtime_dir = Path(options["runtime_dir"])
     if not runtime_dir.is_absolute():
@@ -260,8 +261,20 @@ def export(
         # this shell's TANDEM_PROXY (in unified mode that is what puts the proxy in front of Daphne).
         serve_args += ["--proxy", loaded.config.proxy]
     serve_args += role_serve_args(target, loaded.config)
+    project = loaded.project
     export_options = ExportOptions(
-        user=user or getpass.getuser(), group=group, per_process=per_process, serve_args=tuple(serve_args)
+        user=user or getpass.getuser(),
+        group=group,
+        per_process=per_process,
+        serve_args=tuple(serve_args),
+        # An edge's tandem.service: the Python and project this export ran with (its Plan has no app server
+        # to name them).
+        launch=Launch(
+            sys.executable,
+            str(project.root),
+            project.settings_module,
+            environ_value(project.pythonpath, None),
+        ),
     )
     plan = export_plan(
         loaded,

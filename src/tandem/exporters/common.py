@@ -32,6 +32,42 @@ class ExportOptions:
     per_process: bool = False  # systemd: one unit per process instead of tandem.service
     serve_args: tuple[str, ...] = ()  # systemd: `tandem serve` options beyond mode, bind, port, runtime dir
     name: str = "tandem"  # unit and program name prefix
+    # systemd's one service on an edge: how to start `tandem serve`, which a Plan without app servers
+    # does not say (its only process is nginx); the export command gives the ones it ran with.
+    launch: Launch | None = None
+
+
+@dataclass(frozen=True)
+class Launch:
+    """The interpreter, working directory and project environment ``tandem serve`` starts with."""
+
+    python: str
+    cwd: str
+    settings_module: str
+    pythonpath: str
+
+
+def launch(plan: Plan, options: ExportOptions) -> Launch:
+    """How the one service starts ``tandem serve``: as the Plan's first app server starts (the same Python,
+    directory, settings and path), or for an edge, as the export command gave it."""
+    found = commands(plan)
+    if found:
+        first = found[0]
+        return Launch(first.argv[0], first.cwd, first.env["DJANGO_SETTINGS_MODULE"], first.env["PYTHONPATH"])
+    if options.launch is None:
+        raise UsageError(f"the {plan.mode} plan runs no app server to take tandem serve's Python from")
+    return options.launch
+
+
+def need_app_servers(plan: Plan, target: str) -> None:
+    """Procfile, supervisor and systemd --per-process start the app servers one by one: an edge has none
+    (nginx is the host's own service there, or the one tandem.service's)."""
+    if not commands(plan):
+        raise UsageError(
+            f"export {target}: an edge runs no app server, only nginx in front of the app hosts",
+            hint="export systemd --role edge --upstream ... (one tandem.service running tandem serve "
+            "--role edge), or export nginx --role edge --upstream ... for the host's own nginx",
+        )
 
 
 def shared_fd(target: str, options: ExportOptions) -> int | None:
@@ -90,7 +126,10 @@ def proxy_kind(plan: Plan) -> str | None:
 
 def topology_flags(plan: Plan) -> str:
     """The --mode and --proxy options that give this Plan's topology again, for the commands a README
-    names: unified mode needs --proxy to have one in front (without it Daphne alone takes the public port)."""
+    names: unified mode needs --proxy to have one in front (without it Daphne alone takes the public port).
+    An app host: --role app and the mode its servers run (the Plan's mode is the role's name there)."""
+    if plan.mode == "app":
+        return f"--role app --mode {'split' if has_gunicorn(plan) else 'unified'}"
     kind = proxy_kind(plan)
     return f"--mode {plan.mode} --proxy {kind}" if kind else f"--mode {plan.mode}"
 

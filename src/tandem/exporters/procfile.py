@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shlex
 
-from tandem.exporters.common import commands, need_procs_one, proxy_kind, stop_timeout
+from tandem.exporters.common import commands, need_app_servers, need_procs_one, proxy_kind, stop_timeout
 from tandem.exporters.readme import app_servers_readme
 from tandem.plan import File, Plan
 
@@ -35,6 +35,7 @@ def procfile_line(name: str, shell: str, cwd: str) -> str:
 
 
 def procfile_files(plan: Plan) -> tuple[File, ...]:
+    need_app_servers(plan, "procfile")
     need_procs_one(plan, "procfile")
     lines = [procfile_line(cmd.name, cmd.shell(), cmd.cwd) for cmd in commands(plan)]
     files = [File("Procfile", "\n".join(lines) + "\n", 0o600)]

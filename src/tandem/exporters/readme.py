@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
-from tandem.exporters.common import commands, graceful_timeout, has_gunicorn, proxy_kind, topology_flags
+from tandem.exporters.common import (
+    Command,
+    commands,
+    graceful_timeout,
+    has_gunicorn,
+    proxy_kind,
+    topology_flags,
+)
 from tandem.plan import Plan
 
 APP_SERVERS = """\
@@ -34,6 +41,13 @@ The sockets live in {runtime_dir}: create it before starting the servers, reacha
   install -d -m 0750 -o YOUR_USER -g www-data {runtime_dir}
 
 (/run is emptied at boot: a tmpfiles.d line "d {runtime_dir} 0750 YOUR_USER www-data -" recreates it.)
+"""
+
+RUNTIME_APP = """
+The servers also use {runtime_dir} for private sockets: create it, owned by the user running them,
+mode 0700 (install -d -m 0700 -o YOUR_USER {runtime_dir}). They listen on {host} for the edge, and believe
+forwarded headers only on requests carrying the edge secret (written into TANDEM_RUNTIME above, the same
+on the edge and every app host): allow their ports only from the edge in the firewall all the same.
 """
 
 RUNTIME_TCP = """
@@ -67,13 +81,16 @@ group that owns the sockets (sudo usermod -aG www-data caddy):
 
 def app_servers_readme(plan: Plan, *, proxy_path: str) -> str:
     cmds = commands(plan)
-    processes = "".join(f"  {cmd.name:<10} {describe(cmd.role, plan)}\n" for cmd in cmds)
+    processes = "".join(f"  {cmd.name:<10} {describe(cmd.role, plan, cmd)}\n" for cmd in cmds)
     kind = proxy_kind(plan)
     unix = plan.proxy is not None and (plan.proxy.wsgi_upstream or plan.proxy.asgi_upstream).startswith(
         "unix:"
     )
     reader = "Caddy" if kind == "caddy" else "nginx's\nworkers"  # the line break where nginx's text had it
-    runtime = (RUNTIME_UNIX if unix else RUNTIME_TCP).format(runtime_dir=plan.runtime_dir, reader=reader)
+    if plan.mode == "app":
+        runtime = RUNTIME_APP.format(runtime_dir=plan.runtime_dir, host=plan.public.host)
+    else:
+        runtime = (RUNTIME_UNIX if unix else RUNTIME_TCP).format(runtime_dir=plan.runtime_dir, reader=reader)
     section = CADDY if kind == "caddy" else NGINX
     # Unified mode behind the proxy has no Gunicorn: every request goes to Daphne.
     routing = (
@@ -104,7 +121,14 @@ def app_servers_readme(plan: Plan, *, proxy_path: str) -> str:
     )
 
 
-def describe(role: str, plan: Plan) -> str:
+def describe(role: str, plan: Plan, cmd: Command | None = None) -> str:
+    if plan.mode == "app":  # an app host: the edge routes, and reaches each server on its own port
+        if role == "gunicorn":
+            bind = cmd.argv[cmd.argv.index("--bind") + 1] if cmd and "--bind" in cmd.argv else "?"
+            return f"Gunicorn (WSGI) on {bind}: every HTTP request the edge does not route to Daphne"
+        if has_gunicorn(plan):
+            return f"Daphne (ASGI) on {plan.public}: WebSockets and the HTTP the edge routes to it"
+        return f"Daphne on {plan.public}: every HTTP and WebSocket request the edge sends"
     if role == "gunicorn" and plan.proxy is not None:
         proxy = "Caddy" if proxy_kind(plan) == "caddy" else "nginx"
         return f"Gunicorn (WSGI) on {plan.proxy.wsgi_upstream}: every HTTP request {proxy} does not route to Daphne"

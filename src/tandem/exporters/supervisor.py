@@ -4,7 +4,15 @@ socket once and passes it to each (fd 0), as tandem does."""
 
 from __future__ import annotations
 
-from tandem.exporters.common import Command, ExportOptions, commands, daphnes, has_gunicorn, stop_timeout
+from tandem.exporters.common import (
+    Command,
+    ExportOptions,
+    commands,
+    daphnes,
+    has_gunicorn,
+    need_app_servers,
+    stop_timeout,
+)
 from tandem.exporters.procfile import proxy_file, proxy_path
 from tandem.exporters.readme import app_servers_readme
 from tandem.plan import File, Plan
@@ -86,6 +94,7 @@ def daphne_program(name: str, plan: Plan, user: str, group: str, stop: int) -> l
 
 
 def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
+    need_app_servers(plan, "supervisor")
     user, group, name = options.user, options.group or "www-data", options.name
     stop = stop_timeout(plan) + 5
     lines = [f"; supervisord programs for {plan.mode} mode, rendered by django-tandem from the Plan.", ""]

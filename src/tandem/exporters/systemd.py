@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Iterable
+from pathlib import Path
 
 from tandem import __version__
 from tandem.exporters.common import (
@@ -15,6 +16,8 @@ from tandem.exporters.common import (
     daphnes,
     graceful_timeout,
     has_gunicorn,
+    launch,
+    need_app_servers,
     proxy_kind,
     render,
     stop_timeout,
@@ -50,6 +53,15 @@ def writable_paths(plan: Plan, *, static: bool) -> list[str]:
     """Directories the service writes outside its runtime directory: MEDIA_ROOT (uploads) and, when
     ``tandem serve`` collects static files at start, STATIC_ROOT."""
     paths: list[str] = []
+    if plan.mode == "edge" and plan.proxy is not None:
+        # An edge serves STATIC_ROOT itself (`tandem serve --role edge` collects it at start) and only
+        # reads MEDIA_ROOT, which the app hosts write.
+        if static:
+            for location in plan.proxy.static_locations:
+                root = location.root.rstrip("/")
+                if not location.media and not Path(root).is_relative_to(plan.runtime_dir):
+                    paths.append(root)
+        return paths
     for cmd in commands(plan):
         spec = runtime_spec(cmd)
         keys = ("media_root", "static_root") if static else ("media_root",)
@@ -67,7 +79,7 @@ def project_name(plan: Plan) -> str:
         module = cmd.env.get("DJANGO_SETTINGS_MODULE")
         if module:
             return module
-    return "the project"
+    return plan.proxy.project if plan.proxy is not None else "the project"  # an edge: nginx alone
 
 
 def _common(plan: Plan, options: ExportOptions) -> dict[str, object]:
@@ -87,11 +99,10 @@ def _common(plan: Plan, options: ExportOptions) -> dict[str, object]:
 
 def service_file(plan: Plan, options: ExportOptions) -> File:
     """The recommended form: one service, ``tandem serve`` supervising every process as it does locally."""
-    first = commands(plan)[0]
-    python = first.argv[0]
+    start = launch(plan, options)
     public = plan.public
     argv = [
-        python, "-m", "tandem", "serve",
+        start.python, "-m", "tandem", "serve",
         # An app host or an edge: --role and --mode come with serve_args (tandem.exporters.roles).
         *(("--mode", plan.mode) if plan.mode in ("unified", "split") else ()),
         "--bind", public.host or "0.0.0.0",
@@ -100,8 +111,8 @@ def service_file(plan: Plan, options: ExportOptions) -> File:
         *options.serve_args,
     ]  # fmt: skip
     env = [
-        ("DJANGO_SETTINGS_MODULE", first.env["DJANGO_SETTINGS_MODULE"]),
-        ("PYTHONPATH", first.env["PYTHONPATH"]),
+        ("DJANGO_SETTINGS_MODULE", start.settings_module),
+        ("PYTHONPATH", start.pythonpath),
         ("PYTHONUNBUFFERED", "1"),
         # Where tandem registers the running instance for `tandem status|reload|stop`: the home directory
         # is read-only here (ProtectSystem=strict).
@@ -111,7 +122,7 @@ def service_file(plan: Plan, options: ExportOptions) -> File:
         "tandem.service.j2",
         **_common(plan, options),
         group=options.group,
-        workdir=first.cwd,
+        workdir=start.cwd,
         environment=environment_lines(env),
         exec_start=exec_line(argv),
         start_timeout=180,  # collectstatic, checks, then every process's first probe (60 s each)
@@ -133,6 +144,7 @@ STOP_NOTES = {
 
 
 def per_process_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
+    need_app_servers(plan, "systemd --per-process")
     split_unix = plan.proxy is not None and plan.proxy.asgi_upstream.startswith("unix:")
     group = options.group or ("www-data" if split_unix else options.user)
     runtime_mode = "0750" if split_unix else "0700"
@@ -220,11 +232,20 @@ RECOMMENDED = """
 
   sudo systemctl reload {name}.service
 
-Stop: sudo systemctl stop {name}.service (WebSockets closed with 1001, requests in flight finish within
+Stop: sudo systemctl stop {name}.service ({stopping} within
 {graceful} s). tandem's own commands find it with its registry in the runtime directory:
 
   sudo -u {user} XDG_RUNTIME_DIR={runtime_dir} {python} -m tandem status
-{split_note}"""
+{split_note}{role_note}"""
+
+ROLE_NOTE = """
+This host runs {what}: give it the edge secret the {peers} share, as
+TANDEM_EDGE_SECRET=... in /etc/tandem/{name}.env (never on the command line; tandem refuses to start
+without it, tandem.E016).{edge}
+"""
+
+EDGE_NOTE = """ To install the host's own nginx in front of the app hosts instead, use
+`tandem export nginx {flags}`."""
 
 SPLIT_NOTE = """
 In split mode tandem runs its own {proxy} on port {port} in front of Gunicorn and Daphne (nothing else to
@@ -238,6 +259,8 @@ PROXY_NAMES = {"nginx": "nginx", "caddy": "Caddy"}
 def reload_steps(plan: Plan) -> str:
     """What `systemctl reload` does, naming the servers and the proxy the service runs: unified mode has
     no Gunicorn, and Daphne alone no proxy either."""
+    if plan.mode == "edge":
+        return "nginx reloads with the routing read again from the project; each app host reloads on its own"
     kind = proxy_kind(plan)
     steps = [
         *(("Gunicorn replaces its workers",) if has_gunicorn(plan) else ()),
@@ -276,10 +299,28 @@ systemd starts it again with the new code: reload them one after the other.
 
 def service_flags(plan: Plan, options: ExportOptions) -> str:
     """--mode and --proxy as the service's ExecStart gives them: in unified mode --proxy is what puts the
-    proxy in front of Daphne, so the README names it when the unit has it."""
+    proxy in front of Daphne, so the README names it when the unit has it. An app host or an edge: --role
+    and the app hosts' --mode (the Plan's mode is the role's name there)."""
     args = options.serve_args
+    if "--role" in args:
+        return f"--role {args[args.index('--role') + 1]} --mode {args[args.index('--mode') + 1]}"
     proxy = f" --proxy {args[args.index('--proxy') + 1]}" if "--proxy" in args else ""
     return f"--mode {plan.mode}{proxy}"
+
+
+def role_note(plan: Plan, options: ExportOptions) -> str:
+    """An app host or an edge: where the shared secret goes, and for an edge the host-nginx alternative."""
+    if plan.mode not in ("app", "edge"):
+        return ""
+    edge = plan.mode == "edge"
+    args = options.serve_args
+    upstreams = " ".join(f"--upstream {args[i + 1]}" for i, arg in enumerate(args) if arg == "--upstream")
+    return ROLE_NOTE.format(
+        what="nginx alone in front of the app hosts" if edge else "the app servers behind an edge",
+        peers="app hosts" if edge else "edge and every app host",
+        name=options.name,
+        edge=EDGE_NOTE.format(flags=f"{service_flags(plan, options)} {upstreams}".strip()) if edge else "",
+    )
 
 
 def split_note(plan: Plan) -> str:
@@ -318,9 +359,13 @@ def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
             graceful=f"{graceful_timeout(plan):g}",
             user=options.user,
             runtime_dir=plan.runtime_dir,
-            python=commands(plan)[0].argv[0],
+            python=launch(plan, options).python,
             reload_note=reload_note(plan),
             split_note=split_note(plan),
+            role_note=role_note(plan, options),
+            stopping="nginx finishes the requests in flight"
+            if plan.mode == "edge"
+            else "WebSockets closed with 1001, requests in flight finish",
         )
     return File(
         "README.txt",
