@@ -31,13 +31,20 @@ SERVERS = {
     "split-uvicorn": (("--mode", "split", "--ws-server", "uvicorn"), "asgi"),
     "unified-gunicorn-asgi": (("--server", "gunicorn-asgi"), "asgi"),
     "unified-uvicorn": (("--server", "uvicorn"), "asgi"),
+    # Unified mode behind tandem's proxy: the server on the internal socket, the address from the proxy.
+    "unified-nginx-uvicorn": (("--server", "uvicorn", "--proxy", "nginx"), "asgi"),
 }
+
+
+def proxied(variant: str) -> bool:
+    """Whether tandem's nginx stands in front (split mode, or unified with --proxy)."""
+    return variant.startswith("split") or "--proxy" in SERVERS[variant][0]
 
 
 @pytest.fixture(params=sorted(SERVERS))
 def variant(request: pytest.FixtureRequest) -> str:
     name = str(request.param)
-    if name.startswith("split"):
+    if proxied(name):
         request.getfixturevalue("nginx_bin")
     pytest.importorskip("granian" if "granian" in name else "uvicorn" if "uvicorn" in name else "gunicorn")
     return name
@@ -95,18 +102,18 @@ def test_http_client_address_limits_websocket_echo_and_clean_stop(
     # What the server gives up is said at start (and only for the server that runs).
     for name, gives_up in (("gunicorn-asgi", "no WebSocket pings"), ("uvicorn", "no WS_WRITE_BUFFER")):
         assert (f"{name}: {gives_up}" in run.output) == variant.endswith(name), run.output
-    for headers in ({}, SPOOF if variant.startswith("split") else {}):
+    for headers in ({}, SPOOF if proxied(variant) else {}):
         answer = httpx.get(run.url + "whoami", headers=headers, timeout=15).json()
         assert answer["server"] == side
         assert answer["remote_addr"] == "127.0.0.1", answer  # the proxy's X-Real-IP, not the spoofed one
-    if variant.startswith("unified"):  # the server itself serves static files (split: nginx does)
+    if not proxied(variant):  # the server itself serves static files (behind the proxy: nginx does)
         css = httpx.get(run.url + "static/chat/chat.css", timeout=15)
         assert css.status_code == 200
         assert css.headers["content-type"].startswith("text/css")
         assert css.content == (example_project / "staticfiles" / "chat" / "chat.css").read_bytes()
         assert httpx.get(run.url + "static/chat/no-such-file.css", timeout=15).status_code == 404
-    # The body limit, on /whoami, which the server under test answers (split: nginx refuses first; unified:
-    # tandem.runtime.served in the server). A declared length is refused before the body is read; a
+    # The body limit, on /whoami, which the server under test answers (behind the proxy: nginx refuses first;
+    # alone: tandem.runtime.served in the server). A declared length is refused before the body is read; a
     # chunked body once it passes the limit.
     addr = address(run)
     assert post_status(addr, b"Content-Length: %d\r\n\r\n" % (BODY_LIMIT + 1)) == "413"
