@@ -416,3 +416,17 @@ def test_role_refuses_a_proxy_it_does_not_run(role: str, target: str) -> None:
     config = resolve_config({"mode": "split", "port": 80, **(EDGE if role == "edge" else APP)}, {}, {})
     with pytest.raises(UsageError):
         role_serve_args(target, config)
+
+
+@pytest.mark.parametrize("mode", ["split", "unified"])
+def test_caddy_readme_public_url_hint_is_the_caddyfiles(mode: str) -> None:
+    """export caddy's README and its Caddyfile's comment suggest the same `tandem export caddy ...
+    --public-url` command, with the Plan's --mode and --proxy caddy (the README said --mode alone)."""
+    case = Case("caddy", mode, mode=mode, cli={"proxy": "caddy"})
+    files = {f.path: f.content for f in render(case)}
+    hints = [
+        re.findall(r"tandem export caddy (.*?) --public-url", files[name])
+        for name in ("README.txt", "Caddyfile")
+    ]
+    assert hints[0] and hints[0] == hints[1], hints
+    assert hints[0][0] == topology_flags(plan_of(case)) == f"--mode {mode} --proxy caddy"

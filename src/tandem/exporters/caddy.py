@@ -52,7 +52,7 @@ HTTP/3. {app_servers} see the https scheme through X-Forwarded-Proto.
 """
 
 SITE_PLAIN = """The site answers plain HTTP on port {port} for any host name. For automatic HTTPS give the address
-users reach: tandem export caddy --mode {mode} --public-url https://chat.example.com --out DIR
+users reach: tandem export caddy {flags} --public-url https://chat.example.com --out DIR
 """
 
 
@@ -75,7 +75,7 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
             host=host, app_servers="Daphne" if proxy.asgi_only else "Daphne and Gunicorn"
         )
         if https
-        else SITE_PLAIN.format(port=proxy.listen, mode=plan.mode),
+        else SITE_PLAIN.format(port=proxy.listen, flags=topology_flags(plan)),
         static_note=static_note(
             proxy,
             cmds[0].argv[0],
