@@ -143,6 +143,8 @@ def test_http_client_address_limits_websocket_echo_and_clean_stop(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, closed.value
     assert run.proc.returncode == 0, run.output
     assert run.alive_descendants() == []
+    # Nothing above is an error: no server logged a traceback (uvicorn did for tandem's WebSocket probe).
+    assert "Traceback" not in run.output, run.output
 
 
 def test_reload_under_load_fails_no_request(

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -55,7 +56,10 @@ class ProbeASGI:
             # The liveness probe for Daphne: a completed handshake proves its event loop runs.
             await receive()
             await send({"type": "websocket.accept"})
-            await send({"type": "websocket.close", "code": 1000})
+            # The prober hangs up once it has read the 101 (tandem.probes): a close frame too late to write
+            # is no error (uvicorn would log the RuntimeError with a traceback).
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": 1000})
             return
         shared = "null" if self.shared_inode is None else str(self.shared_inode)
         body = f'{{"status":"ok","pid":{os.getpid()},"shared":{shared}}}'.encode()
