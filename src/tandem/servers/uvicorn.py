@@ -6,9 +6,10 @@ on the shared socket, a reload replaces them one at a time (SIGUSR1: 1012), a st
 Limits: uvicorn's --ws-max-size (1009 above --ws-max-message-size), --ws-max-queue (reading pauses), its
 WebSocket pings (--ping-interval/--ping-timeout), the keep-alive timeout; the body limit and the real
 client address from tandem.runtime.served. Not kept, said at start (``gives_up``): --ws-write-buffer and
---ws-send-timeout (a send waits on the websockets library's own write buffer, without a deadline). No
-per-request header deadline either (uvicorn bounds idle keep-alive time only), so it is refused in unified
-mode on a non-loopback --bind.
+--ws-send-timeout (a send waits on the websockets library's own write buffer, without a deadline), and
+tandem's access-log lines (none are written: unified mode alone, --app-access-log or Caddy in front log no
+request that reaches uvicorn; nginx in front logs its own). No per-request header deadline either
+(uvicorn bounds idle keep-alive time only), so it is refused in unified mode on a non-loopback --bind.
 """
 
 from __future__ import annotations
@@ -89,5 +90,6 @@ SERVER = Server(
     processes=_processes,
     refuse=refuse,
     summary="uvicorn: N processes on one socket like Daphne, its own pings and size limits",
-    gives_up="no WS_WRITE_BUFFER or WS_SEND_TIMEOUT (a send to a client that does not read waits, no deadline)",
+    gives_up="no WS_WRITE_BUFFER or WS_SEND_TIMEOUT (a send to a client that does not read waits, no deadline); "
+    "no access-log lines of its own (nginx in front still logs)",
 )
