@@ -101,7 +101,11 @@ def address(run: Tandem) -> tuple[str, int]:
 
 # How each ASGI server's processes show in their command lines (Gunicorn's arbiter and its forked workers
 # share one): tandem's Daphne, uvicorn (--server/--ws-server uvicorn), Gunicorn's ASGI worker.
-ASGI_COMMANDS = ("tandem.runtime.daphne", "tandem.runtime.uvicorn", "tandem.runtime.gunicorn_asgi.TandemASGIWorker")
+ASGI_COMMANDS = (
+    "tandem.runtime.daphne",
+    "tandem.runtime.uvicorn",
+    "tandem.runtime.gunicorn_asgi.TandemASGIWorker",
+)
 
 
 def asgi_rss(run: Tandem) -> int:
