@@ -12,15 +12,18 @@ import os
 import re
 import shlex
 import shutil
-from dataclasses import dataclass, field
+import subprocess
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from tandem import __version__
-from tandem.config import resolve_config
+from tandem.config import Config, resolve_config
 from tandem.errors import UsageError
 from tandem.exporters import export_files
+from tandem.exporters.carried import carried
 from tandem.exporters.common import ExportOptions, Launch, shared_fd, topology_flags
 from tandem.exporters.roles import role_serve_args
 from tandem.exporters.systemd import quote
@@ -72,13 +75,9 @@ CASES = [
     Case("nginx", "unified-unix", mode="unified", cli={"proxy": "nginx"}),
     Case("caddy", "unified", mode="unified", cli={"proxy": "caddy"}),
     Case("systemd", "split"),
-    # The one service behind Caddy: its README names the proxy it runs (ExecStart as the CLI writes it).
-    Case(
-        "systemd",
-        "split-caddy",
-        cli={"proxy": "caddy"},
-        options=ExportOptions(user="chat", serve_args=("--proxy", "caddy")),
-    ),
+    # The one service behind Caddy: its README names the proxy it runs. The one service's `tandem serve`
+    # options are the CLI's (options_of).
+    Case("systemd", "split-caddy", cli={"proxy": "caddy"}),
     Case("systemd", "unified", mode="unified", cli={"port": 8000}),
     Case("systemd", "per-process-split", options=ExportOptions(user="chat", per_process=True), redis=True),
     Case(
@@ -105,9 +104,9 @@ CASES = [
         "systemd",
         "edge-split",
         cli=EDGE,
-        options=ExportOptions(user="chat", serve_args=EDGE_ARGS, launch=LAUNCH),
+        options=ExportOptions(user="chat", launch=LAUNCH),
     ),
-    Case("systemd", "app-split", cli=APP, options=ExportOptions(user="chat", serve_args=APP_ARGS)),
+    Case("systemd", "app-split", cli=APP),
     Case("systemd", "per-process-app-split", cli=APP, options=ExportOptions(user="chat", per_process=True)),
     Case("procfile", "app-split", cli=APP),
     Case("supervisor", "app-split", cli=APP),
@@ -135,8 +134,13 @@ def project(redis: bool) -> Project:
     )
 
 
+def given(case: Case) -> Config:
+    """The Config `tandem export` resolves from the case's options (as its command line)."""
+    return resolve_config({"mode": case.mode, "port": 80, "bind": "0.0.0.0", **case.cli}, {}, {})
+
+
 def plan_of(case: Case) -> Plan:
-    config = resolve_config({"mode": case.mode, "port": 80, "bind": "0.0.0.0", **case.cli}, {}, {})
+    config = given(case)
     if config.procs is None:
         config = resolve_config(
             {"mode": case.mode, "port": 80, "bind": "0.0.0.0", "procs": 1, **case.cli}, {}, {}
@@ -146,8 +150,17 @@ def plan_of(case: Case) -> Plan:
     return build_plan(config, project(case.redis), routes, target)
 
 
+def options_of(case: Case) -> ExportOptions:
+    """The case's ExportOptions with the one service's `tandem serve` options as `tandem export` computes
+    them from what it was given (tandem.exporters.carried)."""
+    if case.target != "systemd" or case.options.per_process:
+        return case.options
+    serve = carried(case.target, given(case))
+    return replace(case.options, serve_args=serve.args, serve_env=serve.environment, secret_env=serve.secrets)
+
+
 def render(case: Case) -> tuple[File, ...]:
-    return export_files(case.target, plan_of(case), case.options)
+    return export_files(case.target, plan_of(case), options_of(case))
 
 
 def normalise(content: str) -> str:
@@ -344,10 +357,16 @@ def test_systemd_quoting_survives_specifiers_and_variables() -> None:
 
 
 def test_role_serve_args_are_what_the_role_cases_give() -> None:
-    """The serve_args the role cases above hard-code are the ones `tandem export` computes."""
-    for cli, args in ((EDGE, EDGE_ARGS), (APP, APP_ARGS)):
+    """The role cases' one service runs `tandem serve` with the role's options, then what else the export
+    was given (the app host's channel layer); the edge secret goes to the environment file only."""
+    for cli, args, extra in (
+        (EDGE, EDGE_ARGS, ()),
+        (APP, APP_ARGS, ("--channel-layer", APP["channel_layer"])),
+    ):
         config = resolve_config({"mode": "split", "port": 80, **cli}, {}, {})
         assert tuple(role_serve_args("systemd", config)) == args
+        serve = carried("systemd", config)
+        assert serve.args == (*args, *extra) and serve.secrets == (("TANDEM_EDGE_SECRET", SECRET),)
 
 
 def test_edge_service_runs_tandem_serve_as_the_edge() -> None:
@@ -356,7 +375,8 @@ def test_edge_service_runs_tandem_serve_as_the_edge() -> None:
     uploads), and its README says where the edge secret goes and speaks of no app server of its own."""
     case = next(c for c in CASES if c.name == "edge-split" and c.target == "systemd")
     files = {f.path: f.content for f in render(case)}
-    assert sorted(files) == ["README.txt", "tandem.service"]
+    assert sorted(files) == ["README.txt", "tandem.env", "tandem.service"]
+    assert f'TANDEM_EDGE_SECRET="{SECRET}"' in files["tandem.env"]
     unit = files["tandem.service"]
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     words = shlex.split(exec_start.removeprefix("ExecStart="))
@@ -430,3 +450,143 @@ def test_caddy_readme_public_url_hint_is_the_caddyfiles(mode: str) -> None:
     ]
     assert hints[0] and hints[0] == hints[1], hints
     assert hints[0][0] == topology_flags(plan_of(case)) == f"--mode {mode} --proxy caddy"
+
+
+# --- the one service runs the Plan the export rendered (tandem.exporters.carried) ---------------------------
+
+PASSWORD = "hunter2-not-on-the-command-line"
+
+
+def one_service(
+    cli: dict[str, object], environ: dict[str, str] | None = None, settings: dict[str, object] | None = None
+) -> tuple[Config, dict[str, File]]:
+    """`tandem export systemd`'s files for what it was given (flags, its environment, settings.TANDEM)."""
+    config = resolve_config({"mode": "split", "port": 80, "bind": "0.0.0.0", **cli}, environ or {}, settings)
+    target = Export(Path("/run/tandem"), "golden-token", PYTHON, None)
+    plan = build_plan(config, project(True), example_routes(), target)
+    serve = carried("systemd", config)
+    options = ExportOptions(
+        user="chat", serve_args=serve.args, serve_env=serve.environment, secret_env=serve.secrets
+    )
+    return config, {f.path: f for f in export_files("systemd", plan, options)}
+
+
+def unit_config(files: dict[str, File]) -> Config:
+    """The Config the unit's `tandem serve` resolves on the host: its ExecStart parsed by serve's own
+    options, its Environment= lines and the environment file's (installed) as TANDEM_* variables."""
+    from tandem.cli.base import cli_values
+    from tandem.cli.run import serve
+
+    unit = files["tandem.service"].content
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    words = shlex.split(exec_start.removeprefix("ExecStart=").replace("$$", "$"))
+    assert words[:4] == [PYTHON, "-m", "tandem", "serve"], words
+    context = serve.make_context("serve", words[4:])
+    environ = {}
+    for line in unit.splitlines():
+        if line.startswith("Environment="):
+            key, _, value = shlex.split(line.removeprefix("Environment="))[0].partition("=")
+            environ[key] = value
+    if "tandem.env" in files:
+        environ.update(read_env_file(files["tandem.env"]))
+    return resolve_config(cli_values(context.params), environ, {})
+
+
+def read_env_file(file: File) -> dict[str, str]:
+    """The TANDEM_* variables of an environment file as a shell reads it (systemd's double-quoted rules are
+    the same: backslash escapes only \\ " ` $ there)."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / file.path
+        path.write_text(file.content)
+        dump = subprocess.run(
+            ["sh", "-c", 'set -a; . "$1"; exec env -0', "sh", str(path)],
+            capture_output=True,
+            check=True,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        ).stdout.decode()
+    pairs = (item.partition("=") for item in dump.split("\0") if item.startswith("TANDEM_"))
+    return {key: value for key, _, value in pairs}
+
+
+@pytest.mark.parametrize(
+    ("cli", "environ", "flags"),
+    [
+        ({"channel_layer": "redis://10.0.0.9:6379/0"}, {}, ("--channel-layer redis://10.0.0.9:6379/0",)),
+        ({"channel_layer": f"redis://:{PASSWORD}@10.0.0.9:6379/0"}, {}, ()),
+        ({"channel_layer": f"rediss://app:{PASSWORD}@redis.example.com:6380/1"}, {}, ()),
+        ({"procs": 4}, {}, ("--procs 4",)),
+        ({}, {"TANDEM_PROCS": "3"}, ("--procs 3",)),
+        # Given as the default: still repeated (settings.TANDEM on the host may say granian).
+        ({"http_server": "gunicorn", "threads": 4}, {}, ("--http-server gunicorn", "--threads 4")),
+        (
+            {},
+            {"TANDEM_WS_SERVER": "daphne", "TANDEM_WORKERS": "auto"},
+            ("--ws-server daphne", "--workers auto"),
+        ),
+        (
+            {},
+            {"TANDEM_GC_THRESHOLD": "20000", "TANDEM_ACCESS_LOG": "0"},
+            ("--gc-threshold 20000", "--no-access-log"),
+        ),
+        # No serve flag says these: the unit's Environment= lines do.
+        ({}, {"TANDEM_MAX_BODY_SIZE": "50m", "TANDEM_PING_TIMEOUT": "45"}, ()),
+        ({}, {"TANDEM_DIAGNOSTIC_TOKEN": PASSWORD}, ()),
+    ],
+    ids=[
+        "layer",
+        "layer-password",
+        "layer-user-password",
+        "procs",
+        "procs-env",
+        "http-server",
+        "ws-server-env",
+        "gc-access-log-env",
+        "env-only",
+        "diagnostic-token",
+    ],
+)
+def test_one_service_runs_the_config_the_export_was_given(
+    cli: dict[str, object], environ: dict[str, str], flags: tuple[str, ...]
+) -> None:
+    """Every option given to `tandem export systemd` (flag or TANDEM_* variable) reaches the `tandem serve`
+    its unit runs: the Config serve resolves there from ExecStart, Environment= and the environment file is
+    the export's (bind, port and runtime dir aside: the export sets them). It lost --channel-layer, so an
+    app host's unit refused to start (E015). A secret is never in the unit or the README (ps shows the
+    command line), only in tandem.env, mode 0600."""
+    config, files = one_service(cli, environ)
+    on_host = unit_config(files)
+    skip = {"runtime_dir"}
+    assert {k: v for k, v in on_host.values().items() if k not in skip} == {
+        k: v for k, v in config.values().items() if k not in skip
+    }
+    exec_start = next(
+        line for line in files["tandem.service"].content.splitlines() if line.startswith("ExecStart=")
+    )
+    words = shlex.split(exec_start.removeprefix("ExecStart="))
+    for flag in flags:
+        assert f" {flag} " in f"{' '.join(words)} ", words
+    for text in (files["tandem.service"].content, files["README.txt"].content):
+        assert PASSWORD not in text, text
+    secret = PASSWORD in " ".join(str(v) for v in (*cli.values(), *environ.values()))
+    assert ("tandem.env" in files) == secret, sorted(files)
+    if secret:
+        assert files["tandem.env"].mode == 0o600
+        assert PASSWORD in files["tandem.env"].content
+        assert "sudo install -D -m 600 tandem.env /etc/tandem/tandem.env" in files["README.txt"].content
+
+
+def test_one_service_leaves_settings_to_the_host() -> None:
+    """Options from settings.TANDEM are the project's: the host reads the same settings, so the unit does
+    not freeze them on its command line (a later settings change still takes effect there)."""
+    config, files = one_service({}, {}, {"PROCS": 3, "CHANNEL_LAYER": "redis://10.0.0.9:6379/0"})
+    unit = files["tandem.service"].content
+    assert "--procs" not in unit and "--channel-layer" not in unit and "tandem.env" not in files
+    assert config.procs == 3
+
+
+def test_environment_file_values_survive_quoting() -> None:
+    """A password with quotes, backslashes, $ and spaces reads back as written (systemd's and sh's
+    double-quoted rules are the same for these)."""
+    url = 'redis://:p"a\\s$s `w d%@10.0.0.9:6379/0'
+    _, files = one_service({"channel_layer": url})
+    assert read_env_file(files["tandem.env"]) == {"TANDEM_CHANNEL_LAYER": url}

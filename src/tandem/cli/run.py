@@ -224,8 +224,8 @@ def export(
     import secrets
 
     from tandem.exporters import check_export, export_files
+    from tandem.exporters.carried import carried
     from tandem.exporters.common import ExportOptions, Launch, shared_fd
-    from tandem.exporters.roles import role_serve_args
     from tandem.launcher import export_plan, write_files
     from tandem.pythonpath import environ_value
 
@@ -252,21 +252,16 @@ def export(
             )
         options["proxy"] = target  # given: in unified mode, that is what puts the proxy in front
     loaded = load_project({**options, "mode": mode}, require_wsgi=mode == "split")
-    serve_args = [arg for prefix in loaded.config.asgi_prefixes for arg in ("--asgi-prefix", prefix)]
-    if loaded.config.internal == "tcp":
-        serve_args += ["--internal", "tcp"]
-    serve_args += [arg for cidr in loaded.config.trusted_proxies for arg in ("--trusted-proxy", cidr)]
-    if loaded.config.proxy_given and role == "single":
-        # The exported `tandem serve` runs the proxy the export was rendered with, even when it came from
-        # this shell's TANDEM_PROXY (in unified mode that is what puts the proxy in front of Daphne).
-        serve_args += ["--proxy", loaded.config.proxy]
-    serve_args += role_serve_args(target, loaded.config)
+    # Everything the export was given, for the one service's `tandem serve`: the same Plan on the host.
+    serve = carried(target, loaded.config)
     project = loaded.project
     export_options = ExportOptions(
         user=user or getpass.getuser(),
         group=group,
         per_process=per_process,
-        serve_args=tuple(serve_args),
+        serve_args=serve.args,
+        serve_env=serve.environment,
+        secret_env=serve.secrets,
         # An edge's tandem.service: the Python and project this export ran with (its Plan has no app server
         # to name them).
         launch=Launch(

@@ -31,6 +31,10 @@ class ExportOptions:
     group: str = ""  # empty: the user's own, or www-data where nginx's workers must reach the sockets
     per_process: bool = False  # systemd: one unit per process instead of tandem.service
     serve_args: tuple[str, ...] = ()  # systemd: `tandem serve` options beyond mode, bind, port, runtime dir
+    # systemd's one service: TANDEM_* options its unit sets (no serve flag says them), and the secret ones
+    # its environment file holds (tandem.exporters.carried).
+    serve_env: tuple[tuple[str, str], ...] = ()
+    secret_env: tuple[tuple[str, str], ...] = ()
     name: str = "tandem"  # unit and program name prefix
     # systemd's one service on an edge: how to start `tandem serve`, which a Plan without app servers
     # does not say (its only process is nginx); the export command gives the ones it ran with.

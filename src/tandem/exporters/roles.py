@@ -1,6 +1,7 @@
 """Exports for app hosts and edges (``--role app`` / ``--role edge``): which targets make sense for a
-role, and the ``tandem serve`` options the exported service repeats. The edge secret is never written
-into an argument list: the service reads TANDEM_EDGE_SECRET from its environment file."""
+role, and the role's ``tandem serve`` options the exported service repeats (the others:
+tandem.exporters.carried). The edge secret is never written into an argument list: the service reads
+TANDEM_EDGE_SECRET from its environment file."""
 
 from __future__ import annotations
 

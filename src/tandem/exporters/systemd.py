@@ -1,5 +1,7 @@
-"""``tandem export systemd``: a hardened ``tandem.service`` running ``tandem serve`` (Type=notify), or with
-``--per-process`` one unit per app server of the Plan (Daphne on a socket unit systemd binds once)."""
+"""``tandem export systemd``: a hardened ``tandem.service`` running ``tandem serve`` (Type=notify) with the
+options the export was given (tandem.exporters.carried; the secret ones in ``NAME.env`` for
+/etc/tandem/NAME.env), or with ``--per-process`` one unit per app server of the Plan (Daphne on a socket unit
+systemd binds once)."""
 
 from __future__ import annotations
 
@@ -117,6 +119,8 @@ def service_file(plan: Plan, options: ExportOptions) -> File:
         # Where tandem registers the running instance for `tandem status|reload|stop`: the home directory
         # is read-only here (ProtectSystem=strict).
         ("XDG_RUNTIME_DIR", str(plan.runtime_dir)),
+        # Options the export was given that no serve flag says (tandem.exporters.carried).
+        *options.serve_env,
     ]
     content = render(
         "tandem.service.j2",
@@ -199,6 +203,29 @@ def _listen(plan: Plan, shared: str) -> str:
     return shared
 
 
+def env_value(value: str) -> str:
+    """A value for an environment file: double-quoted with ``\\ " ` $`` escaped, as systemd (and sh)
+    read it back."""
+    text = "".join("\\" + c if c in '\\"`$' else c for c in value)
+    return f'"{text}"'
+
+
+ENV_FILE = """\
+# {name}.env: the options `tandem export systemd` was given that carry a secret, kept off tandem serve's
+# command line (ps shows it). Install it where {name}.service reads it, readable by root only:
+#   sudo install -D -m 600 {name}.env /etc/tandem/{name}.env
+# (or add these lines to the /etc/tandem/{name}.env you have).
+{lines}"""
+
+
+def env_file(options: ExportOptions) -> File | None:
+    """The one service's secret options (tandem.exporters.carried) as /etc/tandem/NAME.env takes them."""
+    if not options.secret_env:
+        return None
+    lines = "".join(f"{key}={env_value(value)}\n" for key, value in options.secret_env)
+    return File(f"{options.name}.env", ENV_FILE.format(name=options.name, lines=lines), 0o600)
+
+
 def systemd_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     units = per_process_files(plan, options) if options.per_process else (service_file(plan, options),)
     extra: tuple[File, ...] = ()
@@ -206,6 +233,8 @@ def systemd_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
         from tandem.exporters.procfile import proxy_file
 
         extra = tuple(f for f in (proxy_file(plan),) if f is not None)
+    if not options.per_process:
+        extra = tuple(f for f in (env_file(options),) if f is not None)
     return (*units, *extra, readme(plan, options, units))
 
 
@@ -222,7 +251,7 @@ one KEY=value a line (optional; settings.TANDEM is read as always). The unit(s) 
 RECOMMENDED = """
 {name}.service runs `tandem serve {flags}`, which supervises every process as it does locally
 (Type=notify: systemd knows the site is up when tandem prints "Ready:"). Install and start:
-
+{secrets_note}
   sudo cp {name}.service /etc/systemd/system/
   sudo systemctl daemon-reload
   sudo systemctl enable --now {name}.service
@@ -237,6 +266,11 @@ Stop: sudo systemctl stop {name}.service ({stopping} within
 
   sudo -u {user} XDG_RUNTIME_DIR={runtime_dir} {python} -m tandem status
 {split_note}{role_note}"""
+
+SECRETS_NOTE = """
+  # {keys}: a secret, kept off the command line (ps shows it), in {name}.env (mode 0600)
+  sudo install -D -m 600 {name}.env /etc/tandem/{name}.env   # or add its lines to the one you have
+"""
 
 ROLE_NOTE = """
 This host runs {what}: give it the edge secret the {peers} share, as
@@ -362,6 +396,11 @@ def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
             python=launch(plan, options).python,
             reload_note=reload_note(plan),
             split_note=split_note(plan),
+            secrets_note=SECRETS_NOTE.format(
+                keys=", ".join(key for key, _ in options.secret_env), name=options.name
+            )
+            if options.secret_env
+            else "",
             role_note=role_note(plan, options),
             stopping="nginx finishes the requests in flight"
             if plan.mode == "edge"
