@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -359,3 +360,50 @@ def test_role_exports_write_or_refuse_in_one_line(
         and '"--upstream" "10.0.0.2"' in exec_start
     )
     assert secret not in unit
+
+
+def test_one_service_unit_runs_the_config_export_was_given(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path
+) -> None:
+    """`tandem export systemd` (the one tandem.service) repeats to `tandem serve` everything it was given,
+    by flag or TANDEM_* variable: `tandem config` run with the unit's ExecStart arguments, its Environment=
+    lines and the tandem.env it wrote resolves the options the export had (a --channel-layer was lost, and
+    the unit refused to start on the host: E015). The layer's password is in tandem.env (0600) alone."""
+    password = "pw-never-on-the-command-line"
+    layer = f"redis://:{password}@10.0.0.9:6379/0"
+    given = ("--mode", "split", "--channel-layer", layer)
+    env = {**example_env(example_project), "TANDEM_PROCS": "3", "TANDEM_MAX_BODY_SIZE": "50m"}
+    out = tmp_path / "deploy"
+    code, output = tandem.run("export", "systemd", *given, "--out", str(out), cwd=example_project, env=env)
+    assert code == 0, output
+    unit = (out / "tandem.service").read_text()
+    assert password not in unit and password not in (out / "README.txt").read_text()
+    assert (out / "tandem.env").stat().st_mode & 0o777 == 0o600
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    words = shlex.split(exec_start.removeprefix("ExecStart="))
+    assert words[1:4] == ["-m", "tandem", "serve"] and "--procs" in words, words
+    unit_env = dict(
+        shlex.split(line.removeprefix("Environment="))[0].split("=", 1)
+        for line in unit.splitlines()
+        if line.startswith("Environment=")
+    )
+    installed = subprocess.run(
+        ["sh", "-c", 'set -a; . "$1"; exec env -0', "sh", str(out / "tandem.env")],
+        capture_output=True,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
+    ).stdout.decode()
+    secret = dict(item.split("=", 1) for item in installed.split("\0") if item.startswith("TANDEM_"))
+    assert secret == {"TANDEM_CHANNEL_LAYER": layer}
+
+    def config(*args: str, environ: dict[str, str]) -> dict[str, str]:
+        code, output = tandem.run("config", "--json", *args, cwd=example_project, env=environ)
+        assert code == 0, output
+        return {k: v["value"] for k, v in json.loads(output)["config"].items()}
+
+    exported = config(
+        *given, "--bind", "0.0.0.0", "--port", "80", "--runtime-dir", "/run/tandem", environ=env
+    )
+    on_host = config(*words[4:], environ={**example_env(example_project), **unit_env, **secret})
+    assert on_host == exported
+    assert on_host["channel_layer"] == layer and on_host["procs"] == "3" and on_host["max_body_size"] == "50m"
