@@ -348,14 +348,16 @@ def export_plan(
     probe_token: str = "",
     shared_fd: int | None = None,
     procs: int | None = None,
+    served: bool = False,
 ) -> Plan:
     """What a production host runs: sockets under ``runtime_dir``, nothing bound here (``shared_fd``: the
-    Daphne socket arrives from the process manager on that descriptor; tandem.exporters.common)."""
+    Daphne socket arrives from the process manager on that descriptor; tandem.exporters.common; ``served``:
+    the host runs ``tandem serve``, which binds them all, tandem.plan.Export)."""
     config = replace(loaded.config, mode=mode, port=port, bind=bind or loaded.config.bind)
     if procs is not None:
         config = replace(config, procs=procs)
     routes = routes_with_prefixes(loaded) if topology(mode).needs_routes else None
-    target = Export(runtime_dir, probe_token, sys.executable, shared_fd)
+    target = Export(runtime_dir, probe_token, sys.executable, shared_fd, served)
     return build_plan(config, loaded.project, routes, target)
 
 

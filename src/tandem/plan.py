@@ -292,12 +292,15 @@ class Managed:
 class Export:
     """Target of ``tandem export``: what a production host runs, sockets under ``runtime_dir``, nothing
     bound here. ``shared_fd``: the Daphne socket arrives from the process manager on that descriptor
-    (systemd socket activation: 3; supervisord's fcgi-program: 0)."""
+    (systemd socket activation: 3; supervisord's fcgi-program: 0). ``served``: the host runs ``tandem serve``
+    (export systemd's one service), which binds every socket and passes it down: stand-in descriptors, as
+    Preview's, so a server that only adopts a socket tandem bound (uvicorn, Granian) is exported too."""
 
     runtime_dir: Path
     probe_token: str
     python: str
     shared_fd: int | None = None
+    served: bool = False
 
 
 @dataclass(frozen=True)
@@ -354,11 +357,11 @@ def new_proxy_secret(config: Config) -> str:
 
 def _export_sockets(config: Config, target: Export) -> dict[str, BoundSocket]:
     sockets = {}
-    for name, address in plan_addresses(config, target.runtime_dir).items():
+    for fd, (name, address) in enumerate(plan_addresses(config, target.runtime_dir).items(), 3):
         if name in EXPORT_TCP_PORTS and not address.is_unix and address.port == 0:
             address = Address(host=address.host, port=EXPORT_TCP_PORTS[name])
         shared = target.shared_fd if name == shared_socket(config) else None
-        sockets[name] = BoundSocket(address, shared)
+        sockets[name] = BoundSocket(address, fd if target.served else shared)
     return sockets
 
 

@@ -145,7 +145,8 @@ def plan_of(case: Case) -> Plan:
         config = resolve_config(
             {"mode": case.mode, "port": 80, "bind": "0.0.0.0", "procs": 1, **case.cli}, {}, {}
         )
-    target = Export(Path("/run/tandem"), "golden-token", PYTHON, shared_fd(case.target, case.options))
+    served = case.target == "systemd" and not case.options.per_process  # as `tandem export` builds it
+    target = Export(Path("/run/tandem"), "golden-token", PYTHON, shared_fd(case.target, case.options), served)
     routes = example_routes() if topology(case.mode).needs_routes else None
     return build_plan(config, project(case.redis), routes, target)
 
@@ -462,7 +463,7 @@ def one_service(
 ) -> tuple[Config, dict[str, File]]:
     """`tandem export systemd`'s files for what it was given (flags, its environment, settings.TANDEM)."""
     config = resolve_config({"mode": "split", "port": 80, "bind": "0.0.0.0", **cli}, environ or {}, settings)
-    target = Export(Path("/run/tandem"), "golden-token", PYTHON, None)
+    target = Export(Path("/run/tandem"), "golden-token", PYTHON, None, served=True)
     plan = build_plan(config, project(True), example_routes(), target)
     serve = carried("systemd", config)
     options = ExportOptions(
@@ -523,6 +524,9 @@ def read_env_file(file: File) -> dict[str, str]:
             {"TANDEM_WS_SERVER": "daphne", "TANDEM_WORKERS": "auto"},
             ("--ws-server daphne", "--workers auto"),
         ),
+        # Servers that adopt the socket tandem binds: the one service runs tandem serve, which binds it.
+        ({"http_server": "granian"}, {}, ("--http-server granian",)),
+        ({}, {"TANDEM_WS_SERVER": "uvicorn"}, ("--ws-server uvicorn",)),
         (
             {},
             {"TANDEM_GC_THRESHOLD": "20000", "TANDEM_ACCESS_LOG": "0"},
@@ -540,6 +544,8 @@ def read_env_file(file: File) -> dict[str, str]:
         "procs-env",
         "http-server",
         "ws-server-env",
+        "granian",
+        "uvicorn-env",
         "gc-access-log-env",
         "env-only",
         "diagnostic-token",
@@ -590,3 +596,20 @@ def test_environment_file_values_survive_quoting() -> None:
     url = 'redis://:p"a\\s$s `w d%@10.0.0.9:6379/0'
     _, files = one_service({"channel_layer": url})
     assert read_env_file(files["tandem.env"]) == {"TANDEM_CHANNEL_LAYER": url}
+
+
+def test_the_one_service_exports_servers_that_adopt_tandems_socket() -> None:
+    """Granian and uvicorn only adopt a socket tandem bound: the one service runs `tandem serve`, so its
+    export writes them (it refused them, though the host would have run them). Granian under a process
+    manager has no socket handed to it, and --per-process still says so."""
+    for cli in ({"http_server": "granian"}, {"ws_server": "uvicorn"}):
+        _, files = one_service(cli)
+        assert "tandem.service" in files
+    case = Case(
+        "systemd",
+        "per-process",
+        cli={"http_server": "granian"},
+        options=ExportOptions(user="chat", per_process=True),
+    )
+    with pytest.raises(UsageError, match="runs only under tandem serve"):
+        render(case)

@@ -282,6 +282,8 @@ def export(
         shared_fd=shared_fd(target, export_options),
         # A Procfile runner starts each line alone: one Daphne unless asked (then refused, with the why).
         procs=1 if target == "procfile" and loaded.config.procs is None else None,
+        # The one systemd service runs `tandem serve`: its Plan is serve's (Granian and uvicorn included).
+        served=target == "systemd" and not per_process,
     )
     files = export_files(target, plan, export_options)
     # Checked before anything is written: a config nginx refuses never lands in --out.
