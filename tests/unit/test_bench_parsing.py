@@ -184,8 +184,8 @@ def test_variant_table_uses_the_core_count() -> None:
         # --tls (tests/unit/test_bench_tls.py)
         "split-tls", "split-caddy-tls",
         # --servers (tests/unit/test_bench_servers.py), then the hand-built reference, only when named
-        "split-granian", "split-gunicorn-asgi", "split-uvicorn", "unified-uvicorn", "unified-gunicorn-asgi",
-        "handbuilt-split",
+        "split-granian", "split-granian-tcp", "split-gunicorn-asgi", "split-uvicorn", "unified-uvicorn",
+        "unified-gunicorn-asgi", "handbuilt-split",
     ]  # fmt: skip
     # Each access-log variant runs right after its pair without the log: a paired figure.
     for logged in (v for v in variant_table(4) if v.access_log):
@@ -228,10 +228,11 @@ def test_select_variants_nothing_left() -> None:
         select_variants(variant_table(2), ("unified",), ("split-tcp",))
 
 
-def test_only_split_tcp_measures_servers_directly() -> None:
-    direct = [v.name for v in variant_table(2) if "direct" in v.measure]
-    assert direct == ["split-tcp"]
-    assert all(v.serve_args[:2] == ("--internal", "tcp") for v in variant_table(2) if v.name == "split-tcp")
+def test_only_split_over_tcp_measures_servers_directly() -> None:
+    # Over unix sockets nothing but the proxy can reach the app servers.
+    direct = [v for v in variant_table(2) if "direct" in v.measure]
+    assert [v.name for v in direct] == ["split-tcp", "split-granian-tcp"]
+    assert all(v.serve_args[:2] == ("--internal", "tcp") for v in direct)
 
 
 # --- what cannot be measured ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ real nginx)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import subprocess
 from pathlib import Path
@@ -29,6 +30,7 @@ DEFAULTS = [
 ]  # fmt: skip
 SERVER_VARIANTS = [
     "split-granian",
+    "split-granian-tcp",
     "split-gunicorn-asgi",
     "split-uvicorn",
     "unified-uvicorn",
@@ -57,6 +59,7 @@ def test_servers_adds_every_server_option_within_the_modes() -> None:
     assert names(("split",), servers=True) == [
         *DEFAULTS[4:],
         "split-granian",
+        "split-granian-tcp",
         "split-gunicorn-asgi",
         "split-uvicorn",
     ]
@@ -87,6 +90,7 @@ def test_each_server_variant_passes_the_server_it_names_to_tandem_serve() -> Non
     table = {v.name: v for v in variant_table(2)}
     flags = {
         "split-granian": ("--http-server", "granian"),
+        "split-granian-tcp": ("--http-server", "granian"),
         "split-gunicorn-asgi": ("--ws-server", "gunicorn-asgi"),
         "split-uvicorn": ("--ws-server", "uvicorn"),
         "unified-uvicorn": ("--server", "uvicorn"),
@@ -400,3 +404,34 @@ def test_issue_16_fanout_targets_take_one_daphne_and_the_fastest_one_process_ser
     )
     unmeasured = {t.key: t for t in check_targets(run, max_conns=0, fanout_counts=(100,))}
     assert unmeasured["fanout_1000_fastest"].met is None
+
+
+def test_http_servers_against_gunicorn_over_the_same_transport_and_reached_directly() -> None:
+    # Through nginx each against Gunicorn over the same transport (over TCP Gunicorn's sync worker makes
+    # nginx connect per request); then each reached directly, without nginx's share of the same cores.
+    from tandem.bench.figures import GUNICORN_DIRECT
+    from tandem.bench.targets import check_targets
+
+    def both(public: float, direct: float) -> list[HttpFigure]:
+        return [http(public), dataclasses.replace(http(direct), target=GUNICORN_DIRECT)]
+
+    run = [
+        result("split-unix", http=[http(2800)]),
+        result("split-tcp", http=both(1300, 1250)),
+        result("split-granian", http=[http(3400)]),
+        result("split-granian-tcp", http=both(3750, 3800)),
+    ]
+    lines = [r.summary() for r in server_ratios(run)]
+    assert lines == [
+        "best --http-server vs Gunicorn sync (split, HTTP): 1.21x (split-granian 3,400 req/s vs split-unix 2,800 req/s)",
+        "best --http-server vs Gunicorn sync, both over TCP (split, HTTP): 2.88x (split-granian-tcp 3,750 req/s vs "
+        "split-tcp 1,300 req/s)",
+        "best --http-server vs Gunicorn sync, each reached directly (split, HTTP, no nginx): 3.04x "
+        "(split-granian-tcp 3,800 req/s vs split-tcp 1,250 req/s)",
+    ]
+    targets = {t.key: t for t in check_targets(run, max_conns=0, fanout_counts=())}
+    met = [targets[f"http_server_over_gunicorn{suffix}"].met for suffix in ("", "_tcp", "_direct")]
+    assert met == [False, True, True]
+    # Without split-tcp in the run, the TCP ratios name what they need.
+    without = server_ratios(run[:1] + run[2:])
+    assert [r.missing for r in without[1:3]] == ["needs split-tcp's http figure"] * 2

@@ -1,7 +1,10 @@
 """The ratios ``--servers`` and ``handbuilt-split`` are run for, each from two figures of the same run (pure).
 
-- the best ``--http-server`` against Gunicorn (sync) in split mode, HTTP req/s through nginx: split-unix is
-  the default pair over the same unix sockets;
+- the best ``--http-server`` against Gunicorn (sync) in split mode, HTTP req/s through nginx, each against
+  Gunicorn over the same transport: over unix sockets (split-granian against split-unix, tandem's default),
+  over TCP (split-granian-tcp against split-tcp: Gunicorn's sync worker closes every connection, so nginx
+  opens a TCP connection per request, where Granian keeps them); and the same servers each reached
+  directly over TCP (split-granian-tcp against split-tcp), without nginx taking its share of the cores;
 - the best ``--ws-server`` against Daphne in split mode, and the best unified ``--server`` against one
   Daphne (unified-1), WebSocket echo msg/s (and HTTP req/s for unified, where the one server serves both);
 - tandem's split-unix against the same servers started by hand as the Channels docs do (handbuilt-split),
@@ -19,15 +22,20 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tandem.bench.figures import OK, PUBLIC, VariantResult
+from tandem.bench.figures import GUNICORN_DIRECT, OK, PUBLIC, VariantResult
 from tandem.bench.variants import variant_table
 
 HTTP = "http"
 ECHO = "echo"
 UNITS = {HTTP: "req/s", ECHO: "msg/s"}
 SPLIT_DEFAULT = "split-unix"
+SPLIT_TCP = "split-tcp"  # Gunicorn reached directly over TCP
 UNIFIED_DEFAULT = "unified-1"
 HANDBUILT = "handbuilt-split"
+TCP_HTTP_SERVER_TITLE = "best --http-server vs Gunicorn sync, both over TCP (split, HTTP)"
+DIRECT_HTTP_SERVER_TITLE = (
+    "best --http-server vs Gunicorn sync, each reached directly (split, HTTP, no nginx)"
+)
 
 
 @dataclass(frozen=True)
@@ -57,10 +65,10 @@ class Ratio:
         )
 
 
-def _rate(variant: VariantResult, kind: str) -> float | None:
-    """The variant's public req/s or msg/s; None when not measured or when any answer failed."""
+def _rate(variant: VariantResult, kind: str, target: str = PUBLIC) -> float | None:
+    """The variant's req/s or msg/s at ``target``; None when not measured or when any answer failed."""
     if kind == HTTP:
-        http = variant.http_at(PUBLIC)
+        http = variant.http_at(target)
         rate = http.requests_per_s if http else 0.0
     else:
         echo = variant.echo_at(PUBLIC)
@@ -74,12 +82,13 @@ def _best(
     candidates: Sequence[VariantResult],
     baseline_name: str,
     results: Sequence[VariantResult],
+    target: str = PUBLIC,
 ) -> Ratio | None:
     if not candidates:
         return None  # none of the variants this ratio is about was in the run
-    measured = [(v, r) for v in candidates if v.status == OK and (r := _rate(v, kind)) is not None]
+    measured = [(v, r) for v in candidates if v.status == OK and (r := _rate(v, kind, target)) is not None]
     baseline = next((v for v in results if v.name == baseline_name and v.status == OK), None)
-    base_rate = _rate(baseline, kind) if baseline is not None else None
+    base_rate = _rate(baseline, kind, target) if baseline is not None else None
     if not measured:
         names = ", ".join(v.name for v in candidates)
         return Ratio(title, kind, None, None, baseline_name, base_rate, f"no {kind} figure from {names}")
@@ -91,19 +100,35 @@ def _best(
     return Ratio(title, kind, top.name, rate, baseline_name, base_rate)
 
 
+def over_tcp_variants() -> frozenset[str]:
+    """The variants whose app servers sit behind the proxy on 127.0.0.1 TCP ports (--internal tcp)."""
+    return frozenset(
+        v.name
+        for v in variant_table(1)
+        if any(a == "--internal" and b == "tcp" for a, b in zip(v.serve_args, v.serve_args[1:], strict=False))
+    )
+
+
 def server_ratios(results: Sequence[VariantResult]) -> list[Ratio]:
     """Every ratio the run has variants for, in a fixed order."""
     tandem = [v for v in results if not v.handbuilt]
     split = [v for v in tandem if v.mode == "split"]
     unified = [v for v in tandem if v.mode == "unified"]
     http_servers = [v for v in split if v.http_server not in (None, "gunicorn")]
+    over_tcp = over_tcp_variants()
+    unix_servers = [v for v in http_servers if v.name not in over_tcp]
+    tcp_servers = [v for v in http_servers if v.name in over_tcp]
+    # Those whose WSGI server was also reached directly (split over TCP): their figure at GUNICORN_DIRECT.
+    direct_servers = [v for v in tcp_servers if any(f.target == GUNICORN_DIRECT for f in v.http)]
     split_ws = [v for v in split if v.ws_server != "daphne"]
     unified_ws = [v for v in unified if v.ws_server != "daphne"]
     handbuilt = [v for v in results if v.handbuilt]
     found = [
         _best(
-            "best --http-server vs Gunicorn sync (split, HTTP)", HTTP, http_servers, SPLIT_DEFAULT, results
+            "best --http-server vs Gunicorn sync (split, HTTP)", HTTP, unix_servers, SPLIT_DEFAULT, results
         ),
+        _best(TCP_HTTP_SERVER_TITLE, HTTP, tcp_servers, SPLIT_TCP, results),
+        _best(DIRECT_HTTP_SERVER_TITLE, HTTP, direct_servers, SPLIT_TCP, results, GUNICORN_DIRECT),
         _best("best --ws-server vs Daphne (split, echo)", ECHO, split_ws, SPLIT_DEFAULT, results),
         _best("best --server vs Daphne (unified, echo)", ECHO, unified_ws, UNIFIED_DEFAULT, results),
         _best("best --server vs Daphne (unified, HTTP)", HTTP, unified_ws, UNIFIED_DEFAULT, results),

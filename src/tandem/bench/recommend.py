@@ -37,6 +37,7 @@ from tandem.bench.figures import (
     VariantResult,
     find,
 )
+from tandem.bench.ratios import over_tcp_variants
 
 SPLIT_WORTH = 1.5
 PROCS_WORTH = 1.3
@@ -175,7 +176,10 @@ def _servers(results: Sequence[VariantResult], mode: str, procs: int) -> tuple[s
     processes when ``procs`` > 1), since it runs as one process."""
     ours = [v for v in results if v.mode == mode and not v.handbuilt]
     if mode == "split":
-        http = [v for v in ours if v.http_server not in (None, "gunicorn")]
+        # The command recommended keeps tandem's unix sockets: a server is judged over the same transport
+        # as split-unix (split-granian-tcp is there for the ratios over TCP and without nginx).
+        over_tcp = over_tcp_variants()
+        http = [v for v in ours if v.http_server not in (None, "gunicorn") and v.name not in over_tcp]
         ws = [v for v in ours if v.ws_server != "daphne"]
         http_pick, http_reasons = _server_choice(results, http, "split-unix", ("HTTP",))
         ws_pick, ws_reasons = _server_choice(results, ws, "split-unix", ("echo",))

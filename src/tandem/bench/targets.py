@@ -147,20 +147,27 @@ def check_targets(
 
 def _server_targets(results: Sequence[VariantResult]) -> list[Target]:
     """Issue 16's server ratios, from the same figures ``tandem bench --servers`` prints."""
-    from tandem.bench.ratios import server_ratios
+    from tandem.bench.ratios import DIRECT_HTTP_SERVER_TITLE, TCP_HTTP_SERVER_TITLE, server_ratios
 
     ratios = {r.title: r for r in server_ratios(results)}
+    plain = "needs tandem bench --servers with split-unix"
     wanted = (
         ("http_server_over_gunicorn", "best --http-server vs Gunicorn sync (split, HTTP)",
-         HTTP_SERVER_OVER_GUNICORN, "req/s"),
-        ("ws_server_over_daphne", "best --ws-server vs Daphne (split, echo)", WS_SERVER_OVER_DAPHNE, "msg/s"),
+         HTTP_SERVER_OVER_GUNICORN, "req/s", plain),
+        ("http_server_over_gunicorn_tcp", TCP_HTTP_SERVER_TITLE, HTTP_SERVER_OVER_GUNICORN, "req/s",
+         "needs tandem bench --servers with split-tcp (split-granian-tcp)"),
+        # The same servers without nginx: on a small machine nginx and the load generator share its cores.
+        ("http_server_over_gunicorn_direct", DIRECT_HTTP_SERVER_TITLE, HTTP_SERVER_OVER_GUNICORN, "req/s",
+         "needs tandem bench --servers with split-tcp (split-granian-tcp reaches Granian directly)"),
+        ("ws_server_over_daphne", "best --ws-server vs Daphne (split, echo)", WS_SERVER_OVER_DAPHNE, "msg/s",
+         plain),
     )  # fmt: skip
     targets = []
-    for key, title, threshold, unit in wanted:
+    for key, title, threshold, unit, needs in wanted:
         ratio = ratios.get(title)
         top = (ratio.top, ratio.top_rate) if ratio and ratio.top and ratio.top_rate else None
         bottom = (ratio.bottom, ratio.bottom_rate) if ratio and ratio.bottom and ratio.bottom_rate else None
-        missing = ratio.missing if ratio and ratio.missing else "needs tandem bench --servers with split-unix"
+        missing = ratio.missing if ratio and ratio.missing else needs
         targets.append(_ratio_target(key, title, threshold, top, bottom, unit, missing))
     return targets
 

@@ -90,6 +90,19 @@ def _server_variants() -> tuple[Variant, ...]:
             runs=SERVERS,
         ),
         Variant(
+            # Over TCP, Granian can also be reached directly: with split-tcp (Gunicorn reached directly)
+            # the servers' ratio without nginx's share of the cores (tandem.bench.ratios).
+            "split-granian-tcp",
+            "split",
+            "nginx -> Granian (WSGI) + Daphne over 127.0.0.1 TCP, and Granian reached directly",
+            ("--internal", "tcp", "--http-server", "granian"),
+            redis=False,
+            procs=None,
+            measure=frozenset({HTTP, DIRECT}),
+            http_server="granian",
+            runs=SERVERS,
+        ),
+        Variant(
             "split-gunicorn-asgi",
             "split",
             "nginx -> Gunicorn + Gunicorn's ASGI worker over unix sockets",

@@ -27,6 +27,7 @@ from tandem.cli.base import handle_errors, main, options_for
     "--servers",
     is_flag=True,
     help="Also run the other app servers tandem supports, next to Gunicorn + Daphne: split-granian, "
+    "split-granian-tcp (Granian also reached directly, for the ratio without nginx against split-tcp), "
     "split-gunicorn-asgi, split-uvicorn, unified-uvicorn, unified-gunicorn-asgi (skipped when the "
     "server's package is not installed).",
 )
