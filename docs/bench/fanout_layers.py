@@ -2,6 +2,8 @@
 
     .venv/bin/python docs/bench/fanout_layers.py --clients 1000 --messages 10 --repeats 3
     .venv/bin/python docs/bench/fanout_layers.py --clients 1000 --messages 10 --repeats 1 --profile
+    .venv/bin/python docs/bench/fanout_layers.py --clients 1000 --messages 20 --repeats 5 \
+        --variants tandem-nohop,redis-nohop,redis-pubsub-nohop
 
 A minimal relay project is written to a temporary directory: one consumer joins the group ``relay`` and turns
 every text frame it receives into a ``group_send`` whose handler sends the same text back. ``tandem serve
@@ -13,7 +15,12 @@ every text frame it receives into a ``group_send`` whose handler sends the same 
   Channels' per-message ``close_old_connections()`` thread hop for relay events (they touch no database), as
   the example's ChatConsumer does for its broadcasts;
 - ``uvicorn-nohop`` and ``gunicorn-asgi-nohop`` (only when asked): ``tandem-nohop`` on ``--server uvicorn``
-  and ``--server gunicorn-asgi``.
+  and ``--server gunicorn-asgi``;
+- ``redis-nohop`` and ``redis-pubsub-nohop`` (only when asked): ``tandem-nohop``'s consumer and one Daphne on
+  channels_redis's ``RedisChannelLayer`` and ``RedisPubSubChannelLayer``, named in the project's settings (the
+  settings read CHANNEL_LAYERS from ``RELAY_CHANNEL_LAYERS``: ``--channel-layer URL`` would put
+  ``RedisChannelLayer`` in place of either). Each run starts its own ``redis-server`` on a unix socket in the
+  temporary directory (no port, no persistence) and stops it by pid afterwards, so no group outlives its run.
 
 The load is ``tandem.bench.fanout.fanout_load`` (the protocol ``tandem bench`` uses): ``--clients`` WebSocket
 clients on loopback in this process, one more posts ``--messages`` messages (after 2 warm-ups), each timed
@@ -22,6 +29,10 @@ from the post to its receipt by every client. Figures are ms, medians over the r
 ``cpu/post`` is the server process's CPU time from the first post until the last relay event is sent,
 divided by the broadcasts (warm-ups included): the work one broadcast costs the server, which other load on
 a shared machine delays but does not change, where the receipt times move with it.
+
+``redis/post`` is the same for the redis-server process over the same span (its ``INFO cpu``, read by the
+server at both ends). ``µs/member`` is ``cpu/post`` divided by the group's members (the clients and the
+poster).
 
 ``--profile`` runs the server under cProfile over the same span and prints the top functions by own time
 for each variant (cProfile slows small calls: read shares, not ms).
@@ -46,6 +57,9 @@ from pathlib import Path
 from tandem.bench.fanout import WARMUP_MESSAGES, fanout_load
 
 SETTINGS = """\
+import json
+import os
+
 SECRET_KEY = "bench-only"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
@@ -56,7 +70,10 @@ ASGI_APPLICATION = "relay.asgi.application"
 WSGI_APPLICATION = "relay.wsgi.application"
 DATABASES = {}
 STATIC_URL = "/static/"
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = json.loads(
+    os.environ.get("RELAY_CHANNEL_LAYERS")
+    or '{"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}'
+)
 """
 
 URLS = """\
@@ -87,8 +104,19 @@ PROFILE = os.environ.get("RELAY_PROFILE")  # where to write the stats; profiling
 PROFILE_EVENTS = int(os.environ.get("RELAY_PROFILE_EVENTS", "0"))  # relay events sent, then stop
 CPU_FILE = os.environ.get("RELAY_CPU_FILE")  # where to write the process's CPU seconds over the same span
 SKIP_CLOSE = bool(os.environ.get("RELAY_SKIP_CLOSE"))  # variant tandem-nohop
+REDIS_SOCKET = os.environ.get("RELAY_REDIS_SOCKET")  # the redis variants: its CPU over the same span
 _profiler = cProfile.Profile() if PROFILE else None
-_state = {"on": False, "sent": 0, "cpu": 0.0}
+_state = {"on": False, "sent": 0, "cpu": 0.0, "redis": 0.0}
+
+
+def _redis_cpu():
+    if not REDIS_SOCKET:
+        return 0.0
+    import redis
+
+    # redis-server's own getrusage() (µs); /proc's figures for another process count 10 ms ticks.
+    info = redis.Redis(unix_socket_path=REDIS_SOCKET).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def _dump():
@@ -96,8 +124,9 @@ def _dump():
         _profiler.disable()
         _profiler.dump_stats(PROFILE)
     if CPU_FILE and _state["on"]:
-        with open(CPU_FILE, "w") as out:
-            out.write(str(time.process_time() - _state["cpu"]))
+        with open(f"{CPU_FILE}.{os.getpid()}", "w") as out:  # one file per server process
+            cpu = time.process_time() - _state["cpu"]
+            out.write(f"{cpu} {_redis_cpu() - _state['redis']} {_state.get('class', '?')} {_state['sent']}")
     _state["on"] = False
 
 
@@ -106,6 +135,7 @@ atexit.register(_dump)
 
 class RelayConsumer(AsyncWebsocketConsumer):
     async def connect(self):
+        _state["class"] = type(self.channel_layer).__module__ + "." + type(self.channel_layer).__name__
         await self.channel_layer.group_add("relay", self.channel_name)
         await self.accept()
 
@@ -122,6 +152,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if (_profiler is not None or CPU_FILE) and not _state["on"] and _state["sent"] == 0:
             _state["on"] = True
+            _state["redis"] = _redis_cpu()  # first: the query's own cost stays out of the server's span
             _state["cpu"] = time.process_time()
             if _profiler is not None:
                 _profiler.enable()
@@ -158,9 +189,18 @@ VARIANTS = {
     "tandem-nohop": [],
     "uvicorn-nohop": ["--server", "uvicorn"],
     "gunicorn-asgi-nohop": ["--server", "gunicorn-asgi"],
+    # --procs 1: with a cross-process layer tandem's default is one Daphne per core.
+    "redis-nohop": ["--procs", "1"],
+    "redis-pubsub-nohop": ["--procs", "1"],
+}
+# The project's layer for the redis variants (RELAY_CHANNEL_LAYERS), its host the run's redis-server.
+REDIS_BACKENDS = {
+    "redis-nohop": "channels_redis.core.RedisChannelLayer",
+    "redis-pubsub-nohop": "channels_redis.pubsub.RedisPubSubChannelLayer",
 }
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
+REDIS_READY_TIMEOUT = 10.0
 
 
 def write_project(root: Path) -> Path:
@@ -215,6 +255,41 @@ def stop(proc: subprocess.Popen[str]) -> None:
             proc.wait(STOP_TIMEOUT)
 
 
+def start_redis(sock: Path) -> subprocess.Popen[bytes]:
+    """redis-server on a unix socket only, no persistence; ready once it answers PING."""
+    import redis
+
+    sock.unlink(missing_ok=True)
+    argv = [
+        "redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no",
+        "--dir", str(sock.parent),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + REDIS_READY_TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        if sock.exists():
+            try:
+                if redis.Redis(unix_socket_path=str(sock), socket_timeout=1.0).ping():
+                    return proc
+            except redis.RedisError:
+                pass
+        time.sleep(0.05)
+    stop_redis(proc)
+    raise RuntimeError(f"redis-server did not answer on {sock}")
+
+
+def stop_redis(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(STOP_TIMEOUT)
+
+
 def run_once(
     project: Path, variant: str, args: argparse.Namespace, profile: Path | None
 ) -> dict[str, object]:
@@ -223,12 +298,25 @@ def run_once(
         env["RELAY_SKIP_CLOSE"] = "1"
     broadcasts = WARMUP_MESSAGES + args.messages
     cpu_file = project.parent / f"cpu-{variant}-{os.getpid()}"
-    cpu_file.unlink(missing_ok=True)
+    for old in project.parent.glob(cpu_file.name + ".*"):
+        old.unlink()
     env["RELAY_CPU_FILE"] = str(cpu_file)
     env["RELAY_PROFILE_EVENTS"] = str((args.clients + 1) * broadcasts)  # every client and the poster
     if profile is not None:
         env["RELAY_PROFILE"] = str(profile)
-    proc, url, lines = start(project, VARIANTS[variant], env)
+    redis_proc = None
+    if variant in REDIS_BACKENDS:
+        sock = project.parent / "redis.sock"
+        redis_proc = start_redis(sock)
+        env["RELAY_REDIS_SOCKET"] = str(sock)
+        layer = {"BACKEND": REDIS_BACKENDS[variant], "CONFIG": {"hosts": [f"unix://{sock}"]}}
+        env["RELAY_CHANNEL_LAYERS"] = json.dumps({"default": layer})
+    try:
+        proc, url, lines = start(project, VARIANTS[variant], env)
+    except BaseException:
+        if redis_proc is not None:
+            stop_redis(redis_proc)
+        raise
     try:
         layer_line = next((line for line in lines if "channel layer:" in line), "?")
         ws = "ws://" + url.split("://", 1)[1].rstrip("/") + "/ws/relay/"
@@ -239,12 +327,29 @@ def run_once(
             )
         )  # fmt: skip
         result["layer"] = layer_line.split("channel layer:", 1)[1].split("(", 1)[0].strip()
+        result["layer_line"] = layer_line.strip()
+        result["load1"] = os.getloadavg()[0]  # the box's load as the run ends
     finally:
         stop(proc)
+        if redis_proc is not None:
+            stop_redis(redis_proc)
     # The server's CPU time from the first post to the last relay event, per broadcast: on a shared box the
     # steadier figure of the two (another process's load delays the receipts, not this process's work).
-    result["server_cpu_ms"] = (
-        round(1000 * float(cpu_file.read_text()) / broadcasts, 1) if cpu_file.exists() else None
+    # Then the redis-server's CPU over the same span, and the layer class the server's consumers held: what
+    # ran, whatever the startup line said.
+    written = list(project.parent.glob(cpu_file.name + ".*"))
+    if len(written) > 1:
+        raise RuntimeError(f"{variant}: {len(written)} server processes wrote CPU figures; one was expected")
+    fields = written[0].read_text().split() if written else []
+    if fields and int(fields[3]) != (args.clients + 1) * broadcasts:
+        # The span ended as the server stopped, not at the last relay event: the figure would be wrong.
+        raise RuntimeError(f"{variant}: the server sent {fields[3]} relay events in its span, not all")
+    server_cpu = float(fields[0]) if fields else None
+    redis_cpu = float(fields[1]) if fields else None
+    result["layer_class"] = fields[2] if fields else None
+    result["server_cpu_ms"] = round(1000 * server_cpu / broadcasts, 1) if server_cpu is not None else None
+    result["redis_cpu_ms"] = (
+        round(1000 * redis_cpu / broadcasts, 2) if redis_cpu is not None and redis_proc is not None else None
     )
     return result
 
@@ -284,8 +389,8 @@ def main() -> int:
         f"\n{args.clients} clients, {args.messages} broadcasts per run, median of {args.repeats} runs (ms):"
     )
     print(
-        f"{'variant':10} {'layer':28} {'last p50':>9} {'last p99':>9} {'each p50':>9} {'cpu/post':>9} "
-        f"{'missing':>8}"
+        f"{'variant':19} {'layer':28} {'last p50':>9} {'last p99':>9} {'each p50':>9} {'cpu/post':>9} "
+        f"{'µs/member':>9} {'redis/post':>10} {'missing':>8}"
     )
     for variant, runs in results.items():
 
@@ -295,10 +400,16 @@ def main() -> int:
 
         layer = str(runs[0].get("layer")) if runs else "?"
         missing = sum(int(r["missing"]) for r in runs)  # type: ignore[call-overload]
+        per_member = 1000 * med("server_cpu_ms") / (args.clients + 1)  # the clients and the poster
         print(
-            f"{variant:10} {layer:28} {med('last_p50_ms'):9.0f} {med('last_p99_ms'):9.0f} "
-            f"{med('each_p50_ms'):9.0f} {med('server_cpu_ms'):9.1f} {missing:8d}"
+            f"{variant:19} {layer:28} {med('last_p50_ms'):9.0f} {med('last_p99_ms'):9.0f} "
+            f"{med('each_p50_ms'):9.0f} {med('server_cpu_ms'):9.1f} {per_member:9.0f} "
+            f"{med('redis_cpu_ms'):10.2f} {missing:8d}"
         )
+    for variant, runs in results.items():
+        print(f"{variant}: ran {sorted({str(r.get('layer_class')) for r in runs})}")
+    loads = [float(r["load1"]) for runs in results.values() for r in runs]  # type: ignore[arg-type]
+    print(f"load average (1 min) as the runs ended: {min(loads):.1f}-{max(loads):.1f}")
     return 0
 
 
