@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from tests.conftest import Tandem, TandemRunner, clean_env, find_caddy, wait_for
 from tests.small_projects import ASGI_WS_PREFIX, write_served_project
@@ -265,6 +265,9 @@ PROBE_RUNS = {
     "unified": ("--mode", "unified"),
     "split": ("--mode", "split", "--app-access-log"),
     "split-caddy": ("--mode", "split", "--proxy", "caddy"),  # behind Caddy the app servers log
+    "unified-uvicorn": ("--mode", "unified", "--server", "uvicorn"),
+    # uvicorn answers only WebSockets here: its log must hold none of the probes it answers.
+    "split-uvicorn": ("--mode", "split", "--ws-server", "uvicorn", "--app-access-log"),
 }
 
 
@@ -274,7 +277,7 @@ def test_probes_are_absent_from_the_access_log(mode: str, tmp_path: Path, tandem
     access log holds only the two requests the test made. Split mode logs in nginx and, with
     --app-access-log, in Gunicorn and Daphne too; behind Caddy, Gunicorn and Daphne log: none of them logs
     a probe."""
-    if mode == "split" and shutil.which("nginx") is None:
+    if mode.startswith("split") and mode != "split-caddy" and shutil.which("nginx") is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
     if mode == "split-caddy" and find_caddy() is None:
         pytest.skip("caddy is not installed (pip install 'django-tandem[caddy]')")
@@ -294,7 +297,8 @@ def test_probes_are_absent_from_the_access_log(mode: str, tmp_path: Path, tandem
         lambda: time.monotonic() >= idle_until and run.proc.poll() is None, timeout=15, message="10 s idle"
     )
     assert httpx.get(run.url + "status/?m=last", timeout=10).text == "status ok"
-    servers = 2 if mode == "split" else 1  # nginx and Gunicorn log each request in split mode here
+    # nginx and Gunicorn log each request in split mode here
+    servers = 2 if mode in ("split", "split-uvicorn") else 1
     wait_for(
         lambda: log.exists() and log.read_text().count("m=last") == servers, timeout=10, message="the log"
     )
@@ -364,6 +368,9 @@ def test_a_reload_reopens_a_rotated_access_log(tmp_path: Path, tandem: TandemRun
 TERMINAL_LINE = re.compile(r"^(\S+)\s*\| (.*)$")
 
 
+UVICORN = ("--server", "uvicorn")
+
+
 @pytest.mark.parametrize(
     ("mode", "log_args"),
     [
@@ -373,15 +380,30 @@ TERMINAL_LINE = re.compile(r"^(\S+)\s*\| (.*)$")
         ("split", ("--access-log-format", "json")),
         ("unified", ("--no-access-log",)),
         ("split", ("--no-access-log",)),
+        ("unified", UVICORN),
+        ("unified", (*UVICORN, "--access-log-format", "json")),
+        ("unified", (*UVICORN, "--access-log-format", "combined")),
+        ("unified", (*UVICORN, "--no-access-log")),
     ],
-    ids=["unified-default", "split-default", "unified-json", "split-json", "unified-off", "split-off"],
+    ids=[
+        "unified-default",
+        "split-default",
+        "unified-json",
+        "split-json",
+        "unified-off",
+        "split-off",
+        "unified-uvicorn",
+        "unified-uvicorn-json",
+        "unified-uvicorn-combined",
+        "unified-uvicorn-off",
+    ],
 )
 def test_the_terminal_shows_one_line_per_request(
     mode: str, log_args: tuple[str, ...], tmp_path: Path, tandem: TandemRunner
 ) -> None:
     """20 requests and one WebSocket, then a stop (which flushes every server's buffer): one access line each,
-    written by the server the mode's default names (nginx in split, Daphne in unified), in the chosen format;
-    none with --no-access-log."""
+    written by the server the mode's default names (nginx in split, Daphne or uvicorn in unified), in the
+    chosen format; none with --no-access-log."""
     if mode == "split" and shutil.which("nginx") is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
     project = served(tmp_path)
@@ -409,7 +431,7 @@ def test_the_terminal_shows_one_line_per_request(
     if "--no-access-log" in log_args:
         assert access == []
         return
-    writer = "nginx" if mode == "split" else "daphne"
+    writer = "nginx" if mode == "split" else "uvicorn" if "uvicorn" in log_args else "daphne"
     assert {name.split(".")[0] for name, _ in access} == {writer}, access
     http = [line for _, line in access if "/status/?n=" in line]
     numbers = sorted(int(n) for line in http for n in re.findall(r"\?n=(\d+)", line))
@@ -428,6 +450,98 @@ def test_the_terminal_shows_one_line_per_request(
     elif mode == "split":  # common: ... status bytes upstream request_time upstream_time
         assert all(re.search(r'" 200 \d+ gunicorn \d+\.\d{3} \d+\.\d{3}$', line) for line in http), http
         assert re.search(r'" 101 \d+ daphne \d+\.\d{3} \d+\.\d{3}$', websocket[0]), websocket
+    elif "combined" in log_args:  # ... status bytes "referer" "user agent" request_time
+        assert all(re.search(r'" 200 \d+ "-" "python-httpx/[^"]+" \d+\.\d{3}$', line) for line in http), http
+        assert '"WSCONNECT /ws/echo/" 101 - "-" "Python/' in websocket[0], websocket
     else:
         assert all(re.search(r'" 200 \d+ \d+\.\d{3}$', line) for line in http), http
         assert '"WSCONNECT /ws/echo/" 101' in websocket[0], websocket
+
+
+# --- uvicorn writes the same lines (tandem.runtime.served.AccessLogASGI) ------------------------------------
+
+
+async def refused_websocket(url: str) -> None:
+    """A WebSocket to a path no route takes: the handshake is refused."""
+    with pytest.raises(InvalidHandshake):  # the server's refusal (an HTTP status, not 101)
+        async with connect(url, open_timeout=10):
+            pass
+
+
+def test_uvicorn_logs_the_body_limits_413_and_a_refused_websocket(
+    tmp_path: Path, tandem: TandemRunner
+) -> None:
+    """Unified --server uvicorn with a 1 KiB body limit: the 413 tandem's wrapper answers and a WebSocket no
+    route takes are logged, each once, with the client's address; nothing of either reaches the terminal."""
+    project = served(tmp_path)
+    log = tmp_path / "access.log"
+    run = tandem.serve(
+        project, "--server", "uvicorn", "--access-log-file", str(log), "--graceful-timeout", str(GRACEFUL),
+        env=clean_env(TANDEM_MAX_BODY_SIZE="1k"),
+    )  # fmt: skip
+    assert httpx.post(run.url + "status/?m=big", content=b"x" * 2048, timeout=10).status_code == 413
+    asyncio.run(refused_websocket(run.url.replace("http://", "ws://") + "ws/nowhere/"))
+    wait_for(
+        lambda: log.exists() and "WSREJECT" in log.read_text() and "m=big" in log.read_text(),
+        timeout=10,
+        message="both lines in the log",
+    )
+    lines = log.read_text().splitlines()
+    big = [line for line in lines if "m=big" in line]
+    refused = [line for line in lines if "/ws/nowhere/" in line]
+    assert len(big) == 1 and re.match(
+        r'^127\.0\.0\.1 - - \[.*\] "POST /status/\?m=big HTTP/1\.1" 413 \d+ ', big[0]
+    ), big
+    assert len(refused) == 1 and re.match(
+        r'^127\.0\.0\.1 - - \[.*\] "WSREJECT /ws/nowhere/" 403 - -$', refused[0]
+    ), refused
+    assert "m=big" not in run.output
+    stop_within(run, GRACEFUL + 5)
+
+
+@pytest.mark.nginx
+def test_uvicorn_behind_nginx_logs_with_app_access_log(
+    tmp_path: Path, tandem: TandemRunner, nginx_bin: str
+) -> None:
+    """Split --ws-server uvicorn --app-access-log: nginx and uvicorn each log the WebSocket once, uvicorn
+    with the client's address nginx passed on (the socket between them is a unix socket: no address)."""
+    project = served(tmp_path)
+    run = tandem.serve(
+        project, "--mode", "split", "--ws-server", "uvicorn", "--app-access-log",
+        "--graceful-timeout", str(GRACEFUL), env=clean_env(),
+    )  # fmt: skip
+
+    async def echo_once() -> None:
+        async with connect(run.url.replace("http://", "ws://") + "ws/echo/?m=split") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+
+    asyncio.run(echo_once())
+    stop_within(run, GRACEFUL + 5)
+    access = [
+        (match.group(1), match.group(2))
+        for match in map(TERMINAL_LINE.match, run.output.splitlines())
+        if match and "/ws/echo/" in match.group(2)
+    ]
+    assert sorted(name.split(".")[0] for name, _ in access) == ["nginx", "uvicorn"], access
+    line = next(text for name, text in access if name.startswith("uvicorn"))
+    assert re.match(r'^127\.0\.0\.1 - - \[.*\] "WSCONNECT /ws/echo/" 101 - -$', line), line
+
+
+def test_uvicorn_reopens_a_rotated_access_log(tmp_path: Path, tandem: TandemRunner) -> None:
+    """logrotate moves the file without a signal: uvicorn notices the move within its flush second (as
+    tandem's Daphne does) and starts a new file; nothing more goes to the moved one."""
+    project = served(tmp_path)
+    log = tmp_path / "access.log"
+    run = tandem.serve(
+        project, "--server", "uvicorn", "--access-log-file", str(log), "--graceful-timeout", str(GRACEFUL),
+        env=clean_env(),
+    )  # fmt: skip
+    assert httpx.get(run.url + "status/?m=before", timeout=10).status_code == 200
+    wait_for(lambda: log.exists() and "m=before" in log.read_text(), timeout=10, message="the first line")
+    rotated = log.rename(tmp_path / "access.log.1")
+    wait_for(log.exists, timeout=10, message="a new file")
+    assert httpx.get(run.url + "status/?m=after", timeout=10).status_code == 200
+    wait_for(lambda: "m=after" in log.read_text(), timeout=10, message="the line in the new file")
+    assert "m=after" not in rotated.read_text()
+    stop_within(run, GRACEFUL + 5)

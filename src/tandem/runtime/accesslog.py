@@ -156,9 +156,16 @@ class DaphneAccessLog:
             )
 
     def entry(
-        self, details: Mapping[str, Any], request: str, status: Any, size: Any, taken: float | None
+        self,
+        details: Mapping[str, Any],
+        request: str,
+        status: Any,
+        size: Any,
+        taken: float | None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
-        headers = self.headers()
+        """One line; ``headers`` are the request's (else ``self.headers()``, Daphne's replying request)."""
+        headers = self.headers() if headers is None else headers
         if is_probe(details, headers, self.probe_token):
             return
         if not request:  # HTTP: the request line as the client sent it

@@ -8,6 +8,9 @@ with what tandem's Daphne does in its own server class and these servers do not:
   ``--proxy-headers``; uvicorn's equivalent trusts a list of peer IPs, which a unix socket does not have.
 - the request body limit (413 above ``TANDEM_MAX_BODY_SIZE`` bytes; 0 = none): the proxy enforces it
   first in split mode, and this keeps it in unified mode, where nothing stands in front.
+- tandem's access log (uvicorn): one line per request, as tandem's Daphne writes it
+  (tandem.runtime.accesslog), with the real client address and the body limit's 413; a WebSocket is one
+  WSCONNECT or WSREJECT line at its handshake; tandem's probes are left out.
 - draining: every accepted WebSocket is tracked, so the server's stop (1001, going away) or retirement
   during a reload (1012, service restart) closes each one with a close frame before the server exits.
   Gunicorn's ASGI worker would otherwise drop them without one (clients see 1006).
@@ -20,10 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
+from tandem.runtime.accesslog import DaphneAccessLog
 from tandem.runtime.asgi import ASGIApp, Receive, Scope, Send
+from tandem.runtime.spec import PROBE_HEADER
 
 BODY_LIMIT_ENV = "TANDEM_MAX_BODY_SIZE"
 REAL_IP_ENV = "TANDEM_REAL_IP"  # "1": behind tandem's proxy on a socket only it reaches
@@ -44,6 +50,107 @@ class RealClientASGI:
                 scope = dict(scope)
                 scope["client"] = (real.decode("latin-1"), 0)
         await self.app(scope, receive, send)
+
+
+_LOGGED_HEADERS = {b"referer": "referer", b"user-agent": "user-agent", PROBE_HEADER.encode(): PROBE_HEADER}
+
+
+class AccessLogASGI:
+    """Writes each request's access line through ``log`` once its response is done: status, body bytes
+    sent, seconds taken; a WebSocket's line at its handshake (accepted: WSCONNECT, refused: WSREJECT)."""
+
+    def __init__(self, app: ASGIApp, log: DaphneAccessLog) -> None:
+        self.app = app
+        self.log = log
+
+    @staticmethod
+    def _details(scope: Scope, path: str) -> dict[str, Any]:
+        client = scope.get("client")
+        return {
+            "method": scope.get("method", "GET"),
+            "path": path,
+            # As Daphne gives it ("ip:port"), or None on a unix socket (tandem's probes' socket).
+            "client": f"{client[0]}:{client[1]}" if client else None,
+        }
+
+    @staticmethod
+    def _headers(scope: Scope) -> dict[str, str]:
+        found = {"protocol": "HTTP/" + str(scope.get("http_version", "1.1"))}
+        for name, value in scope.get("headers", ()):
+            key = _LOGGED_HEADERS.get(name)
+            if key is not None:
+                found[key] = value.decode("latin-1")
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.monotonic()
+        status: int | None = None
+        sent = 0
+
+        async def logging_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, logging_send)
+        finally:
+            # The request line as the client sent it: the raw path with its query string.
+            raw = scope.get("raw_path") or scope.get("path", "").encode("utf-8")
+            path = raw.decode("latin-1")
+            if scope.get("query_string"):
+                path += "?" + scope["query_string"].decode("latin-1")
+            # No response started: the server answers 500 itself (the application failed).
+            self.log.entry(
+                self._details(scope, path),
+                "",
+                status if status is not None else 500,
+                sent,
+                time.monotonic() - started,
+                self._headers(scope),
+            )
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        logged = False
+
+        def handshake(accepted: bool) -> None:
+            nonlocal logged
+            if logged:
+                return
+            logged = True
+            verb = "WSCONNECT" if accepted else "WSREJECT"
+            path = scope.get("path", "")
+            self.log.entry(
+                self._details(scope, path),
+                f"{verb} {path}",
+                101 if accepted else 403,
+                None,
+                None,
+                self._headers(scope),
+            )
+
+        async def logging_send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "websocket.accept":
+                handshake(True)
+            elif message["type"] in ("websocket.close", "websocket.http.response.start"):
+                handshake(False)  # before an accept: the handshake is refused
+            await send(message)
+
+        try:
+            await self.app(scope, receive, logging_send)
+        finally:
+            handshake(False)  # returned or failed without accepting: the server refuses it
 
 
 class BodyLimitASGI:
@@ -140,19 +247,24 @@ class DrainASGI:
         return len(sends)
 
 
-def build(environ: MutableMapping[str, str] | os._Environ[str]) -> DrainASGI:
+def build(
+    environ: MutableMapping[str, str] | os._Environ[str], access_log: DaphneAccessLog | None = None
+) -> DrainASGI:
     from tandem.runtime import asgi
 
     app: ASGIApp = asgi.__getattr__("application")
     limit = int(environ.get(BODY_LIMIT_ENV, "0") or 0)
     if limit:
         app = BodyLimitASGI(app, limit)
+    if access_log is not None:  # outside the body limit (its 413 is logged), inside the real client address
+        app = AccessLogASGI(app, access_log)
     if environ.get(REAL_IP_ENV) == "1":
         app = RealClientASGI(app)
     return DrainASGI(app)
 
 
 _application: DrainASGI | None = None
+access_log: DaphneAccessLog | None = None  # set by the server's entry point before it loads the application
 
 
 def drainer() -> DrainASGI | None:
@@ -165,5 +277,5 @@ def __getattr__(name: str) -> Any:
     if name != "application":
         raise AttributeError(name)
     if _application is None:
-        _application = build(os.environ)
+        _application = build(os.environ, access_log)
     return _application

@@ -6,18 +6,27 @@ unix socket for its liveness probe, readiness proves it accepts on the shared so
 names its pid and the socket's inode), a reload replaces them one at a time. Draining: SIGTERM closes every
 WebSocket with 1001, SIGUSR1 (retired during a reload) with 1012, before uvicorn's own shutdown (which
 would send 1012 to all). Limits are uvicorn's own options (message size, the per-connection queue toward
-the application, pings) and tandem.runtime.served's (body size, the real client address).
+the application, pings) and tandem.runtime.served's (body size, the real client address). tandem's access
+log (``--access-log-fd``/``--access-log-file``, as tandem's Daphne takes them) is written by
+tandem.runtime.served, buffered, flushed every second and at the exit, its file reopened once logrotate
+moved it; uvicorn's own access logger stays off.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 import signal
 import socket
 from types import FrameType
 
+from tandem.runtime.accesslog import BufferedLog, DaphneAccessLog
 from tandem.runtime.served import GOING_AWAY, SERVICE_RESTART
+from tandem.runtime.spec import RuntimeSpec
+
+FLUSH_EVERY = 1.0  # seconds an access line may wait in memory at most
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,7 +39,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ws-max-queue", type=int, default=32)
     parser.add_argument("--drain-timeout", type=float, default=30.0)
     parser.add_argument("--header-timeout", type=float, default=15.0)
-    parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--access-log-fd", type=int)
+    parser.add_argument("--access-log-file")
+    parser.add_argument("--access-log-format", default="common")
+    parser.add_argument("--access-log-prefix", default="")
     parser.add_argument("app", nargs="?", default="tandem.runtime.served:application")
     return parser.parse_args(argv)
 
@@ -45,13 +57,32 @@ def private_socket(path: str) -> socket.socket:
     return sock
 
 
+def open_access_log(args: argparse.Namespace) -> DaphneAccessLog | None:
+    if args.access_log_fd is None and not args.access_log_file:
+        return None
+    log = BufferedLog(fd=args.access_log_fd, path=args.access_log_file)
+    token = RuntimeSpec.from_env(os.environ).probe_token
+    return DaphneAccessLog(log, args.access_log_format, args.access_log_prefix, probe_token=token)
+
+
+async def flush_every_second(log: BufferedLog) -> None:
+    """As tandem's Daphne: pending lines go out once a second; a moved (rotated) file is reopened."""
+    while True:
+        await asyncio.sleep(FLUSH_EVERY)  # wait-ok: the flush interval
+        log.flush()
+        log.reopen_if_moved()
+
+
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
+    from tandem.runtime import served
     from tandem.runtime.asgi import ProbeASGI
     from tandem.runtime.served import drainer
 
     args = parse(argv)
+    access_log = open_access_log(args)
+    served.access_log = access_log  # before uvicorn loads tandem.runtime.served:application
     shared = socket.socket(fileno=args.shared_fd)
     ProbeASGI.shared_inode = os.fstat(args.shared_fd).st_ino
     private = private_socket(args.private)
@@ -69,12 +100,18 @@ def main(argv: list[str] | None = None) -> None:
         timeout_keep_alive=max(1, int(args.header_timeout)),
         proxy_headers=False,  # the client address comes from tandem.runtime.served, only from the proxy
         server_header=False,
-        access_log=args.access_log,
+        access_log=False,  # tandem's own lines instead (tandem.runtime.served)
         log_level="warning",
     )
 
     class TandemServer(uvicorn.Server):
         close_code = GOING_AWAY
+        flusher: asyncio.Task[None] | None = None
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            if access_log is not None:
+                self.flusher = asyncio.create_task(flush_every_second(access_log.log))
+            await super().startup(sockets)
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # Not re-raised after the shutdown (uvicorn's default): a drained exit is a clean exit.
@@ -89,10 +126,18 @@ def main(argv: list[str] | None = None) -> None:
             if app is not None:
                 await app.drain(self.close_code)
             await super().shutdown(sockets)
+            if self.flusher is not None:
+                self.flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.flusher
 
     server = TandemServer(config)
     signal.signal(signal.SIGUSR1, server.retire)
-    server.run(sockets=[shared, private])
+    try:
+        server.run(sockets=[shared, private])
+    finally:
+        if access_log is not None:
+            access_log.log.close()  # the lines of the requests served while draining too
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ on the shared socket, a reload replaces them one at a time (SIGUSR1: 1012), a st
 Limits: uvicorn's --ws-max-size (1009 above --ws-max-message-size), --ws-max-queue (reading pauses), its
 WebSocket pings (--ping-interval/--ping-timeout), the keep-alive timeout; the body limit and the real
 client address from tandem.runtime.served. Not kept, said at start (``gives_up``): --ws-write-buffer and
---ws-send-timeout (a send waits on the websockets library's own write buffer, without a deadline), and
-tandem's access-log lines (none are written: unified mode alone, --app-access-log or Caddy in front log no
-request that reaches uvicorn; nginx in front logs its own). No per-request header deadline either
-(uvicorn bounds idle keep-alive time only), so it is refused in unified mode on a non-loopback --bind.
+--ws-send-timeout (a send waits on the websockets library's own write buffer, without a deadline). No
+per-request header deadline either (uvicorn bounds idle keep-alive time only), so it is refused in unified
+mode on a non-loopback --bind. tandem's access log is written as tandem's Daphne writes it, to the same
+target (``app_access_log``: unified mode, --app-access-log, or Caddy in front).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tandem.runtime.served import BODY_LIMIT_ENV, REAL_IP_ENV
 from tandem.servers import WS, Server, Slot
 from tandem.servers.gunicorn_asgi import loopback
 from tandem.sizes import size_bytes
-from tandem.topologies.processes import GENERATION, child_env, probe, runtime_spec
+from tandem.topologies.processes import GENERATION, app_access_log, child_env, probe, runtime_spec
 
 
 def refuse(config: Config, mode: str) -> None:
@@ -51,9 +51,11 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
             "--server/--ws-server uvicorn runs only under tandem serve (it adopts the socket tandem binds)",
             hint="export with the default Daphne",
         )
+    target = app_access_log(ctx, behind_proxy=slot.behind_proxy)
     processes = []
     for index in range(1, slot.count + 1):
         private = Address(path=str(ctx.runtime_dir / f"uvicorn-{index}.{GENERATION}.sock"))
+        name = f"uvicorn.{index}" if slot.count > 1 else "uvicorn"
         argv = [
             ctx.python, "-m", "tandem.runtime.uvicorn",
             "--shared-fd", str(bound.fd),
@@ -64,18 +66,24 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
             "--ws-max-queue", str(config.ws_max_queue),
             "--drain-timeout", str(config.graceful_timeout),
             "--header-timeout", str(config.header_timeout),
-            "tandem.runtime.served:application",
         ]  # fmt: skip
+        if target is not None:  # as tandem's Daphne takes it (tandem.servers.daphne)
+            if target.fd is not None:
+                argv += ["--access-log-fd", str(target.fd)]
+            else:
+                argv += ["--access-log-file", target.path or ""]
+            argv += ["--access-log-format", target.format, "--access-log-prefix", target.prefix(name)]
+        argv.append("tandem.runtime.served:application")
         processes.append(
             ProcessSpec(
-                name=f"uvicorn.{index}" if slot.count > 1 else "uvicorn",
+                name=name,
                 role=Role.DAPHNE,  # the lifecycle of tandem's Daphne: replaced one at a time, SIGUSR1 retires
                 argv=tuple(argv),
                 env=env,
                 probe=dataclasses.replace(
                     probe(ctx, private, websocket=True), shared=bound.address, shared_fd=bound.fd
                 ),
-                inherited_fds=(bound.fd,),
+                inherited_fds=(bound.fd,) + (target.inherited_fds if target is not None else ()),
                 cwd=str(ctx.project.root),
             )
         )
@@ -90,6 +98,5 @@ SERVER = Server(
     processes=_processes,
     refuse=refuse,
     summary="uvicorn: N processes on one socket like Daphne, its own pings and size limits",
-    gives_up="no WS_WRITE_BUFFER or WS_SEND_TIMEOUT (a send to a client that does not read waits, no deadline); "
-    "no access-log lines of its own (nginx in front still logs)",
+    gives_up="no WS_WRITE_BUFFER or WS_SEND_TIMEOUT (a send to a client that does not read waits, no deadline)",
 )
