@@ -15,7 +15,9 @@ every text frame it receives into a ``group_send`` whose handler sends the same 
   Channels' per-message ``close_old_connections()`` thread hop for relay events (they touch no database), as
   the example's ChatConsumer does for its broadcasts;
 - ``uvicorn-nohop`` and ``gunicorn-asgi-nohop`` (only when asked): ``tandem-nohop`` on ``--server uvicorn``
-  and ``--server gunicorn-asgi``;
+  and ``--server gunicorn-asgi``; ``tandem-gc700-nohop``, ``uvicorn-gc700-nohop`` and
+  ``gunicorn-asgi-gc700-nohop``: the same three with ``--gc-threshold 700``, Python's own collector threshold
+  (tandem's default is 7000, and it freezes what the import left alive either way);
 - ``redis-nohop`` and ``redis-pubsub-nohop`` (only when asked): ``tandem-nohop``'s consumer and one Daphne on
   channels_redis's ``RedisChannelLayer`` and ``RedisPubSubChannelLayer``, named in the project's settings (the
   settings read CHANNEL_LAYERS from ``RELAY_CHANNEL_LAYERS``: ``--channel-layer URL`` would put
@@ -189,6 +191,10 @@ VARIANTS = {
     "tandem-nohop": [],
     "uvicorn-nohop": ["--server", "uvicorn"],
     "gunicorn-asgi-nohop": ["--server", "gunicorn-asgi"],
+    # Python's own collector settings in the server (tandem.runtime.collector raises gen 0's threshold to 7000).
+    "tandem-gc700-nohop": ["--gc-threshold", "700"],
+    "uvicorn-gc700-nohop": ["--server", "uvicorn", "--gc-threshold", "700"],
+    "gunicorn-asgi-gc700-nohop": ["--server", "gunicorn-asgi", "--gc-threshold", "700"],
     # --procs 1: with a cross-process layer tandem's default is one Daphne per core.
     "redis-nohop": ["--procs", "1"],
     "redis-pubsub-nohop": ["--procs", "1"],
