@@ -75,8 +75,11 @@ def main(argv: list[str] | None = None) -> None:
         loop=Loops.asyncio,
         backlog=args.backlog,
         websockets=False,
-        # No keep-alive toward the proxy: a worker retired by a reload left a request that arrived on an
-        # idle kept-alive connection unanswered (measured: one 15 s timeout per reload under load).
+        # Keep-alive toward the proxy (tandem.servers.granian passes --keep-alive): without it nginx connects
+        # once per request and Granian served half its rate (docs/bench/minimal, reached directly: 3,827 vs
+        # 7,900 req/s standalone). It was off after a reload under load once left a request on an idle
+        # kept-alive connection unanswered; measured again: test_servers' reload under load for split-granian
+        # passed 3 of 3, and two reloads under wrk -c32 through nginx lost no request.
         http1_settings=HTTP1Settings(
             header_read_timeout=int(args.header_timeout * 1000), keep_alive=args.keep_alive
         ),

@@ -50,6 +50,7 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
         "--blocking-threads", str(config.threads or 1),
         "--header-timeout", str(config.header_timeout or 60),
         "--kill-timeout", str(max(1, int(config.graceful_timeout))),
+        "--keep-alive",
         "tandem.runtime.wsgi:application",
     ]  # fmt: skip
     return (
