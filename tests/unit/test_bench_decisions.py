@@ -17,6 +17,7 @@ from tandem.bench.figures import (
     HttpFigure,
     VariantResult,
 )
+from tandem.bench.measure import fanout_figure
 from tandem.bench.recommend import ProjectFacts, recommend
 from tandem.bench.targets import check_targets
 
@@ -32,10 +33,18 @@ def echo(rate: float, target: str = PUBLIC) -> EchoFigure:
     return EchoFigure(target, "ws://x/ws/echo/", 32, 32, rate, 6.0, 25.0, int(rate * 10), 0, 10.0)
 
 
-def fan(clients: int, p99: float, missing: int = 0) -> FanoutFigure:
-    return FanoutFigure(
-        clients, clients, 20, 20 if not missing else 19, missing, p99 / 2, p99, p99 / 3, p99 * 0.8, 3.0
-    )
+def fan(clients: int, p99: float, missing: int = 0, join_failures: int = 0) -> FanoutFigure:
+    """A fan-out figure as ``tandem bench`` makes it: the fan-out job's result (the keys
+    tandem.bench.fanout.fanout_load returns) through measure.fanout_figure. Receipts that never arrived
+    (all of them missing from one post) or failed handshakes make it a failed measurement, as they do there."""
+    messages = 20
+    out = {
+        "connected": clients, "messages": messages, "complete": messages - (1 if missing else 0),
+        "missing": missing, "last_p50_ms": p99 / 2, "last_p99_ms": p99, "each_p50_ms": p99 / 3,
+        "each_p99_ms": p99 * 0.8, "connect_s": 3.0, "within_bound": messages, "join_failures": join_failures,
+        "first_failure": "HTTP 503" if join_failures else None,
+    }  # fmt: skip
+    return fanout_figure(clients, out, message_timeout=10.0)
 
 
 def conns(reached: int, asked: int = 8000, why: str = "reached the number asked for") -> ConnsFigure:
@@ -177,6 +186,29 @@ def test_fanout_target(p99: float, missing: int, layer_redis: bool, met: bool | 
     one = variant("unified-1", fanout=[fan(1000, p99, missing)])
     one.cross_process_layer = layer_redis
     assert by_key([one])["fanout_1000"].met is met
+
+
+def test_a_failed_fanout_is_not_met_and_says_why() -> None:
+    """A fan-out that failed (a post that did not reach every listener, a handshake that failed) is the
+    target not met, with the failure as its basis: skipped, the target read "not measured", or "met" from
+    another server's figure among the fastest."""
+    lost = fan(1000, 50.0, missing=3)
+    assert lost.error is not None  # as the bench makes it: a failed measurement, no latency
+    t = by_key([variant("unified-1", fanout=[fan(100, 10.0), lost])])
+    for key in ("fanout_1000", "fanout_1000_daphne"):
+        assert t[key].met is False
+        assert t[key].basis == f"unified-1: failed: {lost.error}"
+        assert t[key].shown == "failed"
+    fastest = by_key(
+        [
+            variant("unified-1", fanout=[fan(1000, 40.0)]),
+            variant("unified-uvicorn", fanout=[fan(1000, 90.0, join_failures=2)]),
+        ]
+    )["fanout_1000_fastest"]
+    assert fastest.met is False
+    assert fastest.basis.startswith(
+        "unified-uvicorn: failed: 2 listener handshake(s) failed (first: HTTP 503)"
+    )
 
 
 # --- recommendation -------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Not part of ``tandem bench``'s output or report: they are goals for tandem's developers, not facts about a
 user's project. Developers check a run's JSON with ``python -m tandem.bench.targets bench.json`` (see
 docs/bench/README.md). Every ratio compares two figures from the same run on the same machine; a target
-whose figures were not measured is reported as such (``met`` None), never as met.
+whose figures were not measured is reported as such (``met`` None), never as met; one whose measurement
+failed is reported as not met, with the failure as its basis.
 """
 
 from __future__ import annotations
@@ -217,13 +218,21 @@ def _fanout_target(
             key, title, wanted, None, "not measured", None, f"--fanout does not include {FANOUT_CLIENTS}"
         )
     measured = []
+    failed = []
     for name in names:
         variant = find(results, name)
         if variant is None or variant.cross_process_layer:
             continue
+        # A failed fan-out (a post that did not reach every listener, a handshake that failed) is the
+        # target not met: skipped, it would read "not measured", or "met" from another server's figure.
+        failed += [
+            f"{name}: failed: {f.error}" for f in variant.fanout if f.clients == FANOUT_CLIENTS and f.error
+        ]
         figure = variant.fanout_for(FANOUT_CLIENTS)
         if figure is not None and figure.last_p99_ms is not None:
             measured.append((figure.last_p99_ms, name, figure))
+    if failed:
+        return Target(key, title, wanted, None, "failed", False, "; ".join(failed))
     if not measured:
         return Target(
             key, title, wanted, None, "not measured", None,
