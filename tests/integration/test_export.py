@@ -407,3 +407,56 @@ def test_one_service_unit_runs_the_config_export_was_given(
     on_host = config(*words[4:], environ={**example_env(example_project), **unit_env, **secret})
     assert on_host == exported
     assert on_host["channel_layer"] == layer and on_host["procs"] == "3" and on_host["max_body_size"] == "50m"
+
+
+def unit_command(out: Path) -> tuple[list[str], dict[str, str]]:
+    """The exported tandem.service's `tandem serve` arguments (ExecStart after `python -m tandem serve`) and
+    the TANDEM_* environment it runs with: its Environment= lines and the tandem.env it wrote (read by sh)."""
+    unit = (out / "tandem.service").read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    words = shlex.split(exec_start.removeprefix("ExecStart="))
+    assert words[1:4] == ["-m", "tandem", "serve"], words
+    environ = dict(
+        shlex.split(line.removeprefix("Environment="))[0].split("=", 1)
+        for line in unit.splitlines()
+        if line.startswith("Environment=")
+    )
+    if (out / "tandem.env").exists():
+        installed = subprocess.run(
+            ["sh", "-c", 'set -a; . "$1"; exec env -0', "sh", str(out / "tandem.env")],
+            capture_output=True,
+            check=True,
+            env={"PATH": os.environ["PATH"]},
+        ).stdout.decode()
+        environ.update(item.split("=", 1) for item in installed.split("\0") if item.startswith("TANDEM_"))
+    return words[4:], environ
+
+
+def test_edge_unit_serves_the_ports_export_was_given(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path
+) -> None:
+    """`tandem export systemd --role edge` with the app hosts' ports (--http-port/--ws-port, the default
+    ports of an --upstream without its own): the unit's `tandem serve --role edge` resolves the same Config
+    as the export, so its nginx sends to the ports the export rendered. ExecStart lacked them: the unit's
+    nginx sent to 8000/8001 while the app hosts listened on 9100/9101."""
+    secret = "e" * 24
+    given = ("--role", "edge", "--mode", "split", "--upstream", "10.0.0.2", "--upstream", "10.0.0.3:9200",
+             "--http-port", "9100", "--ws-port", "9101")  # fmt: skip
+    env = {**example_env(example_project), "TANDEM_EDGE_SECRET": secret}
+    out = tmp_path / "deploy"
+    code, output = tandem.run("export", "systemd", *given, "--out", str(out), cwd=example_project, env=env)
+    assert code == 0, output
+    args, unit_env = unit_command(out)
+
+    def config(*args: str, environ: dict[str, str]) -> dict[str, str]:
+        code, output = tandem.run("config", "--json", *args, cwd=example_project, env=environ)
+        assert code == 0, output
+        return {k: v["value"] for k, v in json.loads(output)["config"].items()}
+
+    exported = config(
+        *given, "--bind", "0.0.0.0", "--port", "80", "--runtime-dir", "/run/tandem", environ=env
+    )
+    on_host = config(*args, environ={**example_env(example_project), **unit_env})
+    assert on_host == exported
+    assert (on_host["http_port"], on_host["ws_port"]) == ("9100", "9101")
+    assert secret not in (out / "tandem.service").read_text()

@@ -49,6 +49,10 @@ EDGE_ARGS = (
     "edge",
     "--mode",
     "split",
+    "--http-port",
+    "8000",
+    "--ws-port",
+    "8001",
     "--upstream",
     "10.0.0.2",
     "--upstream",
@@ -396,7 +400,8 @@ def test_edge_service_runs_tandem_serve_as_the_edge() -> None:
     assert "`tandem serve --role edge --mode split`" in readme, readme
     assert (
         "TANDEM_EDGE_SECRET=" in readme
-        and "tandem export nginx --role edge --mode split --upstream" in readme
+        and "tandem export nginx --role edge --mode split --http-port 8000 --ws-port 8001 --upstream"
+        in readme
     )
     for text in (unit, readme):
         assert "daphne" not in text.lower() and "gunicorn" not in text.lower(), text
@@ -467,7 +472,11 @@ def one_service(
     plan = build_plan(config, project(True), example_routes(), target)
     serve = carried("systemd", config)
     options = ExportOptions(
-        user="chat", serve_args=serve.args, serve_env=serve.environment, secret_env=serve.secrets
+        user="chat",
+        serve_args=serve.args,
+        serve_env=serve.environment,
+        secret_env=serve.secrets,
+        launch=LAUNCH,  # an edge's: its Plan runs no app server to take them from
     )
     return config, {f.path: f for f in export_files("systemd", plan, options)}
 
@@ -579,6 +588,29 @@ def test_one_service_runs_the_config_the_export_was_given(
         assert files["tandem.env"].mode == 0o600
         assert PASSWORD in files["tandem.env"].content
         assert "sudo install -D -m 600 tandem.env /etc/tandem/tandem.env" in files["README.txt"].content
+
+
+def test_edge_service_serves_the_plan_the_export_rendered() -> None:
+    """An edge's tandem.service, exported with the app hosts' ports (--http-port/--ws-port: an --upstream's
+    defaults), runs `tandem serve --role edge` with the Config the export had, so the nginx it runs sends
+    to the ports the export rendered. ExecStart lacked them: the host's nginx sent to 8000/8001."""
+    config, files = one_service({**EDGE, "http_port": 9100, "ws_port": 9101})
+    on_host = unit_config(files)
+    skip = {"runtime_dir"}
+    assert {k: v for k, v in on_host.values().items() if k not in skip} == {
+        k: v for k, v in config.values().items() if k not in skip
+    }
+    target = Export(Path("/run/tandem"), "golden-token", PYTHON, None, served=True)
+    exported = build_plan(config, project(False), example_routes(), target).proxy
+    served = build_plan(on_host, project(False), example_routes(), target).proxy
+    assert exported is not None and served == exported
+    assert exported.wsgi_servers == ("10.0.0.2:9100", "10.0.0.3:9000")
+    assert exported.asgi_servers == ("10.0.0.2:9101", "10.0.0.3:9001")
+    # The README's alternative, the host's own nginx: exported with the same ports.
+    readme = " ".join(files["README.txt"].content.split())
+    assert (
+        "`tandem export nginx --role edge --mode split --http-port 9100 --ws-port 9101 --upstream" in readme
+    )
 
 
 def test_one_service_leaves_settings_to_the_host() -> None:

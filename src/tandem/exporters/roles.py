@@ -24,10 +24,11 @@ def role_serve_args(target: str, config: Config) -> list[str]:
         )
     if config.role == "edge" and target == "caddy":
         raise UsageError("--role edge runs nginx only", hint="tandem export nginx --role edge --upstream ...")
+    # The ports decide the sockets: an app host's servers listen on them, and an edge's nginx sends to
+    # them (an --upstream without ports of its own takes these), so the served Plan is the exported one.
     args = ["--role", config.role, "--mode", config.mode]
-    if config.role == "app":
-        args += ["--http-port", str(config.http_port), "--ws-port", str(config.ws_port)]
-    else:
+    args += ["--http-port", str(config.http_port), "--ws-port", str(config.ws_port)]
+    if config.role == "edge":
         args += [arg for upstream in config.upstreams for arg in ("--upstream", upstream)]
     return args
 

@@ -348,7 +348,9 @@ def role_note(plan: Plan, options: ExportOptions) -> str:
         return ""
     edge = plan.mode == "edge"
     args = options.serve_args
-    upstreams = " ".join(f"--upstream {args[i + 1]}" for i, arg in enumerate(args) if arg == "--upstream")
+    # The app hosts' ports and the upstreams: what the host's nginx needs to send where this unit's does.
+    named = ("--http-port", "--ws-port", "--upstream")
+    upstreams = " ".join(f"{arg} {args[i + 1]}" for i, arg in enumerate(args) if arg in named)
     return ROLE_NOTE.format(
         what="nginx alone in front of the app hosts" if edge else "the app servers behind an edge",
         peers="app hosts" if edge else "edge and every app host",
