@@ -20,8 +20,9 @@ from tandem.supervisor.base import SupervisorBase
 
 SHARED_ATTEMPTS = 64  # probes through the shared socket before the process's own report is relied on
 SHARED_BURST = 8  # probes through the shared socket per readiness poll
-# Why a process with a shared socket is not ready when its own probe socket never answered.
-NEVER_LOADED = "it never answered its own probe: it did not finish loading (or hung before listening)"
+# Why a process with a shared socket is not ready when its own probe socket never answered. The loop
+# says it did not answer within the timeout (tandem.supervisor.core): this says only why.
+NEVER_LOADED = "it did not finish loading (or hung before listening)"
 
 
 @dataclass
@@ -73,8 +74,8 @@ class SharedSocketCheck:
         where = self.probe.shared
         if self.others:
             return (
-                f"it never answered through the shared socket {where} ({self.attempts} probes there all "
-                "reached other processes) and does not report accepting on it: it did not adopt it"
+                f"its {self.attempts} probes through the shared socket {where} all reached other processes "
+                "and it does not report accepting on it: it did not adopt it"
             )
         return f"nothing answered through the shared socket {where}: this process did not adopt it"
 
