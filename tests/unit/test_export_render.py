@@ -161,7 +161,13 @@ def options_of(case: Case) -> ExportOptions:
     if case.target != "systemd" or case.options.per_process:
         return case.options
     serve = carried(case.target, given(case))
-    return replace(case.options, serve_args=serve.args, serve_env=serve.environment, secret_env=serve.secrets)
+    return replace(
+        case.options,
+        serve_args=serve.args,
+        serve_env=serve.environment,
+        secret_env=serve.secrets,
+        access_log_file=serve.access_log_file,
+    )
 
 
 def render(case: Case) -> tuple[File, ...]:
@@ -476,6 +482,7 @@ def one_service(
         serve_args=serve.args,
         serve_env=serve.environment,
         secret_env=serve.secrets,
+        access_log_file=serve.access_log_file,
         launch=LAUNCH,  # an edge's: its Plan runs no app server to take them from
     )
     return config, {f.path: f for f in export_files("systemd", plan, options)}
@@ -610,6 +617,46 @@ def test_edge_service_serves_the_plan_the_export_rendered() -> None:
     readme = " ".join(files["README.txt"].content.split())
     assert (
         "`tandem export nginx --role edge --mode split --http-port 9100 --ws-port 9101 --upstream" in readme
+    )
+
+
+def read_write_paths(unit: str) -> list[str]:
+    return [
+        line.removeprefix("ReadWritePaths=-")
+        for line in unit.splitlines()
+        if line.startswith("ReadWritePaths=")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cli", "environ", "settings", "directory"),
+    [
+        ({}, {"TANDEM_ACCESS_LOG_FILE": "/var/log/chat/access.log"}, None, "/var/log/chat"),
+        # From settings.TANDEM: not repeated, the host reads it; relative: the unit's WorkingDirectory's.
+        ({}, {}, {"ACCESS_LOG_FILE": "logs/access.log"}, f"{ROOT}/logs"),
+        # An edge's nginx writes it, in the same unit.
+        (EDGE, {"TANDEM_ACCESS_LOG_FILE": "/var/log/edge/access.log"}, None, "/var/log/edge"),
+        ({}, {"TANDEM_ACCESS_LOG_FILE": "/var/log/chat/access.log", "TANDEM_ACCESS_LOG": "0"}, None, None),
+    ],
+    ids=["env", "settings-relative", "edge", "access-log-off"],
+)
+def test_one_service_may_write_its_access_log_file(
+    cli: dict[str, object], environ: dict[str, str], settings: dict[str, object] | None, directory: str | None
+) -> None:
+    """Under ProtectSystem=strict the one service writes only its runtime directory and ReadWritePaths=:
+    the directory of the access log file its `tandem serve` appends to is one of them (it was not, so the
+    service could not open its log), and the README lists it with the others. Off: nothing is added."""
+    _, files = one_service(cli, environ, settings)
+    paths = read_write_paths(files["tandem.service"].content)
+    readme = files["README.txt"].content
+    if directory is None:
+        assert not [p for p in paths if "log" in p] and "/var/log" not in readme, paths
+        return
+    assert paths.count(directory) == 1 and all(os.path.isabs(p) for p in paths), paths
+    assert f"\n  {directory}\n" in readme, readme
+    assert (
+        "uploads, collected static files and the access log are written here"
+        in files["tandem.service"].content
     )
 
 

@@ -262,6 +262,7 @@ def export(
         serve_args=serve.args,
         serve_env=serve.environment,
         secret_env=serve.secrets,
+        access_log_file=serve.access_log_file,
         # An edge's tandem.service: the Python and project this export ran with (its Plan has no app server
         # to name them).
         launch=Launch(

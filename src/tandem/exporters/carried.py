@@ -51,6 +51,9 @@ class Carried:
     args: tuple[str, ...] = ()
     environment: tuple[tuple[str, str], ...] = ()
     secrets: tuple[tuple[str, str], ...] = ()
+    # The file the service's `tandem serve` appends the access log to, as it reads it on the host (given to
+    # the export, or from settings.TANDEM); empty when the log goes to the journal or is off.
+    access_log_file: str = ""
 
 
 def has_password(url: str) -> bool:
@@ -125,4 +128,5 @@ def carried(target: str, config: Config) -> Carried:
             environment.append((entry.env, env_text(value)))
         else:
             args += flags
-    return Carried(tuple(args), tuple(environment), tuple(secrets))
+    log_file = (config.access_log_file or "") if config.access_log else ""
+    return Carried(tuple(args), tuple(environment), tuple(secrets), log_file)

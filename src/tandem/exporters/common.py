@@ -35,6 +35,9 @@ class ExportOptions:
     # its environment file holds (tandem.exporters.carried).
     serve_env: tuple[tuple[str, str], ...] = ()
     secret_env: tuple[tuple[str, str], ...] = ()
+    # systemd's one service: the access log file its `tandem serve` writes (a relative path is the unit's
+    # WorkingDirectory's), whose directory the unit must be allowed to write; empty for none.
+    access_log_file: str = ""
     name: str = "tandem"  # unit and program name prefix
     # systemd's one service on an edge: how to start `tandem serve`, which a Plan without app servers
     # does not say (its only process is nginx); the export command gives the ones it ran with.

@@ -6,6 +6,7 @@ systemd binds once)."""
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections.abc import Iterable
 from pathlib import Path
@@ -76,6 +77,19 @@ def writable_paths(plan: Plan, *, static: bool) -> list[str]:
     return paths
 
 
+def service_writable_paths(plan: Plan, options: ExportOptions) -> list[str]:
+    """What the one service writes outside its runtime directory: the Plan's directories (writable_paths)
+    and the directory of the access log file its `tandem serve` appends to (nginx or the app servers write
+    it, all in the unit), as the unit resolves it: a relative path against its WorkingDirectory."""
+    paths = writable_paths(plan, static=True)
+    if options.access_log_file:
+        log_file = os.path.normpath(os.path.join(launch(plan, options).cwd, options.access_log_file))
+        directory = os.path.dirname(log_file)
+        if directory not in paths:
+            paths.append(directory)
+    return paths
+
+
 def project_name(plan: Plan) -> str:
     for cmd in commands(plan):
         module = cmd.env.get("DJANGO_SETTINGS_MODULE")
@@ -133,7 +147,8 @@ def service_file(plan: Plan, options: ExportOptions) -> File:
         capability=(public.port or 0) < 1024 and options.user != "root",
         port=public.port,
         static_rw=True,
-        read_write=writable_paths(plan, static=True),
+        access_log=bool(options.access_log_file),
+        read_write=service_writable_paths(plan, options),
         redis=False,
         reload_comment=reload_comment(plan),
     )
@@ -372,8 +387,10 @@ def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
     from tandem.exporters.procfile import proxy_path
     from tandem.exporters.readme import app_servers_readme
 
-    static = not options.per_process
-    writable = "".join(f"  {path}\n" for path in writable_paths(plan, static=static)) or "  (nothing)\n"
+    paths = (
+        writable_paths(plan, static=False) if options.per_process else service_writable_paths(plan, options)
+    )
+    writable = "".join(f"  {path}\n" for path in paths) or "  (nothing)\n"
     if options.per_process:
         units = "".join(f"  {f.path}\n" for f in files)
         shared = plan.proxy.asgi_upstream if plan.proxy is not None else str(plan.public)
