@@ -21,9 +21,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # A frame that is not a JSON object is answered with an error (as the example's chat does), not an
+        # AttributeError that ends the consumer.
         try:
             post = json.loads(text_data or "")
         except ValueError:
+            post = None
+        if not isinstance(post, dict):
+            await self.send(text_data=json.dumps({"type": "error", "error": "invalid message"}))
             return
         frame = {"type": "message", "text": str(post.get("text", "")), "client_id": post.get("client_id")}
         # Encoded once for the whole room, not once per member.
