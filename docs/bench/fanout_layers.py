@@ -230,28 +230,33 @@ def raise_fd_limit() -> None:
 
 
 def start(
-    project: Path, args: list[str], env: dict[str, str]
-) -> tuple[subprocess.Popen[str], str, list[str]]:
+    project: Path, args: list[str], env: dict[str, str], log: Path
+) -> tuple[subprocess.Popen[bytes], str, list[str]]:
+    """``tandem serve`` with its output written to ``log`` (a file never fills up and blocks the server, as
+    an unread pipe would); ready once the log has its ``Ready:`` line, within ``READY_TIMEOUT``."""
     argv = [sys.executable, "-m", "tandem", "serve", "--port", "0", "--no-access-log", *args]
-    proc = subprocess.Popen(
-        argv, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    lines: list[str] = []
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv, cwd=project, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
     deadline = time.monotonic() + READY_TIMEOUT
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip())
-        if line.startswith("Ready: "):
-            return proc, line.split()[1], lines
+    lines: list[str] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        # Whole lines only: the last may still be being written.
+        lines = log.read_text(errors="replace").splitlines(keepends=True)
+        lines = [line.rstrip() for line in lines if line.endswith("\n")]
+        ready = next((line for line in lines if line.startswith("Ready: ")), None)
+        if ready is not None:
+            return proc, ready.split()[1], lines
+        time.sleep(0.05)  # polling interval of a bounded wait
     stop(proc)
-    raise RuntimeError("tandem serve did not become ready:\n" + "\n".join(lines))
+    why = "exited" if proc.returncode is not None else f"not ready within {READY_TIMEOUT:.0f} s"
+    raise RuntimeError(f"tandem serve {why}:\n" + log.read_text(errors="replace"))
 
 
-def stop(proc: subprocess.Popen[str]) -> None:
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then its whole session (it was started in one of its own) killed if it has not exited."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -282,18 +287,8 @@ def start_redis(sock: Path) -> subprocess.Popen[bytes]:
             except redis.RedisError:
                 pass
         time.sleep(0.05)
-    stop_redis(proc)
+    stop(proc)
     raise RuntimeError(f"redis-server did not answer on {sock}")
-
-
-def stop_redis(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(STOP_TIMEOUT)
 
 
 def run_once(
@@ -318,10 +313,10 @@ def run_once(
         layer = {"BACKEND": REDIS_BACKENDS[variant], "CONFIG": {"hosts": [f"unix://{sock}"]}}
         env["RELAY_CHANNEL_LAYERS"] = json.dumps({"default": layer})
     try:
-        proc, url, lines = start(project, VARIANTS[variant], env)
+        proc, url, lines = start(project, VARIANTS[variant], env, project.parent / f"serve-{variant}.log")
     except BaseException:
         if redis_proc is not None:
-            stop_redis(redis_proc)
+            stop(redis_proc)
         raise
     try:
         layer_line = next((line for line in lines if "channel layer:" in line), "?")
@@ -338,7 +333,7 @@ def run_once(
     finally:
         stop(proc)
         if redis_proc is not None:
-            stop_redis(redis_proc)
+            stop(redis_proc)
     # The server's CPU time from the first post to the last relay event, per broadcast: on a shared box the
     # steadier figure of the two (another process's load delays the receipts, not this process's work).
     # Then the redis-server's CPU over the same span, and the layer class the server's consumers held: what
