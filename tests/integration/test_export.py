@@ -460,3 +460,33 @@ def test_edge_unit_serves_the_ports_export_was_given(
     assert on_host == exported
     assert (on_host["http_port"], on_host["ws_port"]) == ("9100", "9101")
     assert secret not in (out / "tandem.service").read_text()
+
+
+def test_one_service_unit_gets_the_paths_where_the_export_ran(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path
+) -> None:
+    """`tandem export systemd --project DIR` run in another directory with TANDEM_ACCESS_LOG_FILE=logs/...
+    (relative): the unit's `tandem serve` (run in the project's directory) gets the file the export meant,
+    absolute, and the unit may write its directory under ProtectSystem=strict. It was carried as typed:
+    the host's serve wrote PROJECT/logs/access.log, which the unit could not write either."""
+    elsewhere = tmp_path / "checkout"
+    elsewhere.mkdir()
+    env = {**example_env(example_project), "TANDEM_ACCESS_LOG_FILE": "logs/access.log"}
+    out = tmp_path / "deploy"
+    code, output = tandem.run(
+        "export", "systemd", "--project", str(example_project), "--out", str(out), cwd=elsewhere, env=env
+    )
+    assert code == 0, output
+    args, unit_env = unit_command(out)
+    unit = (out / "tandem.service").read_text()
+    assert f"WorkingDirectory={example_project}" in unit
+    wanted = elsewhere / "logs" / "access.log"
+    code, output = tandem.run(
+        "config", "--json", *args, cwd=example_project, env={**example_env(example_project), **unit_env}
+    )
+    assert code == 0, output
+    assert json.loads(output)["config"]["access_log_file"]["value"] == str(wanted)
+    read_write = [
+        line.removeprefix("ReadWritePaths=-") for line in unit.splitlines() if "ReadWritePaths=" in line
+    ]
+    assert str(wanted.parent) in read_write, read_write

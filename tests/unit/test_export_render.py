@@ -470,13 +470,17 @@ PASSWORD = "hunter2-not-on-the-command-line"
 
 
 def one_service(
-    cli: dict[str, object], environ: dict[str, str] | None = None, settings: dict[str, object] | None = None
+    cli: dict[str, object],
+    environ: dict[str, str] | None = None,
+    settings: dict[str, object] | None = None,
+    cwd: str | None = None,
 ) -> tuple[Config, dict[str, File]]:
-    """`tandem export systemd`'s files for what it was given (flags, its environment, settings.TANDEM)."""
+    """`tandem export systemd`'s files for what it was given (flags, its environment, settings.TANDEM), run
+    in ``cwd`` (default: this process's)."""
     config = resolve_config({"mode": "split", "port": 80, "bind": "0.0.0.0", **cli}, environ or {}, settings)
     target = Export(Path("/run/tandem"), "golden-token", PYTHON, None, served=True)
     plan = build_plan(config, project(True), example_routes(), target)
-    serve = carried("systemd", config)
+    serve = carried("systemd", config, cwd)
     options = ExportOptions(
         user="chat",
         serve_args=serve.args,
@@ -658,6 +662,50 @@ def test_one_service_may_write_its_access_log_file(
         "uploads, collected static files and the access log are written here"
         in files["tandem.service"].content
     )
+
+
+def test_one_service_carries_paths_resolved_where_the_export_ran() -> None:
+    """A relative path given to the export (TANDEM_ACCESS_LOG_FILE=logs/access.log, the TLS certificate and
+    key, a program named by its path) names a file where the export ran; the unit's `tandem serve` runs in
+    the project's directory (WorkingDirectory=), where the same words name another file. They are carried
+    absolute, resolved where the export ran (they were carried as typed); a program's bare name stays a
+    name looked up on PATH, and an absolute path is kept."""
+    where = "/home/deploy/checkout"
+    environ = {
+        "TANDEM_ACCESS_LOG_FILE": "logs/../logs/access.log",
+        "TANDEM_TLS_CERT": "certs/chat.pem",
+        "TANDEM_TLS_KEY": "./certs/chat.key",
+        "TANDEM_NGINX": "bin/nginx",
+        "TANDEM_CADDY": "caddy",
+        "TANDEM_REDIS_SERVER": "/usr/bin/redis-server",
+    }
+    serve = carried("systemd", resolve_config({"mode": "split", "port": 80}, environ, {}), where)
+    words = " ".join(serve.args)
+    for flag, value in (
+        ("--access-log-file", f"{where}/logs/access.log"),
+        ("--tls-cert", f"{where}/certs/chat.pem"),
+        ("--tls-key", f"{where}/certs/chat.key"),
+        ("--nginx", f"{where}/bin/nginx"),
+        ("--caddy", "caddy"),
+        ("--redis-server", "/usr/bin/redis-server"),
+    ):
+        assert f"{flag} {value}" in words, words
+    assert serve.access_log_file == f"{where}/logs/access.log"
+    # Rendered: ExecStart and the directory the unit may write, both the file's where the export ran.
+    _, files = one_service({}, {"TANDEM_ACCESS_LOG_FILE": "logs/access.log"}, cwd=where)
+    unit = files["tandem.service"].content
+    assert f'"--access-log-file" "{where}/logs/access.log"' in unit, unit
+    assert f"{where}/logs" in read_write_paths(unit) and f"{ROOT}/logs" not in read_write_paths(unit)
+
+
+def test_every_path_option_is_resolved_when_carried() -> None:
+    """An option whose value is a path or a program (its metavar says so) is in carried.PATHS or PROGRAMS,
+    so a path option added later is resolved too, not carried as typed."""
+    from tandem.exporters.carried import DECIDED, PATHS, PROGRAMS
+    from tandem.options import CONFIG_OPTIONS
+
+    paths = {o.name for o in CONFIG_OPTIONS if o.metavar in ("PATH", "FILE", "DIR") and o.name not in DECIDED}
+    assert paths == PATHS | PROGRAMS
 
 
 def test_one_service_leaves_settings_to_the_host() -> None:

@@ -8,6 +8,10 @@ environment), from the options table (tandem.options).
 - a secret (the edge secret, the diagnostic token, a channel layer URL with a password): never on the
   command line, where ``ps`` shows it, but in the environment file the unit reads (written beside it, 0600).
 
+A path (the access log file, the TLS certificate and key, a program named by its path) is carried absolute,
+resolved where the export ran: the unit's ``tandem serve`` runs in the project's directory, where a relative
+path would name another file.
+
 Options from settings.TANDEM are not repeated: the host reads the same settings. The export itself decides
 bind, port and the runtime directory; --mode, --role and the role's options come from
 tandem.exporters.roles.
@@ -15,6 +19,7 @@ tandem.exporters.roles.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -41,6 +46,9 @@ DECIDED = frozenset(
     }
 )
 SECRETS = frozenset({"edge_secret", "diagnostic_token"})
+# Options whose value is a file's path, and programs found on PATH by name or given by their path.
+PATHS = frozenset({"access_log_file", "tls_cert", "tls_key"})
+PROGRAMS = frozenset({"nginx", "caddy", "redis_server"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,16 @@ def is_secret(name: str, value: object) -> bool:
     if name in SECRETS:
         return True
     return name == "channel_layer" and isinstance(value, str) and has_password(value)
+
+
+def absolute(name: str, value: object, cwd: str) -> object:
+    """A path option's value resolved against ``cwd`` (where the export ran); a program's bare name (looked
+    up on PATH, as tandem.programs does) and every other value unchanged."""
+    if not isinstance(value, str) or not value or os.path.isabs(value):
+        return value
+    if name in PATHS or (name in PROGRAMS and os.sep in value):
+        return os.path.normpath(os.path.join(cwd, value))
+    return value
 
 
 def env_text(value: object) -> str:
@@ -109,8 +127,10 @@ def topology_args(target: str, config: Config) -> list[str]:
     return args + role_serve_args(target, config)
 
 
-def carried(target: str, config: Config) -> Carried:
-    """The one service's ``tandem serve`` arguments and environment for the Config the export ran with."""
+def carried(target: str, config: Config, cwd: str | None = None) -> Carried:
+    """The one service's ``tandem serve`` arguments and environment for the Config the export ran with;
+    relative paths resolved against ``cwd`` (default: the current directory, where the export runs)."""
+    cwd = os.getcwd() if cwd is None else cwd
     args = topology_args(target, config)
     environment: list[tuple[str, str]] = []
     secrets: list[tuple[str, str]] = []
@@ -119,7 +139,7 @@ def carried(target: str, config: Config) -> Carried:
             continue
         if config.sources.get(entry.name, SOURCE_DEFAULT) in (SOURCE_DEFAULT, SOURCE_SETTINGS):
             continue
-        value = getattr(config, entry.name)
+        value = absolute(entry.name, getattr(config, entry.name), cwd)
         if is_secret(entry.name, value):
             secrets.append((entry.env, env_text(value)))
             continue
@@ -129,4 +149,6 @@ def carried(target: str, config: Config) -> Carried:
         else:
             args += flags
     log_file = (config.access_log_file or "") if config.access_log else ""
+    if config.sources.get("access_log_file", SOURCE_DEFAULT) not in (SOURCE_DEFAULT, SOURCE_SETTINGS):
+        log_file = str(absolute("access_log_file", log_file, cwd))  # as carried above
     return Carried(tuple(args), tuple(environment), tuple(secrets), log_file)
