@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import Tandem, TandemRunner, clean_env, find_caddy, wait_for
-from tests.small_projects import ASGI_WS_PREFIX, write_served_project
+from tests.small_projects import ASGI_WS_PREFIX, CONSUMERS, write_served_project
 
 ROOT_URLS = """\
 from django.http import JsonResponse
@@ -363,6 +363,13 @@ def test_a_reload_reopens_a_rotated_access_log(tmp_path: Path, tandem: TandemRun
     stop_within(run, GRACEFUL + 5)
 
 
+async def echo_once(url: str) -> None:
+    """One message to the echo consumer at ``url`` and its echo back."""
+    async with connect(url, open_timeout=10) as ws:
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+
+
 # --- one line per request on the terminal, in each mode and format -------------------------------------------
 
 TERMINAL_LINE = re.compile(r"^(\S+)\s*\| (.*)$")
@@ -415,12 +422,7 @@ def test_the_terminal_shows_one_line_per_request(
         for n in range(requests):
             assert client.get(f"{run.url}status/?n={n}").text == "status ok"
 
-    async def echo_once() -> None:
-        async with connect(run.url.replace("http://", "ws://") + "ws/echo/") as ws:
-            await ws.send("hello")
-            assert await ws.recv() == "hello"
-
-    asyncio.run(echo_once())
+    asyncio.run(echo_once(run.url.replace("http://", "ws://") + "ws/echo/"))
     stop_within(run, GRACEFUL + 5)
 
     access = [
@@ -461,11 +463,12 @@ def test_the_terminal_shows_one_line_per_request(
 # --- uvicorn writes the same lines (tandem.runtime.served.AccessLogASGI) ------------------------------------
 
 
-async def refused_websocket(url: str) -> None:
-    """A WebSocket to a path no route takes: the handshake is refused."""
-    with pytest.raises(InvalidHandshake):  # the server's refusal (an HTTP status, not 101)
+async def refused_websocket(url: str) -> int:
+    """A WebSocket the server refuses: the HTTP status the client got instead of 101."""
+    with pytest.raises(InvalidStatus) as refused:
         async with connect(url, open_timeout=10):
             pass
+    return refused.value.response.status_code
 
 
 def test_uvicorn_logs_the_body_limits_413_and_a_refused_websocket(
@@ -480,7 +483,8 @@ def test_uvicorn_logs_the_body_limits_413_and_a_refused_websocket(
         env=clean_env(TANDEM_MAX_BODY_SIZE="1k"),
     )  # fmt: skip
     assert httpx.post(run.url + "status/?m=big", content=b"x" * 2048, timeout=10).status_code == 413
-    asyncio.run(refused_websocket(run.url.replace("http://", "ws://") + "ws/nowhere/"))
+    # No route: Channels' router raises before an accept, and uvicorn answers 500.
+    assert asyncio.run(refused_websocket(run.url.replace("http://", "ws://") + "ws/nowhere/")) == 500
     wait_for(
         lambda: log.exists() and "WSREJECT" in log.read_text() and "m=big" in log.read_text(),
         timeout=10,
@@ -493,9 +497,77 @@ def test_uvicorn_logs_the_body_limits_413_and_a_refused_websocket(
         r'^127\.0\.0\.1 - - \[.*\] "POST /status/\?m=big HTTP/1\.1" 413 \d+ ', big[0]
     ), big
     assert len(refused) == 1 and re.match(
-        r'^127\.0\.0\.1 - - \[.*\] "WSREJECT /ws/nowhere/" 403 - -$', refused[0]
+        r'^127\.0\.0\.1 - - \[.*\] "WSREJECT /ws/nowhere/" 500 - -$', refused[0]
     ), refused
     assert "m=big" not in run.output
+    stop_within(run, GRACEFUL + 5)
+
+
+# Consumers that refuse their handshake in each way ASGI allows, and an echo on a non-ASCII path.
+REFUSING_CONSUMERS = (
+    CONSUMERS
+    + """
+
+from channels.generic.websocket import WebsocketConsumer
+
+
+class DenyConsumer(WebsocketConsumer):
+    def connect(self):
+        self.close()  # before an accept: the server refuses the handshake
+
+
+class BoomConsumer(WebsocketConsumer):
+    def connect(self):
+        raise RuntimeError("the application fails before an accept")
+
+
+async def unauthorized(scope, receive, send):  # the websocket.http.response extension: its own status
+    await receive()  # websocket.connect
+    await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
+    await send({"type": "websocket.http.response.body", "body": b"who are you?"})
+"""
+)
+REFUSING_ASGI = ASGI_WS_PREFIX.replace(
+    "from mysite.consumers import EchoConsumer",
+    "from mysite.consumers import BoomConsumer, DenyConsumer, EchoConsumer, unauthorized",
+).replace(
+    'URLRouter([path("ws/echo/", EchoConsumer.as_asgi())])',
+    'URLRouter([path("ws/echo/", EchoConsumer.as_asgi()), path("ws/caf\u00e9/", EchoConsumer.as_asgi()),'
+    ' path("ws/deny/", DenyConsumer.as_asgi()), path("ws/boom/", BoomConsumer.as_asgi()),'
+    ' path("ws/who/", unauthorized)])',
+)
+
+
+def test_uvicorn_logs_the_status_a_refused_websocket_got(tmp_path: Path, tandem: TandemRunner) -> None:
+    """Each WebSocket line carries the status uvicorn really answered: 403 for a close before an accept, 500
+    for a consumer that raises, the application's own status for a denial response, 101 for an accept. Paths
+    read as Daphne writes them: as the client sent them (percent-escapes kept), WebSocket and HTTP alike."""
+    project = served(tmp_path, consumers=REFUSING_CONSUMERS, asgi=REFUSING_ASGI)
+    log = tmp_path / "access.log"
+    run = tandem.serve(
+        project, "--server", "uvicorn", "--access-log-file", str(log), "--graceful-timeout", str(GRACEFUL),
+        env=clean_env(),
+    )  # fmt: skip
+    ws = run.url.replace("http://", "ws://")
+    got = {path: asyncio.run(refused_websocket(ws + path)) for path in ("ws/deny/", "ws/boom/", "ws/who/")}
+    assert got == {"ws/deny/": 403, "ws/boom/": 500, "ws/who/": 401}, got
+    asyncio.run(echo_once(ws + "ws/caf%C3%A9/?q=%C3%A9"))
+    assert httpx.get(run.url + "caf%C3%A9/?q=%C3%A9", timeout=10).status_code == 404
+    wait_for(
+        lambda: log.exists() and len(log.read_text().splitlines()) >= 5,
+        timeout=10,
+        message="five lines in the log",
+    )
+    lines = log.read_text().splitlines()
+    for path, status in got.items():
+        found = [line for line in lines if f"/{path}" in line]
+        assert len(found) == 1 and re.match(
+            rf'^127\.0\.0\.1 - - \[.*\] "WSREJECT /{path}" {status} - -$', found[0]
+        ), (path, found)
+    cafe = [line for line in lines if "caf" in line]
+    assert len(cafe) == 2, cafe
+    assert re.match(r'^127\.0\.0\.1 - - \[.*\] "WSCONNECT /ws/caf%C3%A9/" 101 - -$', cafe[0]), cafe
+    assert re.match(r'^127\.0\.0\.1 - - \[.*\] "GET /caf%C3%A9/\?q=%C3%A9 HTTP/1\.1" 404 \d+ ', cafe[1]), cafe
     stop_within(run, GRACEFUL + 5)
 
 
@@ -511,12 +583,7 @@ def test_uvicorn_behind_nginx_logs_with_app_access_log(
         "--graceful-timeout", str(GRACEFUL), env=clean_env(),
     )  # fmt: skip
 
-    async def echo_once() -> None:
-        async with connect(run.url.replace("http://", "ws://") + "ws/echo/?m=split") as ws:
-            await ws.send("hello")
-            assert await ws.recv() == "hello"
-
-    asyncio.run(echo_once())
+    asyncio.run(echo_once(run.url.replace("http://", "ws://") + "ws/echo/?m=split"))
     stop_within(run, GRACEFUL + 5)
     access = [
         (match.group(1), match.group(2))

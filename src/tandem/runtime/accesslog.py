@@ -112,6 +112,15 @@ def _escape(text: str) -> str:
     return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02X}", text) if _UNSAFE.search(text) else text
 
 
+def request_target(raw: bytes) -> str:
+    """A request's path (and query) for the log as Daphne gives it: the bytes the client sent, percent-escapes
+    kept (``/caf%C3%A9/``, never decoded); bytes outside ASCII, which Daphne refuses, shown as their repr."""
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        return repr(raw)
+
+
 def _host(client: str | None) -> str:
     # Daphne gives "ip:port"; the log shows the address, like nginx and Gunicorn.
     return client.rsplit(":", 1)[0] if client else "-"

@@ -10,7 +10,8 @@ with what tandem's Daphne does in its own server class and these servers do not:
   first in split mode, and this keeps it in unified mode, where nothing stands in front.
 - tandem's access log (uvicorn): one line per request, as tandem's Daphne writes it
   (tandem.runtime.accesslog), with the real client address and the body limit's 413; a WebSocket is one
-  WSCONNECT or WSREJECT line at its handshake; tandem's probes are left out.
+  WSCONNECT or WSREJECT line at its handshake, with the status uvicorn answered; tandem's probes are left
+  out.
 - draining: every accepted WebSocket is tracked, so the server's stop (1001, going away) or retirement
   during a reload (1012, service restart) closes each one with a close frame before the server exits.
   Gunicorn's ASGI worker would otherwise drop them without one (clients see 1006).
@@ -27,7 +28,7 @@ import time
 from collections.abc import MutableMapping
 from typing import Any
 
-from tandem.runtime.accesslog import DaphneAccessLog
+from tandem.runtime.accesslog import DaphneAccessLog, request_target
 from tandem.runtime.asgi import ASGIApp, Receive, Scope, Send
 from tandem.runtime.spec import PROBE_HEADER
 
@@ -57,11 +58,19 @@ _LOGGED_HEADERS = {b"referer": "referer", b"user-agent": "user-agent", PROBE_HEA
 
 class AccessLogASGI:
     """Writes each request's access line through ``log`` once its response is done: status, body bytes
-    sent, seconds taken; a WebSocket's line at its handshake (accepted: WSCONNECT, refused: WSREJECT)."""
+    sent, seconds taken; a WebSocket's line at its handshake (accepted: WSCONNECT 101, refused: WSREJECT with
+    the status the client got). Paths are the request target as sent, the rule Daphne's lines follow
+    (``request_target``): the same request reads the same under either server."""
 
     def __init__(self, app: ASGIApp, log: DaphneAccessLog) -> None:
         self.app = app
         self.log = log
+
+    @staticmethod
+    def _target(scope: Scope) -> str:
+        # uvicorn's raw_path is the path as the client sent it; "path" is decoded (%C3%A9 read as é).
+        raw = scope.get("raw_path") or scope.get("path", "").encode("utf-8")
+        return request_target(raw)
 
     @staticmethod
     def _details(scope: Scope, path: str) -> dict[str, Any]:
@@ -107,10 +116,9 @@ class AccessLogASGI:
             await self.app(scope, receive, logging_send)
         finally:
             # The request line as the client sent it: the raw path with its query string.
-            raw = scope.get("raw_path") or scope.get("path", "").encode("utf-8")
-            path = raw.decode("latin-1")
+            path = self._target(scope)
             if scope.get("query_string"):
-                path += "?" + scope["query_string"].decode("latin-1")
+                path += "?" + request_target(scope["query_string"])
             # No response started: the server answers 500 itself (the application failed).
             self.log.entry(
                 self._details(scope, path),
@@ -124,33 +132,32 @@ class AccessLogASGI:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         logged = False
 
-        def handshake(accepted: bool) -> None:
+        def handshake(status: int) -> None:
             nonlocal logged
             if logged:
                 return
             logged = True
-            verb = "WSCONNECT" if accepted else "WSREJECT"
-            path = scope.get("path", "")
+            verb = "WSCONNECT" if status == 101 else "WSREJECT"
+            path = self._target(scope)  # as Daphne logs a WebSocket: the path, without the query
             self.log.entry(
-                self._details(scope, path),
-                f"{verb} {path}",
-                101 if accepted else 403,
-                None,
-                None,
-                self._headers(scope),
+                self._details(scope, path), f"{verb} {path}", status, None, None, self._headers(scope)
             )
 
         async def logging_send(message: MutableMapping[str, Any]) -> None:
+            # What uvicorn answers the handshake with (the first of these the application sends wins).
             if message["type"] == "websocket.accept":
-                handshake(True)
-            elif message["type"] in ("websocket.close", "websocket.http.response.start"):
-                handshake(False)  # before an accept: the handshake is refused
+                handshake(101)
+            elif message["type"] == "websocket.close":
+                handshake(403)  # closed before an accept: uvicorn refuses with 403
+            elif message["type"] == "websocket.http.response.start":
+                handshake(int(message["status"]))  # the application's own denial response
             await send(message)
 
         try:
             await self.app(scope, receive, logging_send)
         finally:
-            handshake(False)  # returned or failed without accepting: the server refuses it
+            # Raised or returned without answering the handshake: uvicorn answers 500 itself.
+            handshake(500)
 
 
 class BodyLimitASGI:
