@@ -368,7 +368,9 @@ def test_one_service_unit_runs_the_config_export_was_given(
     """`tandem export systemd` (the one tandem.service) repeats to `tandem serve` everything it was given,
     by flag or TANDEM_* variable: `tandem config` run with the unit's ExecStart arguments, its Environment=
     lines and the tandem.env it wrote resolves the options the export had (a --channel-layer was lost, and
-    the unit refused to start on the host: E015). The layer's password is in tandem.env (0600) alone."""
+    the unit refused to start on the host: E015). The layer's password is in tandem.env (0600) alone, and
+    `tandem config` prints the URL without it: both sides compare the same redacted form, and tandem.env
+    must hold the URL as given."""
     password = "pw-never-on-the-command-line"
     layer = f"redis://:{password}@10.0.0.9:6379/0"
     given = ("--mode", "split", "--channel-layer", layer)
@@ -399,6 +401,7 @@ def test_one_service_unit_runs_the_config_export_was_given(
     def config(*args: str, environ: dict[str, str]) -> dict[str, str]:
         code, output = tandem.run("config", "--json", *args, cwd=example_project, env=environ)
         assert code == 0, output
+        assert password not in output, output
         return {k: v["value"] for k, v in json.loads(output)["config"].items()}
 
     exported = config(
@@ -406,7 +409,11 @@ def test_one_service_unit_runs_the_config_export_was_given(
     )
     on_host = config(*words[4:], environ={**example_env(example_project), **unit_env, **secret})
     assert on_host == exported
-    assert on_host["channel_layer"] == layer and on_host["procs"] == "3" and on_host["max_body_size"] == "50m"
+    assert on_host["channel_layer"] == "redis://:***@10.0.0.9:6379/0"
+    assert on_host["procs"] == "3" and on_host["max_body_size"] == "50m"
+    # The text output redacts it the same way.
+    code, output = tandem.run("config", *given, cwd=example_project, env=env)
+    assert code == 0 and password not in output and "redis://:***@10.0.0.9:6379/0" in output, output
 
 
 def unit_command(out: Path) -> tuple[list[str], dict[str, str]]:

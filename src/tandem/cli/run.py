@@ -44,6 +44,18 @@ def _format_value(value: object) -> str:
     return str(value)
 
 
+def _shown_value(name: str, value: object, secret: set[str]) -> str:
+    """An option's value as `tandem config` prints it (text and JSON alike): a secret as set or not, the
+    channel layer's URL without its password (redis://:***@host), as tandem's other messages give it."""
+    from tandem.redishosts import redact
+
+    if name in secret:
+        return "(set)" if value else "-"
+    if name == "channel_layer" and isinstance(value, str):
+        return redact(value)
+    return _format_value(value)
+
+
 def effective_layer_row(loaded: Any) -> tuple[str, str, str]:
     from tandem.launcher import effective_layer
 
@@ -88,11 +100,7 @@ def show_config(as_json: bool, **options: Any) -> None:
     project = loaded.project
     secret = {"diagnostic_token"}  # shown as set or not, never printed
     rows = [
-        (
-            name,
-            ("(set)" if value else "-") if name in secret else _format_value(value),
-            config.sources.get(name, "default"),
-        )
+        (name, _shown_value(name, value, secret), config.sources.get(name, "default"))
         for name, value in config.values().items()
     ]
     facts = [
