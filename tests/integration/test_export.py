@@ -389,13 +389,7 @@ def test_one_service_unit_runs_the_config_export_was_given(
         for line in unit.splitlines()
         if line.startswith("Environment=")
     )
-    installed = subprocess.run(
-        ["sh", "-c", 'set -a; . "$1"; exec env -0', "sh", str(out / "tandem.env")],
-        capture_output=True,
-        check=True,
-        env={"PATH": os.environ["PATH"]},
-    ).stdout.decode()
-    secret = dict(item.split("=", 1) for item in installed.split("\0") if item.startswith("TANDEM_"))
+    secret = env_file_values(out / "tandem.env")
     assert secret == {"TANDEM_CHANNEL_LAYER": layer}
 
     def config(*args: str, environ: dict[str, str]) -> dict[str, str]:
@@ -429,14 +423,19 @@ def unit_command(out: Path) -> tuple[list[str], dict[str, str]]:
         if line.startswith("Environment=")
     )
     if (out / "tandem.env").exists():
-        installed = subprocess.run(
-            ["sh", "-c", 'set -a; . "$1"; exec env -0', "sh", str(out / "tandem.env")],
-            capture_output=True,
-            check=True,
-            env={"PATH": os.environ["PATH"]},
-        ).stdout.decode()
-        environ.update(item.split("=", 1) for item in installed.split("\0") if item.startswith("TANDEM_"))
+        environ.update(env_file_values(out / "tandem.env"))
     return words[4:], environ
+
+
+def env_file_values(path: Path) -> dict[str, str]:
+    """The TANDEM_* variables an EnvironmentFile sets, read by sh as systemd would source it."""
+    installed = subprocess.run(
+        ["sh", "-c", 'set -a; . "$1"; exec env -0', "sh", str(path)],
+        capture_output=True,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
+    ).stdout.decode()
+    return dict(item.split("=", 1) for item in installed.split("\0") if item.startswith("TANDEM_"))
 
 
 def test_edge_unit_serves_the_ports_export_was_given(
