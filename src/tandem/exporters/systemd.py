@@ -365,12 +365,12 @@ def role_note(plan: Plan, options: ExportOptions) -> str:
     args = options.serve_args
     # The app hosts' ports and the upstreams: what the host's nginx needs to send where this unit's does.
     named = ("--http-port", "--ws-port", "--upstream")
-    upstreams = " ".join(f"{arg} {args[i + 1]}" for i, arg in enumerate(args) if arg in named)
+    routing = " ".join(f"{arg} {args[i + 1]}" for i, arg in enumerate(args) if arg in named)
     return ROLE_NOTE.format(
         what="nginx alone in front of the app hosts" if edge else "the app servers behind an edge",
         peers="app hosts" if edge else "edge and every app host",
         name=options.name,
-        edge=EDGE_NOTE.format(flags=f"{service_flags(plan, options)} {upstreams}".strip()) if edge else "",
+        edge=EDGE_NOTE.format(flags=f"{service_flags(plan, options)} {routing}".strip()) if edge else "",
     )
 
 
