@@ -308,3 +308,32 @@ def test_gc_threshold_below_one_refused(value: str) -> None:
     with pytest.raises(ConfigError, match="at least 1") as raised:
         resolve_config({}, {"TANDEM_GC_THRESHOLD": value}, None)
     assert "TANDEM_GC_THRESHOLD" in str(raised.value)
+
+
+def test_config_command_never_prints_a_secret(tmp_path: Path) -> None:
+    """`tandem config` (text and JSON) shows the edge secret and the diagnostic token as set or not, as it
+    shows the channel layer's URL without its password: the values end up in terminals and logs."""
+    project = write_project(tmp_path / "site", settings=SETTINGS.format(package="mysite"))
+    edge_secret = "edge-secret-never-printed-0123"
+    token = "diagnostic-token-never-printed"
+    layer_password = "layer-password-never-printed"
+    env = clean_env(TANDEM_DIAGNOSTIC_TOKEN=token)
+    args = (
+        "--role", "app", "--edge-secret", edge_secret,
+        "--channel-layer", f"redis://:{layer_password}@10.0.0.9:6379/0",
+    )  # fmt: skip
+    data = config_json(project, *args, env=env)
+    config = data["config"]
+    assert config["edge_secret"] == {"value": "(set)", "source": "cli"}
+    assert config["diagnostic_token"] == {"value": "(set)", "source": "TANDEM_DIAGNOSTIC_TOKEN"}
+    assert config["channel_layer"]["value"] == "redis://:***@10.0.0.9:6379/0"
+    text = tandem_config(project, *args, env=env)
+    assert text.returncode == 0, text.stderr
+    lines = {line.split()[0]: line for line in text.stdout.splitlines() if line.startswith("  ")}
+    assert lines["edge_secret"].split()[1] == "(set)", lines["edge_secret"]
+    for output in (json.dumps(data), text.stdout, text.stderr):
+        for secret in (edge_secret, token, layer_password):
+            assert secret not in output, output
+    # Not given: shown as such, not as "(set)".
+    unset = config_json(project, env=clean_env())["config"]
+    assert unset["edge_secret"]["value"] == unset["diagnostic_token"]["value"] == "-"

@@ -98,7 +98,7 @@ def show_config(as_json: bool, **options: Any) -> None:
     loaded = load_project(options)
     config: Config = loaded.config
     project = loaded.project
-    secret = {"diagnostic_token"}  # shown as set or not, never printed
+    secret = {"diagnostic_token", "edge_secret"}  # shown as set or not, never printed
     rows = [
         (name, _shown_value(name, value, secret), config.sources.get(name, "default"))
         for name, value in config.values().items()
