@@ -105,8 +105,9 @@ _NGINX_JSON = (
 
 
 def nginx_log_format(fmt: str, upstream_variable: str, prefix: str = "") -> str:
-    """The body of nginx's ``log_format``: common or combined plus the upstream's name ("gunicorn",
-    "daphne", "-" for files nginx served), the request time and the upstream's time; or JSON."""
+    """The body of nginx's ``log_format``: common or combined plus the upstream's name (the server that
+    answered: "gunicorn", "daphne", "uvicorn"...; "-" for files nginx served), the request time and the
+    upstream's time; or JSON."""
     if fmt == "json":
         return prefix + _NGINX_JSON.format(upstream=upstream_variable)
     line = _NGINX_COMMON

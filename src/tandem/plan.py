@@ -149,6 +149,10 @@ class ProxySpec:
     access_log_json: bool = False  # escape=json
     access_log_buffer: str = "32k"
     probe_token: str = ""  # requests carrying it (tandem's own probes) are left out of the access log
+    # The access line's name of the server that answered from each pool (--http-server, --ws-server,
+    # unified mode's --server).
+    wsgi_label: str = "gunicorn"
+    asgi_label: str = "daphne"
     error_log_level: str = "warn"
     # Managed, as root: the unprivileged user and group nginx's workers switch to (tandem.workeruser);
     # empty when tandem is not root (nginx cannot switch then).

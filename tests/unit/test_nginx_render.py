@@ -102,6 +102,8 @@ class Case:
     allowed_hosts: tuple[str, ...] = ("testserver",)
     tcp_ports: tuple[int, int] = (18001, 18002)  # what a managed run would have bound for --internal tcp
     access_log: str | None = "common"  # a managed run's access log format (to a file here); None: off
+    # A managed run's sockets carry the fds tandem bound (servers that adopt them, e.g. uvicorn, need one).
+    fds: bool = False
 
 
 CASES = [
@@ -162,7 +164,10 @@ def make_plan(tmp: Path, case: Case, project: Project | None = None) -> Plan:
     if not case.managed:
         return build_plan(config, project, case.routes(), Export(Path("/run/tandem"), "golden", PYTHON))
     runtime_dir = tmp / "run"
-    sockets = {name: BoundSocket(address) for name, address in plan_addresses(config, runtime_dir).items()}
+    sockets = {
+        name: BoundSocket(address, fd=10 + n if case.fds else None)
+        for n, (name, address) in enumerate(plan_addresses(config, runtime_dir).items())
+    }
     if config.internal == "tcp":
         # A managed run binds port 0 and resolves it; stand in for that with fixed ports.
         for name, port in zip(("wsgi", "asgi"), case.tcp_ports, strict=True):
@@ -383,4 +388,31 @@ def test_http_consumers_routed_by_the_asgi_app_go_to_daphne(tmp_path: Path, ngin
     assert plan.proxy is not None
     assert plan.proxy.asgi_prefixes == ("/events/stream/",)
     assert 'location ^~ "/events/stream/"' in rendered(plan)
+    check_with_nginx(nginx, plan, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("cli", "module", "wsgi", "asgi"),
+    [
+        ({"http_server": "granian"}, "granian", "granian", "daphne"),
+        ({"ws_server": "uvicorn"}, "uvicorn", "gunicorn", "uvicorn"),
+        ({"ws_server": "gunicorn-asgi"}, "gunicorn", "gunicorn", "gunicorn-asgi"),
+        ({"mode": "unified", "proxy": "nginx", "server": "uvicorn"}, "uvicorn", None, "uvicorn"),
+        ({"mode": "unified", "proxy": "nginx", "server": "gunicorn-asgi"}, "gunicorn", None, "gunicorn-asgi"),
+    ],
+    ids=["granian", "uvicorn", "gunicorn-asgi", "unified-uvicorn", "unified-gunicorn-asgi"],
+)
+def test_access_log_names_the_server_that_answered(
+    cli: dict[str, object], module: str, wsgi: str | None, asgi: str, tmp_path: Path, nginx: str
+) -> None:
+    """The managed nginx's access line names the upstream that answered: the server that runs in each
+    pool (--http-server, --ws-server, unified mode's --server), not always gunicorn and daphne."""
+    pytest.importorskip(module)
+    plan = build(tmp_path, Case("servers", example_routes, cli=cli, fds=True))
+    content = rendered(plan)
+    labels = dict(
+        re.findall(r"^\s+tandem_mysite_(wsgi|asgi)\s+(\S+);$", content.split("_upstream_name {")[1], re.M)
+    )
+    assert labels["asgi"] == asgi, content
+    assert labels.get("wsgi") == wsgi, content  # unified mode behind nginx has no WSGI pool
     check_with_nginx(nginx, plan, tmp_path)

@@ -45,7 +45,17 @@ def nginx_access_log(ctx: Context, name: str) -> dict[str, Any]:
         "access_log_json": target.format == "json",
         "access_log_buffer": target.buffer,
         "probe_token": ctx.probe_token,
+        **upstream_labels(ctx),
     }
+
+
+def upstream_labels(ctx: Context) -> dict[str, str]:
+    """The server each pool runs, as the access line names it: split mode's --http-server and --ws-server;
+    unified mode's one --server (an edge's unified app hosts answer both pools with it)."""
+    config = ctx.config
+    if config.mode == "unified":
+        return {"wsgi_label": config.server, "asgi_label": config.server}
+    return {"wsgi_label": config.http_server, "asgi_label": config.ws_server}
 
 
 def nginx_process(ctx: Context) -> ProcessSpec:
