@@ -740,3 +740,34 @@ def test_the_one_service_exports_servers_that_adopt_tandems_socket() -> None:
     )
     with pytest.raises(UsageError, match="runs only under tandem serve"):
         render(case)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        Case(
+            "systemd", "uvicorn-split", cli={"ws_server": "uvicorn"}, options=ExportOptions(per_process=True)
+        ),
+        Case(
+            "systemd",
+            "uvicorn-unified",
+            mode="unified",
+            cli={"server": "uvicorn", "proxy": "nginx"},
+            options=ExportOptions(per_process=True),
+        ),
+    ],
+    ids=lambda c: c.name,
+)
+def test_readme_names_the_asgi_server_the_units_run(case: Case) -> None:
+    """systemd's per-process units can run uvicorn (socket activation hands it the shared fd): the README's
+    "What runs" lines name it, not Daphne, for its own line and for what Gunicorn leaves to it."""
+    pytest.importorskip("uvicorn")
+    files = {f.path: f.content for f in render(case)}
+    assert any("tandem.runtime.uvicorn" in content for content in files.values()), files
+    readme = files["README.txt"]
+    what_runs = readme.split("What runs\n---------\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert any(line.split()[0].startswith("uvicorn") for line in what_runs), readme
+    for line in what_runs:
+        assert "Daphne" not in line, readme
+        if line.split()[0].startswith("uvicorn"):
+            assert "uvicorn (ASGI) on" in line or "uvicorn on" in line, line

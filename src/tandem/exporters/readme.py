@@ -121,17 +121,44 @@ def app_servers_readme(plan: Plan, *, proxy_path: str) -> str:
     )
 
 
+# How a README names each app server (a process's name without its ".N" is the server's, tandem.servers).
+SERVER_NAMES = {
+    "gunicorn": "Gunicorn",
+    "granian": "Granian",
+    "daphne": "Daphne",
+    "uvicorn": "uvicorn",
+    "gunicorn-asgi": "Gunicorn's ASGI worker",
+}
+
+
+def server_name(process_name: str) -> str:
+    base = process_name.split(".", 1)[0]
+    return SERVER_NAMES.get(base, base)
+
+
+def asgi_server(plan: Plan) -> str:
+    """The ASGI server the Plan runs (--ws-server, unified mode's --server), as a README names it."""
+    for process in plan.processes:
+        if process.role in ("daphne", "gunicorn-asgi"):
+            return server_name(process.name)
+    return "Daphne"
+
+
 def describe(role: str, plan: Plan, cmd: Command | None = None) -> str:
+    """One "What runs" line: the server a command runs, named as it is (Daphne, uvicorn, ...), and what it
+    answers."""
+    asgi = asgi_server(plan)
+    name = server_name(cmd.name) if cmd is not None else ("Gunicorn" if role == "gunicorn" else asgi)
     if plan.mode == "app":  # an app host: the edge routes, and reaches each server on its own port
         if role == "gunicorn":
             bind = cmd.argv[cmd.argv.index("--bind") + 1] if cmd and "--bind" in cmd.argv else "?"
-            return f"Gunicorn (WSGI) on {bind}: every HTTP request the edge does not route to Daphne"
+            return f"{name} (WSGI) on {bind}: every HTTP request the edge does not route to {asgi}"
         if has_gunicorn(plan):
-            return f"Daphne (ASGI) on {plan.public}: WebSockets and the HTTP the edge routes to it"
-        return f"Daphne on {plan.public}: every HTTP and WebSocket request the edge sends"
+            return f"{name} (ASGI) on {plan.public}: WebSockets and the HTTP the edge routes to it"
+        return f"{name} on {plan.public}: every HTTP and WebSocket request the edge sends"
     if role == "gunicorn" and plan.proxy is not None:
         proxy = "Caddy" if proxy_kind(plan) == "caddy" else "nginx"
-        return f"Gunicorn (WSGI) on {plan.proxy.wsgi_upstream}: every HTTP request {proxy} does not route to Daphne"
+        return f"{name} (WSGI) on {plan.proxy.wsgi_upstream}: every HTTP request {proxy} does not route to {asgi}"
     if plan.proxy is not None:
-        return f"Daphne (ASGI) on {plan.proxy.asgi_upstream}: {plan.proxy.route_summary}"
-    return f"Daphne on {plan.public}: every HTTP and WebSocket request"
+        return f"{name} (ASGI) on {plan.proxy.asgi_upstream}: {plan.proxy.route_summary}"
+    return f"{name} on {plan.public}: every HTTP and WebSocket request"
