@@ -7,9 +7,11 @@ mode behind Caddy (--mode unified --proxy caddy), with the exported Caddyfile ru
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,12 +68,23 @@ def started(
 
 def assert_verify_passes(project: Path, url: str) -> None:
     """tandem verify on the exported servers: nothing fails, and the HTTP path and the echo route were
-    really probed (a run that skipped everything would also have nothing failing)."""
+    really probed (a run that skipped everything would also have nothing failing). The diagnostic endpoint
+    answered verify's token, which the servers read from the exported secrets file."""
     rc, report = run_verify(project, url, "--idle", "1", "--echo", "/ws/echo/")
     assert rc == 0, report
     assert {r["status"] for r in report["results"]} <= {"PASS", "SKIP"}, report  # type: ignore[index]
     passed = {r["name"] for r in report["results"] if r["status"] == "PASS"}  # type: ignore[index]
     assert "websocket /ws/echo/" in passed and "HTTP /" in passed, report
+    assert "diagnostic endpoint" in passed, report
+
+
+def assert_secrets_apart(out: Path) -> None:
+    """The diagnostic token is not on the Procfile's command lines (ps shows them) but in tandem.secrets,
+    written 0600 beside it."""
+    assert TOKEN not in (out / "Procfile").read_text()
+    secrets = out / "tandem.secrets"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert json.loads(secrets.read_text()) == {"diagnostic_token": TOKEN}
 
 
 def test_exported_procfile_serves_and_passes_verify(
@@ -85,6 +98,7 @@ def test_exported_procfile_serves_and_passes_verify(
         cwd=example_project, env=served_env(example_project),
     )  # fmt: skip
     assert code == 0, output
+    assert_secrets_apart(out)
     entries = procfile_processes(out / "Procfile")
     assert [name for name, _ in entries] == ["gunicorn", "daphne"]
     # The user's own environment (here the example's database and media paths), as a .env would give it.
@@ -134,6 +148,7 @@ def test_exported_unified_procfile_behind_caddy_serves_and_passes_verify(
         "--runtime-dir", str(runtime), cwd=example_project, env=served_env(example_project),
     )  # fmt: skip
     assert code == 0, output
+    assert_secrets_apart(out)
     entries = procfile_processes(out / "Procfile")
     assert [name for name, _ in entries] == ["daphne"]
     env = example_env(example_project)
@@ -185,3 +200,39 @@ def test_exported_unified_procfile_behind_caddy_serves_and_passes_verify(
                 caddy.kill()
                 caddy.wait(timeout=10)
             log_file.close()
+
+
+def test_exported_procfile_line_stops_without_its_secrets_file(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path
+) -> None:
+    """A Procfile line (Gunicorn's and Daphne's) whose tandem.secrets is readable by others, or missing,
+    does not serve without its secrets: the server exits, saying why in one line."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    out = tmp_path / "deploy"
+    code, output = tandem.run(
+        "export", "procfile", "--out", str(out), "--runtime-dir", str(runtime),
+        cwd=example_project, env=served_env(example_project),
+    )  # fmt: skip
+    assert code == 0, output
+    entries = procfile_processes(out / "Procfile")
+    assert [name for name, _ in entries] == ["gunicorn", "daphne"]
+    secrets = out / "tandem.secrets"
+    for damage, expected in (
+        (lambda: secrets.chmod(0o640), "is mode 0640, readable by more than its owner: chmod 600"),
+        (secrets.unlink, "cannot read the secrets file"),
+    ):
+        damage()
+        for name, line in entries:
+            result = subprocess.run(
+                ["/bin/sh", "-c", line],
+                cwd=out,
+                env=example_env(example_project),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode != 0, (name, result.stderr)
+            assert expected in result.stderr and str(secrets) in result.stderr, (name, result.stderr)
+            assert TOKEN not in result.stderr

@@ -8,9 +8,12 @@ import shlex
 
 from tandem.exporters.common import commands, need_app_servers, need_procs_one, proxy_kind, stop_timeout
 from tandem.exporters.readme import app_servers_readme
+from tandem.exporters.secrets import private_commands, secrets_file
 from tandem.plan import File, Plan
+from tandem.runtime.spec import SECRETS_VAR
 
 NGINX_FILE = "nginx/tandem.conf"
+SECRETS_FILE = "tandem.secrets"
 CADDY_FILE = "caddy/Caddyfile"
 
 README = """\
@@ -24,27 +27,42 @@ Procfile has one line per app server, for honcho, foreman or any Procfile runner
 Your own environment (SECRET_KEY, ...) goes in a .env file next to the Procfile, which both read.
 Give the runner at least {stop_timeout} s to stop (e.g. foreman start -t {stop_timeout}): the servers drain\nfirst. The commands name this machine's Python ({python}): export on the host that runs them.
 The Procfile holds the probe token: keep it private (it is written 0600).
-
+{secrets_note}
 {app_servers}"""
 
+SECRETS_NOTE = """
+{secrets_file} holds {keys} (written 0600; never in the Procfile, whose command lines `ps` shows):
+each line points TANDEM_RUNTIME_SECRETS at it in the directory the runner starts in, the Procfile's, and
+the servers read it themselves. Keep it there, mode 0600, owned by the user running the servers: a server
+that finds it missing or readable by others stops with one line saying so.
+"""
 
-def procfile_line(name: str, shell: str, cwd: str) -> str:
+
+def procfile_line(name: str, shell: str, cwd: str, *, secrets: bool = False) -> str:
     # Procfile names are [A-Za-z0-9_-]; a runner starts each line with /bin/sh -c: exec keeps the server
-    # the process the runner signals.
-    return f"{name.replace('.', '_')}: cd {shlex.quote(cwd)} && exec {shell}"
+    # the process the runner signals. The secrets file is beside the Procfile, where the runner starts
+    # the line: its absolute path is taken before the cd (only the path is in the environment).
+    prefix = f'export {SECRETS_VAR}="$PWD"/{shlex.quote(SECRETS_FILE)} && ' if secrets else ""
+    return f"{name.replace('.', '_')}: {prefix}cd {shlex.quote(cwd)} && exec {shell}"
 
 
 def procfile_files(plan: Plan) -> tuple[File, ...]:
     need_app_servers(plan, "procfile")
     need_procs_one(plan, "procfile")
-    lines = [procfile_line(cmd.name, cmd.shell(), cmd.cwd) for cmd in commands(plan)]
+    private, secrets = private_commands(plan, None)
+    lines = [procfile_line(cmd.name, cmd.shell(), cmd.cwd, secrets=bool(secrets)) for cmd in private]
     files = [File("Procfile", "\n".join(lines) + "\n", 0o600)]
+    if secrets:
+        files.append(secrets_file(SECRETS_FILE, secrets))
     proxy = proxy_file(plan)
     if proxy is not None:
         files.append(proxy)
     readme = README.format(
         stop_timeout=stop_timeout(plan),
         python=commands(plan)[0].argv[0],
+        secrets_note=SECRETS_NOTE.format(secrets_file=SECRETS_FILE, keys=", ".join(secrets))
+        if secrets
+        else "",
         app_servers=app_servers_readme(plan, proxy_path=proxy_path(plan)),
     )
     files.append(File("README.txt", readme))

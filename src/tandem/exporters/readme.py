@@ -46,8 +46,9 @@ The sockets live in {runtime_dir}: create it before starting the servers, reacha
 RUNTIME_APP = """
 The servers also use {runtime_dir} for private sockets: create it, owned by the user running them,
 mode 0700 (install -d -m 0700 -o YOUR_USER {runtime_dir}). They listen on {host} for the edge, and believe
-forwarded headers only on requests carrying the edge secret (written into TANDEM_RUNTIME above, the same
-on the edge and every app host): allow their ports only from the edge in the firewall all the same.
+forwarded headers only on requests carrying the edge secret (the same on the edge and every app host; not
+in TANDEM_RUNTIME but in the 0600 secrets file named above): allow their ports only from the edge in the
+firewall all the same.
 """
 
 RUNTIME_TCP = """

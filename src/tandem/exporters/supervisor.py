@@ -7,14 +7,13 @@ from __future__ import annotations
 from tandem.exporters.common import (
     Command,
     ExportOptions,
-    commands,
-    daphnes,
     has_gunicorn,
     need_app_servers,
     stop_timeout,
 )
 from tandem.exporters.procfile import proxy_file, proxy_path
 from tandem.exporters.readme import app_servers_readme
+from tandem.exporters.secrets import private_commands, secrets_file
 from tandem.plan import File, Plan
 
 README = """\
@@ -33,8 +32,21 @@ waits {stop_timeout} s (the graceful timeout plus a margin) before KILL.
 Reload new code without dropping requests: {reload_gunicorn}`supervisorctl signal USR1 {name}-daphne:{name}-daphne.1`
 retires one process with 1012 (clients reconnect) and supervisord starts it again; do one at a time.
 The file holds the probe token: keep it private (it is written 0600).
-
+{secrets_note}
 {app_servers}"""
+
+SECRETS_NOTE = """
+{name}.secrets holds {keys}, never in tandem.conf, whose command lines `ps` shows: each
+program's TANDEM_RUNTIME_SECRETS names it and the servers read it themselves. Install it there, mode 0600
+and owned by user {user} (a server that finds it missing or readable by others stops with one line saying so):
+
+  sudo install -D -m 600 -o {user} {name}.secrets {path}
+"""
+
+
+def secrets_path(name: str) -> str:
+    """Where the README installs the secrets file, as each program's TANDEM_RUNTIME_SECRETS names it."""
+    return f"/etc/tandem/{name}.secrets"
 
 
 def supervisor_value(text: str) -> str:
@@ -66,8 +78,10 @@ def _common(user: str, stop: int) -> list[str]:
     ]
 
 
-def daphne_program(name: str, plan: Plan, user: str, group: str, stop: int) -> list[str]:
-    group_daphnes = daphnes(plan)
+def daphne_program(
+    name: str, plan: Plan, cmds: tuple[Command, ...], user: str, group: str, stop: int
+) -> list[str]:
+    group_daphnes = [cmd for cmd in cmds if cmd.role == "daphne"]
     first = group_daphnes[0]
     command = supervisor_value(first.shell())
     # Each process gets its own private socket for tandem's probes, numbered like the process.
@@ -98,11 +112,15 @@ def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     user, group, name = options.user, options.group or "www-data", options.name
     stop = stop_timeout(plan) + 5
     lines = [f"; supervisord programs for {plan.mode} mode, rendered by django-tandem from the Plan.", ""]
-    for cmd in commands(plan):
+    path = secrets_path(name)
+    cmds, secrets = private_commands(plan, path)
+    for cmd in cmds:
         if cmd.role == "gunicorn":
             lines += program(f"{name}-gunicorn", cmd, user, stop)
-    lines += daphne_program(f"{name}-daphne", plan, user, group, stop)
+    lines += daphne_program(f"{name}-daphne", plan, cmds, user, group, stop)
     files = [File("tandem.conf", "\n".join(lines), 0o600)]
+    if secrets:
+        files.append(secrets_file(f"{name}.secrets", secrets))
     proxy = proxy_file(plan)
     if proxy is not None:
         files.append(proxy)
@@ -121,6 +139,9 @@ def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
         name=name,
         user=user,
         stop_timeout=stop,
+        secrets_note=SECRETS_NOTE.format(name=name, keys=", ".join(secrets), user=user, path=path)
+        if secrets
+        else "",
         app_servers=app_servers_readme(plan, proxy_path=proxy_path(plan)),
     )
     files.append(File("README.txt", readme))

@@ -26,6 +26,7 @@ from tandem.exporters.common import (
     stop_timeout,
     topology_flags,
 )
+from tandem.exporters.secrets import private_commands, secrets_file
 from tandem.plan import File, Plan
 from tandem.runtime.spec import ENV_VAR
 
@@ -173,7 +174,9 @@ def per_process_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     socket_unit = f"{options.name}-daphne.socket"
     daphne_units = [f"{options.name}-daphne-{i}.service" for i in range(1, len(daphnes(plan)) + 1)]
     index = 0
-    for cmd in commands(plan):
+    # The secret fields are not in the units (systemctl show lists Environment= to every local user): each
+    # names NAME.secrets, which the process reads itself.
+    for cmd in private_commands(plan, secrets_path(options))[0]:
         if cmd.role == "daphne":
             unit = daphne_units[index]
             index += 1
@@ -250,7 +253,17 @@ def systemd_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
         extra = tuple(f for f in (proxy_file(plan),) if f is not None)
     if not options.per_process:
         extra = tuple(f for f in (env_file(options),) if f is not None)
+    else:
+        secrets = private_commands(plan, secrets_path(options))[1]
+        if secrets:
+            extra = (*extra, secrets_file(f"{options.name}.secrets", secrets))
     return (*units, *extra, readme(plan, options, units))
+
+
+def secrets_path(options: ExportOptions) -> str:
+    """Where the per-process units' secrets file is installed (tandem.exporters.secrets): read by the
+    process itself, as User=, so owned by that user, mode 0600."""
+    return f"/etc/tandem/{options.name}.secrets"
 
 
 README = """\
@@ -330,6 +343,15 @@ def reload_comment(plan: Plan) -> str:
     return "\n".join(textwrap.wrap(text, width=105, initial_indent="# ", subsequent_indent="# "))
 
 
+PER_PROCESS_SECRETS = """
+Before starting them, install {name}.secrets, which holds {keys}: never in a unit, whose
+Environment= `systemctl show` lists to every local user. Each unit's TANDEM_RUNTIME_SECRETS names it and
+the servers read it themselves, as user {user}: a server that finds it missing or readable by others
+stops with one line saying so.
+
+  sudo install -D -m 600 -o {user} {name}.secrets {path}
+"""
+
 PER_PROCESS = """
 One unit per process, grouped by {name}.target, for systemd to supervise each server itself:
 {units}
@@ -338,7 +360,7 @@ Install and start:
   sudo cp {files} /etc/systemd/system/
   sudo systemctl daemon-reload
   sudo systemctl enable --now {name}.target
-
+{secrets_note}
 systemd binds the Daphne socket ({socket}) once and passes it to every Daphne (fd 3), as `tandem serve`
 does, so the Daphne processes share it and one can restart while the others serve.
 Reload: {gunicorn_reload}`sudo systemctl reload {name}-daphne-1.service` retires that Daphne with 1012 and
@@ -400,6 +422,14 @@ def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
             files=" ".join(f.path for f in files),
             socket=shared.removeprefix("unix:"),
             app_servers=app_servers_readme(plan, proxy_path=proxy_path(plan)),
+            secrets_note=PER_PROCESS_SECRETS.format(
+                name=options.name,
+                user=options.user,
+                path=secrets_path(options),
+                keys=", ".join(private_commands(plan, None)[1]),
+            )
+            if private_commands(plan, None)[1]
+            else "",
             gunicorn_reload=f"`sudo systemctl reload {options.name}-gunicorn.service` replaces Gunicorn's "
             "workers;\n"
             if has_gunicorn(plan)
