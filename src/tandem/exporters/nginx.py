@@ -155,4 +155,7 @@ def nginx_files(plan: Plan) -> tuple[File, ...]:
 
     conf = next(f for f in plan.files if f.path.endswith(".conf"))
     readme = edge_readme(plan, proxy) if plan.mode == "edge" else _readme(plan, proxy)
-    return (File("tandem.conf", conf.content), File("README.txt", readme))
+    # An edge's block holds the secret it proves itself with to the app hosts (X-Tandem-Proxy): written
+    # readable by its owner only, as it is to be installed (nginx reads its configuration as root).
+    mode = 0o600 if proxy.proxy_secret else 0o644
+    return (File("tandem.conf", conf.content, mode), File("README.txt", readme))

@@ -49,10 +49,11 @@ A POST is never repeated: one in flight on a host that dies fails.
 {locations}
 Install (Debian/Ubuntu):
 
-  sudo cp tandem.conf /etc/nginx/conf.d/{name}.conf
+  sudo install -m 600 -o root -g root tandem.conf /etc/nginx/conf.d/{name}.conf
   sudo nginx -t && sudo systemctl reload nginx
 
-The edge secret: tandem.conf holds it (X-Tandem-Proxy); keep the file readable by root and nginx only.
+The edge secret: tandem.conf holds it (X-Tandem-Proxy), so it is written 0600 and installed 0600 owned by
+root, which nginx reads its configuration as (its workers never read the file).
 Each app host must be started with the same secret (TANDEM_EDGE_SECRET in its environment file): it
 believes X-Forwarded-For/-Proto and X-Real-IP only on requests carrying it. Allow the app hosts' ports
 ({ports}) only from this edge in the firewall all the same.
