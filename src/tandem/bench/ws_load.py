@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.protocol import State
 from websockets.typing import Origin
 
+from tandem.bench.echo_client import Clients, EchoClient, HandshakeFailed, open_client
 from tandem.bench.figures import percentile
 from tandem.bench.tlsclient import client_context
 
@@ -29,6 +30,8 @@ CLOSE_TIMEOUT = 15.0
 def describe(exc: BaseException) -> str:
     if isinstance(exc, InvalidStatus):
         return f"handshake answered HTTP {exc.response.status_code}"
+    if isinstance(exc, HandshakeFailed):
+        return str(exc)
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return "timed out"
     text = str(exc).strip().splitlines()
@@ -138,85 +141,62 @@ def open_count(conns: list[ClientConnection]) -> int:
     return sum(1 for c in conns if c.state is State.OPEN)
 
 
-# --- echo -----------------------------------------------------------------------------------------------
+# --- echo (tandem.bench.echo_client: raw frames, so the client takes little CPU from the servers) --------
 
 
-@dataclass
-class Failures:
-    count: int = 0
-    first: str | None = None
-
-    def add(self, what: str) -> None:
-        self.count += 1
-        self.first = self.first or what
-
-
-async def _echo_loop(
-    conn: ClientConnection, until: float, latencies: list[float] | None, failures: Failures
-) -> None:
+async def _echo_phase(group: Clients, seconds: float, latencies: list[float] | None) -> None:
+    group.phase.until = time.monotonic() + seconds
+    group.phase.latencies = latencies
+    running = [client.start() for client in group.opened if not client.closing]
+    # A server that stops answering would leave clients waiting: the phase is bounded all the same.
     try:
-        while time.monotonic() < until:
-            started = time.monotonic()
-            await conn.send(ECHO_PAYLOAD)
-            reply = await conn.recv()
-            if reply != ECHO_PAYLOAD:
-                # Not an echo: a rate of whatever this route answers with would be no echo figure.
-                text = reply if isinstance(reply, str) else repr(reply)
-                failures.add(
-                    f"the route answered {text[:60]!r} instead of the frame sent (not an echo route?)"
-                )
-                return
-            if latencies is not None:
-                latencies.append(time.monotonic() - started)
-    except ConnectionClosed as exc:
-        code = exc.rcvd.code if exc.rcvd else 1006
-        failures.add(f"the server closed a connection (code {code})")
-    except OSError as exc:
-        failures.add(describe(exc))
-
-
-async def _phase(
-    conns: list[ClientConnection], seconds: float, latencies: list[float] | None, failures: Failures
-) -> None:
-    until = time.monotonic() + seconds
-    # A server that stops answering would leave recv() waiting: the phase is bounded all the same.
-    try:
-        await asyncio.wait_for(
-            asyncio.gather(*(_echo_loop(c, until, latencies, failures) for c in conns)),
-            seconds + OPEN_TIMEOUT,
-        )
+        await asyncio.wait_for(asyncio.gather(*running), seconds + OPEN_TIMEOUT)
     except TimeoutError:
-        failures.add(f"echoes stopped coming back within {OPEN_TIMEOUT:.0f} s")
+        group.failures.add(f"echoes stopped coming back within {OPEN_TIMEOUT:.0f} s")
 
 
 async def echo_load(
     url: str, origin: str, *, clients: int, duration: float, warmup: float, cafile: str | None = None
 ) -> dict[str, object]:
     """``clients`` connections each sending a frame and awaiting its echo, back to back."""
-    opened = await open_many(
-        url, origin, clients, concurrency=clients, time_bound=OPEN_TIMEOUT * 2, max_failures=clients,
-        cafile=cafile,
-    )  # fmt: skip
+    group = Clients()
+    payload = ECHO_PAYLOAD.encode()
+    opening = await asyncio.gather(
+        *(
+            open_client(url, origin, payload, group, timeout=OPEN_TIMEOUT, cafile=cafile)
+            for _ in range(clients)
+        ),
+        return_exceptions=True,
+    )
+    for outcome in opening:
+        if isinstance(outcome, EchoClient):
+            group.opened.append(outcome)
+        elif isinstance(outcome, Exception):
+            group.failures.add(describe(outcome))
+        else:
+            raise outcome
     try:
-        if not opened.conns:
-            raise RuntimeError(f"no WebSocket connection to {url} opened: {opened.first_error}")
-        failures = Failures(opened.failures, opened.first_error)
+        if not group.opened:
+            raise RuntimeError(f"no WebSocket connection to {url} opened: {group.failures.first}")
         if warmup > 0:
-            await _phase(opened.conns, warmup, None, failures)
+            await _echo_phase(group, warmup, None)
         latencies: list[float] = []
         started = time.monotonic()
-        await _phase(opened.conns, duration, latencies, failures)
+        await _echo_phase(group, duration, latencies)
         elapsed = time.monotonic() - started
     finally:
-        await close_all(opened.conns)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(client.close(2) for client in group.opened)), CLOSE_TIMEOUT
+            )
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     return {
-        "connected": len(opened.conns),
+        "connected": len(group.opened),
         "messages_per_s": len(latencies) / elapsed if elapsed > 0 else 0.0,
         "p50_ms": p50 * 1000 if p50 is not None else None,
         "p99_ms": p99 * 1000 if p99 is not None else None,
         "messages": len(latencies),
-        "errors": failures.count,
+        "errors": group.failures.count,
         "duration_s": elapsed,
-        "first_failure": failures.first,
+        "first_failure": group.failures.first,
     }
