@@ -420,6 +420,16 @@ def caddy_bin() -> str:
     return path
 
 
+def importorskip_server(name: str) -> None:
+    """Skips the test (its uvicorn or gunicorn-asgi case) when that optional server cannot run here: its
+    package is missing, or Gunicorn is older than the 27.0.1 gunicorn-asgi needs."""
+    from tandem.servers import gunicorn_asgi, server
+
+    if name == "gunicorn-asgi":
+        pytest.importorskip("gunicorn", minversion=".".join(map(str, gunicorn_asgi.MIN_GUNICORN)))
+    pytest.importorskip(server(name).module)
+
+
 # --- a real Redis with a password on a free TCP port (projects that configure channels-redis themselves) ---
 
 REDIS_PASSWORD = "corpus-redis-pw"

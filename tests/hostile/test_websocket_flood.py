@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BOTH_MODES, Tandem, TandemRunner, clean_env
+from tests.conftest import BOTH_MODES, Tandem, TandemRunner, clean_env, importorskip_server
 from tests.hostile.attack import (
     MB,
     STALL_MS,
@@ -59,6 +59,8 @@ FLOODED = [("unified", "daphne"), ("split", "daphne"), ("unified", "gunicorn-asg
 def test_flood_without_reading_is_bounded(
     tandem: TandemRunner, tmp_path: Path, mode: str, server: str
 ) -> None:
+    if server != "daphne":
+        importorskip_server(server)  # uvicorn, or Gunicorn 27's ASGI worker
     run, addr = serve(tandem, tmp_path, mode, server)
     victim = Victim(addr).start()
     try:

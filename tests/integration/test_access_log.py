@@ -24,7 +24,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.conftest import Tandem, TandemRunner, clean_env, find_caddy, wait_for
+from tests.conftest import Tandem, TandemRunner, clean_env, find_caddy, importorskip_server, wait_for
 from tests.small_projects import ASGI_WS_PREFIX, CONSUMERS, write_served_project
 
 ROOT_URLS = """\
@@ -281,6 +281,8 @@ def test_probes_are_absent_from_the_access_log(mode: str, tmp_path: Path, tandem
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
     if mode == "split-caddy" and find_caddy() is None:
         pytest.skip("caddy is not installed (pip install 'django-tandem[caddy]')")
+    if "uvicorn" in mode:
+        importorskip_server("uvicorn")
     project = served(tmp_path)
     log = tmp_path / "access.log"
     extra = PROBE_RUNS[mode]
@@ -413,6 +415,8 @@ def test_the_terminal_shows_one_line_per_request(
     chosen format; none with --no-access-log."""
     if mode == "split" and shutil.which("nginx") is None:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    if "uvicorn" in log_args:
+        importorskip_server("uvicorn")
     project = served(tmp_path)
     run = tandem.serve(
         project, "--mode", mode, *log_args, "--graceful-timeout", str(GRACEFUL), env=clean_env()
@@ -476,6 +480,7 @@ def test_uvicorn_logs_the_body_limits_413_and_a_refused_websocket(
 ) -> None:
     """Unified --server uvicorn with a 1 KiB body limit: the 413 tandem's wrapper answers and a WebSocket no
     route takes are logged, each once, with the client's address; nothing of either reaches the terminal."""
+    importorskip_server("uvicorn")
     project = served(tmp_path)
     log = tmp_path / "access.log"
     run = tandem.serve(
@@ -542,6 +547,7 @@ def test_uvicorn_logs_the_status_a_refused_websocket_got(tmp_path: Path, tandem:
     """Each WebSocket line carries the status uvicorn really answered: 403 for a close before an accept, 500
     for a consumer that raises, the application's own status for a denial response, 101 for an accept. Paths
     read as Daphne writes them: as the client sent them (percent-escapes kept), WebSocket and HTTP alike."""
+    importorskip_server("uvicorn")
     project = served(tmp_path, consumers=REFUSING_CONSUMERS, asgi=REFUSING_ASGI)
     log = tmp_path / "access.log"
     run = tandem.serve(
@@ -577,6 +583,7 @@ def test_uvicorn_behind_nginx_logs_with_app_access_log(
 ) -> None:
     """Split --ws-server uvicorn --app-access-log: nginx and uvicorn each log the WebSocket once, uvicorn
     with the client's address nginx passed on (the socket between them is a unix socket: no address)."""
+    importorskip_server("uvicorn")
     project = served(tmp_path)
     run = tandem.serve(
         project, "--mode", "split", "--ws-server", "uvicorn", "--app-access-log",
@@ -598,6 +605,7 @@ def test_uvicorn_behind_nginx_logs_with_app_access_log(
 def test_uvicorn_reopens_a_rotated_access_log(tmp_path: Path, tandem: TandemRunner) -> None:
     """logrotate moves the file without a signal: uvicorn notices the move within its flush second (as
     tandem's Daphne does) and starts a new file; nothing more goes to the moved one."""
+    importorskip_server("uvicorn")
     project = served(tmp_path)
     log = tmp_path / "access.log"
     run = tandem.serve(

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TandemRunner
+from tests.conftest import TandemRunner, importorskip_server
 from tests.integration.test_split import websocket
 from tests.small_projects import ASGI_WS_PREFIX, write_served_project
 
@@ -72,9 +72,9 @@ def test_every_server_freezes_and_raises_the_threshold(
     args = VARIANTS[variant]
     if variant.startswith("split"):
         request.getfixturevalue("nginx_bin")
-    for module in ("uvicorn", "granian"):
-        if module in variant:
-            pytest.importorskip(module)
+    for name in ("uvicorn", "granian", "gunicorn-asgi"):
+        if name in variant:
+            importorskip_server(name)
     run = tandem.serve(project, *args, "--no-access-log")
     for answer in collector_state(run.url):
         threshold, frozen = answer["threshold"], answer["frozen"]

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import TandemRunner, clean_env, wait_for
+from tests.conftest import TandemRunner, clean_env, importorskip_server, wait_for
 from tests.hostile.attack import address, close_code, frame, ws_connect
 from tests.integration.test_split import SPOOF, websocket
 
@@ -46,7 +46,7 @@ def variant(request: pytest.FixtureRequest) -> str:
     name = str(request.param)
     if proxied(name):
         request.getfixturevalue("nginx_bin")
-    pytest.importorskip("granian" if "granian" in name else "uvicorn" if "uvicorn" in name else "gunicorn")
+    importorskip_server(next(s for s in ("granian", "gunicorn-asgi", "uvicorn") if s in name))
     return name
 
 
@@ -123,10 +123,9 @@ def test_http_client_address_limits_websocket_echo_and_clean_stop(
     # A WebSocket message over TANDEM_WS_MAX_MESSAGE_SIZE is closed with 1009 from its frame's header alone
     # (only the header is sent: a server closing with unsent payload in its buffer would reset the
     # connection, the close frame lost on the way); the server serves on.
-    sock = ws_connect(addr, "/ws/echo/")
-    sock.sendall(frame(b"y" * (128 * 1024))[:14])  # 2 bytes, the 8-byte length, the mask
-    assert close_code(sock, timeout=10) == 1009
-    sock.close()
+    with ws_connect(addr, "/ws/echo/") as sock:  # closed even when the assertion fails
+        sock.sendall(frame(b"y" * (128 * 1024))[:14])  # 2 bytes, the 8-byte length, the mask
+        assert close_code(sock, timeout=10) == 1009
     with websocket(run.url, "/ws/echo/", SPOOF) as ws:
         for text in ("one", "two"):
             ws.send(text)
