@@ -53,13 +53,20 @@ def runtime_spec(command: Command) -> dict[str, object]:
     return json.loads(raw) if raw else {}
 
 
+def absolute(path: str, workdir: str) -> str:
+    """``path`` as a unit resolves it: systemd refuses a relative ReadWritePaths=, and the process opens a
+    relative STATIC_ROOT or MEDIA_ROOT in its WorkingDirectory (the project's)."""
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(workdir, path))
+
+
 def writable_paths(plan: Plan, *, static: bool) -> list[str]:
     """Directories the service writes outside its runtime directory: MEDIA_ROOT (uploads) and, when
-    ``tandem serve`` collects static files at start, STATIC_ROOT."""
+    ``tandem serve`` collects static files at start, STATIC_ROOT; a relative one (as Django's settings may
+    give it) joined with the WorkingDirectory of the unit that writes it, the app server's."""
     paths: list[str] = []
     if plan.mode == "edge" and plan.proxy is not None:
         # An edge serves STATIC_ROOT itself (`tandem serve --role edge` collects it at start) and only
-        # reads MEDIA_ROOT, which the app hosts write.
+        # reads MEDIA_ROOT, which the app hosts write. (Its locations' roots are absolute already.)
         if static:
             for location in plan.proxy.static_locations:
                 root = location.root.rstrip("/")
@@ -71,10 +78,12 @@ def writable_paths(plan: Plan, *, static: bool) -> list[str]:
         keys = ("media_root", "static_root") if static else ("media_root",)
         for key in keys:
             value = spec.get(key)
-            if isinstance(value, str) and value and value not in paths:
+            if isinstance(value, str) and value:
                 if key == "static_root" and spec.get("override_static_root"):
                     continue  # tandem's own embedded directory, under the runtime directory
-                paths.append(value)
+                value = absolute(value, cmd.cwd)
+                if value not in paths:
+                    paths.append(value)
     return paths
 
 
