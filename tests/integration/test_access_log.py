@@ -600,6 +600,9 @@ def test_uvicorn_behind_nginx_logs_with_app_access_log(
     assert sorted(name.split(".")[0] for name, _ in access) == ["nginx", "uvicorn"], access
     line = next(text for name, text in access if name.startswith("uvicorn"))
     assert re.match(r'^127\.0\.0\.1 - - \[.*\] "WSCONNECT /ws/echo/" 101 - -$', line), line
+    # nginx's line names the upstream that answered: uvicorn, not the default's daphne.
+    proxied = next(text for name, text in access if name == "nginx")
+    assert re.search(r'" 101 \d+ uvicorn \d+\.\d{3} \d+\.\d{3}$', proxied), proxied
 
 
 def test_uvicorn_reopens_a_rotated_access_log(tmp_path: Path, tandem: TandemRunner) -> None:
