@@ -222,10 +222,20 @@ class DrainASGI:
             await self.app(scope, receive, send)
             return
         key = id(scope)
+        turned_away = False
 
         async def tracked_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal turned_away
+            if turned_away:  # closed by the drain below: the application's later messages go nowhere
+                return
             if message["type"] == "websocket.accept":
-                if self.draining:  # accepted while draining: told to go elsewhere at once
+                if self.draining:
+                    # Accepted while draining: the handshake completes, then 1012 tells the client to
+                    # reconnect (to the new process), as the open sockets were told. A close before the
+                    # accept would be an HTTP 403 refusal, which clients take as final (and the access
+                    # log, written inside, would read 101 for a 403).
+                    turned_away = True
+                    await send(message)
                     await send({"type": "websocket.close", "code": SERVICE_RESTART})
                     return
                 self.open[key] = send
