@@ -11,6 +11,7 @@ Refused combinations are checked as clear errors through the CLI here.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -20,7 +21,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import TandemRunner, clean_env, importorskip_server, wait_for
+from tests.conftest import Redis, TandemRunner, clean_env, free_port, importorskip_server, wait_for
 from tests.hostile.attack import address, close_code, frame, ws_connect
 from tests.integration.test_split import SPOOF, websocket
 
@@ -214,3 +215,40 @@ def test_refused_combinations_are_clear_errors(
     assert code != 0
     assert message in output, output
     assert "Traceback" not in output
+
+
+# --- an app host (--role app) runs the servers chosen, as a single host does ---------------------------------
+
+APP_HOSTS = {
+    "split-granian-uvicorn": ("--mode", "split", "--http-server", "granian", "--ws-server", "uvicorn"),
+    "unified-gunicorn-asgi": ("--mode", "unified", "--server", "gunicorn-asgi"),
+}
+
+
+@pytest.mark.parametrize("host", sorted(APP_HOSTS))
+def test_an_app_host_runs_the_servers_chosen(
+    host: str, example_project: Path, tandem: TandemRunner, redis_server: Redis
+) -> None:
+    """`--role app` used to start Gunicorn and Daphne whatever --http-server, --ws-server or --server said."""
+    for name in ("granian", "uvicorn", "gunicorn-asgi"):
+        if name in host:
+            importorskip_server(name)
+    http_port, ws_port = free_port(), free_port()
+    run = tandem.serve(
+        example_project, *APP_HOSTS[host], "--role", "app", "--bind", "127.0.0.1",
+        "--http-port", str(http_port), "--ws-port", str(ws_port), "--edge-secret", "e" * 24,
+        "--channel-layer", redis_server.url,
+    )  # fmt: skip
+    code, output = tandem.run("status", "--pid", str(run.proc.pid), "--json", cwd=example_project)
+    assert code == 0, output
+    names = {p["name"].split(".")[0] for p in json.loads(output)["processes"]}
+    expected = {"granian", "uvicorn"} if host.startswith("split") else {"gunicorn-asgi"}
+    assert names == expected, (names, run.output)
+    http = f"http://127.0.0.1:{http_port if host.startswith('split') else ws_port}/"
+    answer = httpx.get(http + "whoami", timeout=15).json()
+    assert answer["server"] == ("wsgi" if host.startswith("split") else "asgi"), answer
+    with websocket(f"http://127.0.0.1:{ws_port}/", "/ws/echo/") as ws:
+        ws.send("through the app host")
+        assert ws.recv(timeout=15) == "through the app host"
+    assert run.stop() == 0
+    assert run.alive_descendants() == []

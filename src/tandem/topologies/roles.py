@@ -1,8 +1,9 @@
 """Past one machine: ``--role app`` runs only the app servers of the chosen mode on a private address,
 ``--role edge`` runs only nginx in front of several app hosts.
 
-An app host listens on TCP (``--bind``, ``--http-port`` for Gunicorn, ``--ws-port`` for Daphne; unified:
-Daphne alone on ``--ws-port``) and believes forwarded headers only on requests carrying the shared edge
+An app host runs the servers chosen as a single host does (``--http-server``, ``--ws-server``; unified:
+``--server``) and listens on TCP (``--bind``, ``--http-port`` for the WSGI server, ``--ws-port`` for the ASGI
+server; unified: the ASGI server alone on ``--ws-port``) and believes forwarded headers only on requests carrying the shared edge
 secret (the runtime wrappers of ``--internal tcp``). The edge routes exactly as split mode's nginx does
 (the same ProxySpec, the same template), with one pool per protocol instead of one server each.
 """
@@ -14,9 +15,8 @@ from pathlib import Path
 
 from tandem.config import Config
 from tandem.edge import parse_upstreams
-from tandem.plan import Address, BoundSocket, Context, Plan, daphne_procs, gunicorn_workers
+from tandem.plan import Address, BoundSocket, Context, Plan, daphne_procs
 from tandem.topologies import nginx, split
-from tandem.topologies.processes import daphne_processes, gunicorn_process
 
 # The edge's pools, as the ProxySpec names its single upstreams (for status and the route summary).
 EDGE_POOL = "edge pool"
@@ -30,21 +30,23 @@ def app_sockets(config: Config, runtime_dir: Path) -> dict[str, Address]:
 
 
 def app_build(ctx: Context) -> Plan:
-    """Gunicorn and Daphne (split) or Daphne alone (unified), no proxy, no managed Redis: group messages
-    cross hosts through the Redis every host names (tandem.E015 refuses anything else before this)."""
+    """The chosen app servers (split: --http-server and --ws-server; unified: --server), no proxy, no
+    managed Redis: group messages cross hosts through the Redis every host names (tandem.E015 refuses
+    anything else before this)."""
+    from tandem.servers import Slot, chosen, installed, split_processes
+
     config, project = ctx.config, ctx.project
-    count = daphne_procs(config, project, ctx.layer)
-    # Static and media files are the edge's; Daphne serves neither here.
-    daphnes = daphne_processes(ctx, count, "asgi", serve_static=False, behind_proxy=True)
-    processes = daphnes
-    if config.mode == "split":
-        processes = (gunicorn_process(ctx, gunicorn_workers(config), "wsgi"), *daphnes)
+    http, ws = chosen(config)
     asgi = ctx.sockets["asgi"].address
-    served = (
-        f"Gunicorn on {ctx.sockets['wsgi'].address}, Daphne on {asgi}"
-        if config.mode == "split"
-        else f"Daphne on {asgi} (HTTP and WebSocket)"
-    )
+    if config.mode == "split":
+        assert http is not None
+        # Static and media files are the edge's: the servers serve neither here (split's slots).
+        processes = split_processes(ctx)
+        served = f"{http.name} on {ctx.sockets['wsgi'].address}, {ws.name} on {asgi}"
+    else:
+        installed(ws)
+        processes = ws.processes(ctx, Slot("asgi", daphne_procs(config, project, ctx.layer)))
+        served = f"{ws.name} on {asgi} (HTTP and WebSocket)"
     return Plan(
         mode="app",
         public=asgi,
