@@ -23,6 +23,7 @@ from tandem.runtime.spec import (
     PROXY_HEADER,
     RuntimeSpec,
 )
+from tandem.runtime.threads import PooledThreadsASGI, supported
 from tandem.staticheaders import NOSNIFF, cache_control
 
 Scope = MutableMapping[str, Any]
@@ -201,6 +202,8 @@ def build(spec: RuntimeSpec) -> ASGIApp:
         app = TrustedProxyASGI(app, spec.proxy_secret)  # outside the diagnostics, as the WSGI side
     elif spec.trust_proxy:
         app = WebSocketSchemeASGI(app)
+    if supported():  # outside everything that may run sync code (static files, diagnostics, the app)
+        app = PooledThreadsASGI(app)
     app = ProbeASGI(app, spec.probe_token)
     settle(spec.gc_threshold)  # last: what the import left alive is frozen
     return app
