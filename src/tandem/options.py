@@ -136,13 +136,16 @@ OPTIONS: tuple[Option, ...] = (
         command_defaults=(CommandDefault(EXPORT, 80, "Public port (nginx's, or Daphne's in unified mode)."),),
     ),
     Option(
-        "procs", "Daphne processes sharing one socket, or 'auto'.", (*RUNS, CHECK, ROUTES), "N|auto",
+        "procs", "Daphne processes sharing one socket, or 'auto'.", (*RUNS, CHECK, ROUTES, EXPORT), "N|auto",
         default_text="auto: cores with a cross-process channel layer, else 1",
     ),
-    Option("workers", "Gunicorn workers in split mode, or 'auto'.", RUNS, "N|auto", default_text="auto: 2 x cores"),
+    Option(
+        "workers", "Gunicorn workers in split mode, or 'auto'.", (*RUNS, EXPORT), "N|auto",
+        default_text="auto: 2 x cores",
+    ),
     Option(
         "threads", "Threads per WSGI worker in split mode (Gunicorn's gthread worker above 1; Granian's "
-        "blocking threads).", RUNS, "N", default_text="1",
+        "blocking threads).", (*RUNS, EXPORT), "N", default_text="1",
     ),
     Option(
         "http_server", "Split mode's WSGI server: gunicorn, or granian (pip install 'django-tandem[servers]').",
@@ -242,7 +245,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "gc_threshold", "Python's generation-0 garbage collection threshold in the app server processes, "
         "which also freeze what the application's import left alive (fewer full collections stalling a "
-        "broadcast); Python's own default is 700.", RUNS, "N",
+        "broadcast); Python's own default is 700.", (*RUNS, EXPORT), "N",
     ),
     # --- logging ----------------------------------------------------------------------------------------
     Option(

@@ -496,3 +496,62 @@ def test_one_service_unit_gets_the_paths_where_the_export_ran(
         line.removeprefix("ReadWritePaths=-") for line in unit.splitlines() if "ReadWritePaths=" in line
     ]
     assert str(wanted.parent) in read_write, read_write
+
+
+def runtime_spec(words: list[str]) -> dict[str, object]:
+    """The TANDEM_RUNTIME JSON among a command's ``env`` words or a unit's Environment= values."""
+    (spec,) = (word.split("=", 1)[1] for word in words if word.startswith("TANDEM_RUNTIME="))
+    loaded = json.loads(spec)
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def test_export_takes_the_process_counts_and_gc_threshold_as_flags(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path
+) -> None:
+    """--procs, --workers, --threads and --gc-threshold are flags of `tandem export` (they reached it only as
+    TANDEM_* variables), and each target renders them: the one tandem.service repeats them on ExecStart,
+    the per-process units, supervisor and the Procfile start that many Daphnes, Gunicorn with those workers
+    and threads, and every app server's runtime spec carries the threshold."""
+    counts = ("--workers", "5", "--threads", "2", "--gc-threshold", "9000")
+    code, output = tandem.run("export", "--help", cwd=example_project)
+    assert code == 0, output
+    for flag in ("--procs", *counts[::2]):
+        assert f"\n  {flag} N" in output, (flag, output)
+
+    def export(target: str, *args: str) -> Path:
+        out = tmp_path / target.replace(" ", "-")
+        code, output = tandem.run(
+            "export", *target.split(), "--mode", "split", *args, "--out", str(out), cwd=example_project
+        )
+        assert code == 0, output
+        return out
+
+    out = export("systemd", "--procs", "3", *counts)
+    words, _ = unit_command(out)
+    for flag, value in zip(("--procs", *counts[::2]), ("3", *counts[1::2]), strict=True):
+        assert words[words.index(flag) + 1] == value, words
+
+    out = export("systemd --per-process", "--procs", "3", *counts)
+    units = {path.name: path.read_text() for path in out.glob("*.service")}
+    assert sorted(units) == [f"tandem-daphne-{n}.service" for n in (1, 2, 3)] + ["tandem-gunicorn.service"]
+    for name, unit in units.items():
+        lines = [shlex.split(line.split("=", 1)[1]) for line in unit.splitlines() if "=" in line]
+        exec_start = next(line for line in lines if "-m" in line)
+        assert runtime_spec([word for line in lines for word in line])["gc_threshold"] == 9000, name
+        if name == "tandem-gunicorn.service":
+            assert exec_start[exec_start.index("--workers") + 1] == "5", exec_start
+            assert exec_start[exec_start.index("--threads") + 1] == "2", exec_start
+
+    out = export("supervisor", "--procs", "3", *counts)
+    assert "numprocs=3\n" in (out / "tandem.conf").read_text()
+
+    out = export("procfile", "--procs", "1", *counts)
+    lines = dict(line.split(": ", 1) for line in (out / "Procfile").read_text().splitlines())
+    assert sorted(lines) == ["daphne", "gunicorn"], lines
+    for command in lines.values():
+        assert runtime_spec(shlex.split(command))["gc_threshold"] == 9000, command
+    gunicorn = shlex.split(lines["gunicorn"])
+    assert (
+        gunicorn[gunicorn.index("--workers") + 1] == "5" and gunicorn[gunicorn.index("--threads") + 1] == "2"
+    )
