@@ -34,7 +34,7 @@ The exact commands, each started in {root}:
 
 {commands}
 Routing: {summary}.
-WebSocket read timeout: {timeout} s, longer than Daphne's ping interval ({ping} s). A config reload keeps
+{ping_note} A config reload keeps
 proxied WebSockets open (stream_close_delay) instead of closing them at once.
 Client address: Caddy sets X-Forwarded-For and X-Forwarded-Proto from the connection (it ignores what a
 client sends unless you list trusted_proxies), X-Real-IP is set the same way, and X-Forwarded-Host/-Port/
@@ -58,8 +58,18 @@ users reach: tandem export caddy {flags} --public-url https://chat.example.com -
 
 def _readme(plan: Plan, proxy: ProxySpec) -> str:
     from tandem.exporters.common import commands, topology_flags
+    from tandem.exporters.readme import asgi_server
 
     cmds = commands(plan)
+    asgi = asgi_server(plan)
+    pings = not any(process.role == "gunicorn-asgi" for process in plan.processes)
+    ping_note = (
+        f"WebSocket read timeout: {proxy.ws_read_timeout} s, longer than {asgi}'s ping interval "
+        f"({proxy.ping_interval} s)."
+        if pings
+        else f"WebSocket read timeout: {proxy.ws_read_timeout} s ({asgi} sends no pings: a WebSocket silent for\n"
+        "that long is closed)."
+    )
     locations = "".join(
         f"  {'uploads' if loc.media else 'static files'} ({loc.url}) served from {loc.root}\n"
         for loc in proxy.static_locations
@@ -68,11 +78,11 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
     host = proxy.public_url.partition("://")[2].split("/", 1)[0]
     return README.format(
         flags=topology_flags(plan),
-        servers_down="Daphne" if proxy.asgi_only else "Gunicorn or Daphne",
-        servers=expected_servers(proxy),
+        servers_down=asgi if proxy.asgi_only else f"Gunicorn or {asgi}",
+        servers=expected_servers(proxy, asgi),
         locations=locations,
         site_note=SITE_HTTPS.format(
-            host=host, app_servers="Daphne" if proxy.asgi_only else "Daphne and Gunicorn"
+            host=host, app_servers=asgi if proxy.asgi_only else f"{asgi} and Gunicorn"
         )
         if https
         else SITE_PLAIN.format(port=proxy.listen, flags=topology_flags(plan)),
@@ -85,8 +95,7 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
         root=cmds[0].cwd,
         commands="\n".join(f"  {cmd.name}:\n    {cmd.shell()}\n" for cmd in cmds),
         summary=proxy.route_summary,
-        timeout=proxy.ws_read_timeout,
-        ping=proxy.ping_interval,
+        ping_note=ping_note,
     )
 
 

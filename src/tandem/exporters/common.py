@@ -20,7 +20,10 @@ from tandem.errors import UsageError
 from tandem.plan import Plan, ProcessSpec
 from tandem.topologies.processes import GENERATION
 
-APP_ROLES = ("gunicorn", "daphne")  # what a process exporter runs; nginx is the host's own service
+# What a process exporter runs (nginx is the host's own service): the WSGI arbiter (Gunicorn), the ASGI
+# servers replaced one at a time (Daphne, uvicorn: role "daphne"), and Gunicorn's ASGI worker's arbiter.
+APP_ROLES = ("gunicorn", "daphne", "gunicorn-asgi")
+ASGI_ROLES = ("daphne", "gunicorn-asgi")
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,12 @@ def has_gunicorn(plan: Plan) -> bool:
 
 def daphnes(plan: Plan) -> tuple[Command, ...]:
     return tuple(c for c in commands(plan) if c.role == "daphne")
+
+
+def asgi_commands(commands_: tuple[Command, ...]) -> tuple[Command, ...]:
+    """The ASGI server's processes among ``commands_``: N Daphnes (or uvicorns), or one Gunicorn arbiter
+    running the ASGI worker; they share the socket a process manager binds once."""
+    return tuple(c for c in commands_ if c.role in ASGI_ROLES)
 
 
 def graceful_timeout(plan: Plan) -> float:

@@ -38,8 +38,7 @@ The exact commands, each started in {root}:
 {commands}
 {runtime_note}
 Routing: {summary}.
-WebSocket read timeout: {timeout} s, longer than Daphne's ping interval ({ping} s): Daphne pings an
-idle socket every {ping} s (checked every 2 s), so nginx always sees a frame before it would cut it.
+{ping_note}
 Client address: nginx replaces X-Real-IP, X-Forwarded-For and X-Forwarded-Proto with its own values
 on every request and removes X-Forwarded-Host/-Port/-Ssl/-Protocol, so the app servers may trust
 them. {client_address}
@@ -82,20 +81,36 @@ immutable, other names for an hour; both with X-Content-Type-Options: nosniff.
 """
 
 
-CLIENT_ADDRESS_SPLIT = """Daphne takes the client address and scheme from them, and tandem.runtime.wsgi (the application
+PING_NOTE = """WebSocket read timeout: {timeout} s, longer than {asgi}'s ping interval ({ping} s): {asgi} pings an
+idle socket every {ping} s (checked every 2 s), so nginx always sees a frame before it would cut it."""
+
+NO_PING_NOTE = """WebSocket read timeout: {timeout} s: {asgi} sends no pings, so nginx closes a WebSocket on which
+nothing was sent for that long (the client's own pings keep it open)."""
+
+
+def ping_note(plan: Plan, timeout: object, ping: object) -> str:
+    """The WebSocket read timeout against the ASGI server's pings (Gunicorn's ASGI worker sends none)."""
+    from tandem.exporters.readme import asgi_server
+
+    asgi = asgi_server(plan)
+    pings = not any(process.role == "gunicorn-asgi" for process in plan.processes)
+    return (PING_NOTE if pings else NO_PING_NOTE).format(timeout=timeout, asgi=asgi, ping=ping)
+
+
+CLIENT_ADDRESS_SPLIT = """{asgi} takes the client address and scheme from them, and tandem.runtime.wsgi (the application
 Gunicorn runs above) sets REMOTE_ADDR from X-Real-IP: Django sees the client's address in both."""
 CLIENT_ADDRESS_UNIFIED = (
-    "Daphne takes the client address and scheme from them: Django sees the client's address."
+    "{asgi} takes the client address and scheme from them: Django sees the client's address."
 )
 
 
-def expected_servers(proxy: ProxySpec) -> str:
+def expected_servers(proxy: ProxySpec, asgi: str = "Daphne") -> str:
     """The app servers an exported proxy config sends requests to, as its README lists them."""
     if proxy.asgi_only:  # unified mode behind the proxy
-        return f"  Daphne   (ASGI) listening on   {proxy.asgi_upstream}   (every request: unified mode)"
+        return f"  {asgi:<8} (ASGI) listening on   {proxy.asgi_upstream}   (every request: unified mode)"
     return (
         f"  Gunicorn (WSGI) listening on   {proxy.wsgi_upstream}\n"
-        f"  Daphne   (ASGI) listening on   {proxy.asgi_upstream}"
+        f"  {asgi:<8} (ASGI) listening on   {proxy.asgi_upstream}"
     )
 
 
@@ -113,8 +128,10 @@ def static_note(proxy: ProxySpec, python: str, root: str, sends: str) -> str:
 
 def _readme(plan: Plan, proxy: ProxySpec) -> str:
     from tandem.exporters.common import commands, topology_flags
+    from tandem.exporters.readme import asgi_server
 
     cmds = commands(plan)
+    asgi = asgi_server(plan)
     locations = "".join(
         f"  {'uploads' if loc.media else 'static files'} ({loc.url}) served from {loc.root}\n"
         for loc in proxy.static_locations
@@ -122,7 +139,7 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
     unix = proxy.asgi_upstream.startswith("unix:")
     return README.format(
         flags=topology_flags(plan),
-        servers=expected_servers(proxy),
+        servers=expected_servers(proxy, asgi),
         locations=locations,
         name=proxy.project.split(".", 1)[0],
         hosts_note=(
@@ -139,11 +156,12 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
         root=cmds[0].cwd,
         commands="\n".join(f"  {cmd.name}:\n    {cmd.shell()}\n" for cmd in cmds),
         runtime_note=(UNIX_NOTE if unix else TCP_NOTE).format(runtime=plan.runtime_dir),
-        client_address=CLIENT_ADDRESS_UNIFIED if proxy.asgi_only else CLIENT_ADDRESS_SPLIT,
-        servers_down="Daphne" if proxy.asgi_only else "Gunicorn or Daphne",
+        client_address=(CLIENT_ADDRESS_UNIFIED if proxy.asgi_only else CLIENT_ADDRESS_SPLIT).format(
+            asgi=asgi
+        ),
+        servers_down=asgi if proxy.asgi_only else f"Gunicorn or {asgi}",
         summary=proxy.route_summary,
-        timeout=proxy.ws_read_timeout,
-        ping=proxy.ping_interval,
+        ping_note=ping_note(plan, proxy.ws_read_timeout, proxy.ping_interval),
     )
 
 

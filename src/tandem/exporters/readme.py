@@ -20,14 +20,28 @@ What runs
 Each is the command `tandem serve {flags}` starts, with the same environment
 (DJANGO_SETTINGS_MODULE={settings}, PYTHONPATH, and TANDEM_RUNTIME, which tells tandem's wrappers what
 to do), so production behaves as the tests prove for `tandem serve`:
-  - Daphne runs through tandem.runtime.daphne: on TERM it stops accepting, closes WebSockets with 1001
-    and lets requests in flight finish within {graceful} s; on USR1 it does the same with 1012 (service
-    restart, clients reconnect) for a reload; it pings idle WebSockets and enforces tandem's limits.
-{gunicorn}  - The health probe at /.tandem/health answers only requests carrying the X-Tandem-Probe token in
+{asgi}{gunicorn}  - The health probe at /.tandem/health answers only requests carrying the X-Tandem-Probe token in
     TANDEM_RUNTIME (generated for this export; anyone else gets the project's own 404).
 Add your own environment (SECRET_KEY, database settings, ...) where noted below. Start the servers as
 the user that owns the project, from any directory (each command sets its own).
 {runtime}{nginx}"""
+
+# What the ASGI server's wrapper does, by the server the Plan runs (tandem.servers).
+ASGI_BULLETS = {
+    "daphne": """  - Daphne runs through tandem.runtime.daphne: on TERM it stops accepting, closes WebSockets with 1001
+    and lets requests in flight finish within {graceful} s; on USR1 it does the same with 1012 (service
+    restart, clients reconnect) for a reload; it pings idle WebSockets and enforces tandem's limits.
+""",
+    "uvicorn": """  - uvicorn runs through tandem.runtime.uvicorn: on TERM it stops accepting, closes WebSockets with 1001
+    and lets requests in flight finish within {graceful} s; on USR1 it does the same with 1012 (service
+    restart, clients reconnect) for a reload; it pings idle WebSockets (uvicorn's own pings).
+""",
+    "gunicorn-asgi": """  - Gunicorn's ASGI worker runs tandem.runtime.served:application under one arbiter: on TERM its
+    workers close WebSockets with 1001 and let requests in flight finish within {graceful} s; on HUP the
+    arbiter replaces them, the old ones closing WebSockets with 1012 (clients reconnect). It sends no
+    WebSocket pings.
+""",
+}
 
 GUNICORN = """  - Gunicorn runs tandem.runtime.wsgi:application{real_ip}
 """
@@ -94,10 +108,11 @@ def app_servers_readme(plan: Plan, *, proxy_path: str) -> str:
         runtime = (RUNTIME_UNIX if unix else RUNTIME_TCP).format(runtime_dir=plan.runtime_dir, reader=reader)
     section = CADDY if kind == "caddy" else NGINX
     # Unified mode behind the proxy has no Gunicorn: every request goes to Daphne.
+    asgi = asgi_server(plan)
     routing = (
-        "WebSockets to Daphne, everything else to Gunicorn"
+        f"WebSockets to {asgi}, everything else to Gunicorn"
         if plan.mode == "split"
-        else "every request to Daphne"
+        else f"every request to {asgi}"
     )
     proxy = (
         section.format(
@@ -116,6 +131,7 @@ def app_servers_readme(plan: Plan, *, proxy_path: str) -> str:
         settings=cmds[0].env.get("DJANGO_SETTINGS_MODULE", "?"),
         graceful=f"{graceful_timeout(plan):g}",
         # Unified mode has no Gunicorn, so nothing to say about its application.
+        asgi=asgi_bullet(plan).format(graceful=f"{graceful_timeout(plan):g}"),
         gunicorn=GUNICORN.format(real_ip=real_ip) if has_gunicorn(plan) else "",
         runtime=runtime,
         nginx=proxy,
@@ -135,6 +151,22 @@ SERVER_NAMES = {
 def server_name(process_name: str) -> str:
     base = process_name.split(".", 1)[0]
     return SERVER_NAMES.get(base, base)
+
+
+def asgi_bullet(plan: Plan) -> str:
+    """The "What runs" bullet for the ASGI server the Plan runs (Daphne's unless it runs another)."""
+    for process in plan.processes:
+        if process.role in ("daphne", "gunicorn-asgi"):
+            return ASGI_BULLETS.get(process.name.split(".", 1)[0], ASGI_BULLETS["daphne"])
+    return ASGI_BULLETS["daphne"]
+
+
+def wsgi_server(plan: Plan) -> str:
+    """The WSGI server the Plan runs (--http-server: Gunicorn or Granian), as a README names it."""
+    for process in plan.processes:
+        if process.role == "gunicorn":
+            return server_name(process.name)
+    return "Gunicorn"
 
 
 def asgi_server(plan: Plan) -> str:

@@ -7,12 +7,13 @@ from __future__ import annotations
 from tandem.exporters.common import (
     Command,
     ExportOptions,
+    asgi_commands,
     has_gunicorn,
     need_app_servers,
     stop_timeout,
 )
 from tandem.exporters.procfile import proxy_file, proxy_path
-from tandem.exporters.readme import app_servers_readme
+from tandem.exporters.readme import app_servers_readme, server_name
 from tandem.exporters.secrets import private_commands, secrets_file
 from tandem.plan import File, Plan
 
@@ -21,7 +22,7 @@ supervisord configuration exported by django-tandem
 ===================================================
 
 tandem.conf has {programs}, whose socket
-supervisord binds once and hands to each of them. Install it:
+supervisord binds once and hands to {each}. Install it:
 
   sudo cp tandem.conf /etc/supervisor/conf.d/{name}.conf
   sudo supervisorctl reread && sudo supervisorctl update
@@ -29,8 +30,7 @@ supervisord binds once and hands to each of them. Install it:
 Each program runs as user {user}; put your own environment (SECRET_KEY, ...) in an environment= line
 of the program or in the environment supervisord starts with. They stop with TERM and supervisord
 waits {stop_timeout} s (the graceful timeout plus a margin) before KILL.
-Reload new code without dropping requests: {reload_gunicorn}`supervisorctl signal USR1 {name}-daphne:{name}-daphne.1`
-retires one process with 1012 (clients reconnect) and supervisord starts it again; do one at a time.
+Reload new code without dropping requests: {reload_gunicorn}{reload_asgi}
 The file holds the probe token: keep it private (it is written 0600).
 {secrets_note}
 {app_servers}"""
@@ -81,12 +81,15 @@ def _common(user: str, stop: int) -> list[str]:
 def daphne_program(
     name: str, plan: Plan, cmds: tuple[Command, ...], user: str, group: str, stop: int
 ) -> list[str]:
-    group_daphnes = [cmd for cmd in cmds if cmd.role == "daphne"]
+    """The ASGI server's processes as one fcgi-program: N Daphnes (or uvicorns), or Gunicorn's ASGI
+    worker's one arbiter (``--bind fd://0``)."""
+    group_daphnes = asgi_commands(cmds)
     first = group_daphnes[0]
     command = supervisor_value(first.shell())
-    # Each process gets its own private socket for tandem's probes, numbered like the process.
-    private = "daphne-1.0.sock"
-    command = command.replace(private, "daphne-%(process_num)d.0.sock")
+    # Each process gets its own private socket for tandem's probes, numbered like the process
+    # (daphne-1.0.sock, uvicorn-1.0.sock; Gunicorn's arbiter has none).
+    base = first.name.split(".", 1)[0]
+    command = command.replace(f"/{base}-1.0.sock", f"/{base}-%(process_num)d.0.sock")
     shared = plan.proxy.asgi_upstream if plan.proxy is not None else str(plan.public)
     unix = shared.startswith("unix:")
     socket = f"unix://{shared.removeprefix('unix:')}" if unix else f"tcp://{shared}"
@@ -117,7 +120,10 @@ def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     for cmd in cmds:
         if cmd.role == "gunicorn":
             lines += program(f"{name}-gunicorn", cmd, user, stop)
-    lines += daphne_program(f"{name}-daphne", plan, cmds, user, group, stop)
+    asgi = asgi_commands(cmds)
+    arbiter = asgi[0].role == "gunicorn-asgi"
+    asgi_program = f"{name}-gunicorn-asgi" if arbiter else f"{name}-daphne"
+    lines += daphne_program(asgi_program, plan, cmds, user, group, stop)
     files = [File("tandem.conf", "\n".join(lines), 0o600)]
     if secrets:
         files.append(secrets_file(f"{name}.secrets", secrets))
@@ -125,14 +131,24 @@ def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     if proxy is not None:
         files.append(proxy)
     gunicorn = has_gunicorn(plan)
+    server = server_name(asgi[0].name)
+    fcgi = (
+        f"an [fcgi-program:] for {server} (one arbiter and its workers)"
+        if arbiter
+        else f"an [fcgi-program:] for the {server} processes"
+    )
     readme = README.format(
-        programs=(
-            "a [program:] for Gunicorn and an [fcgi-program:] for the Daphne processes"
-            if gunicorn
-            else "an [fcgi-program:] for the Daphne processes"
+        programs=f"a [program:] for Gunicorn and {fcgi}" if gunicorn else fcgi,
+        each="its arbiter" if arbiter else "each of them",
+        reload_asgi=(
+            f"`supervisorctl signal HUP {asgi_program}:{asgi_program}.1`\nreplaces its "
+            "workers (they close their WebSockets with 1012: clients reconnect)."
+            if arbiter
+            else f"`supervisorctl signal USR1 {asgi_program}:{asgi_program}.1`\nretires one process "
+            "with 1012 (clients reconnect) and supervisord starts it again; do one at a time."
         ),
         reload_gunicorn=(
-            f"`supervisorctl signal HUP {name}-gunicorn` (Gunicorn\nreplaces its workers); for Daphne, "
+            f"`supervisorctl signal HUP {name}-gunicorn` (Gunicorn\nreplaces its workers); for {server}, "
             if gunicorn
             else ""
         ),

@@ -15,8 +15,8 @@ from tandem import __version__
 from tandem.exporters.common import (
     Command,
     ExportOptions,
+    asgi_commands,
     commands,
-    daphnes,
     graceful_timeout,
     has_gunicorn,
     launch,
@@ -26,6 +26,7 @@ from tandem.exporters.common import (
     stop_timeout,
     topology_flags,
 )
+from tandem.exporters.readme import server_name, wsgi_server
 from tandem.exporters.secrets import private_commands, secrets_file
 from tandem.plan import File, Plan
 from tandem.runtime.spec import ENV_VAR
@@ -169,7 +170,20 @@ STOP_NOTES = {
     "daphne": "TERM: Daphne stops accepting, closes its WebSockets with 1001 and lets requests in flight "
     "finish within the drain timeout.",
     "gunicorn": "TERM: Gunicorn stops accepting and lets its workers finish within --graceful-timeout.",
+    "gunicorn-asgi": "TERM: Gunicorn stops accepting; its ASGI workers close their WebSockets with 1001 and "
+    "finish requests within --graceful-timeout.",
 }
+
+
+def asgi_units(plan: Plan, options: ExportOptions) -> tuple[str, list[str]]:
+    """The socket unit systemd binds the ASGI server's socket with, and the services it passes it to: one
+    per Daphne (or uvicorn), or the one Gunicorn arbiter running the ASGI worker."""
+    asgi = asgi_commands(commands(plan))
+    if asgi and asgi[0].role == "gunicorn-asgi":
+        return f"{options.name}-gunicorn-asgi.socket", [f"{options.name}-gunicorn-asgi.service"]
+    return f"{options.name}-daphne.socket", [
+        f"{options.name}-daphne-{i}.service" for i in range(1, len(asgi) + 1)
+    ]
 
 
 def per_process_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
@@ -180,13 +194,14 @@ def per_process_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     common = {**_common(plan, options), "group": group, "runtime_mode": runtime_mode}
     files = []
     units = []
-    socket_unit = f"{options.name}-daphne.socket"
-    daphne_units = [f"{options.name}-daphne-{i}.service" for i in range(1, len(daphnes(plan)) + 1)]
+    socket_unit, daphne_units = asgi_units(plan, options)
+    server = server_name(asgi_commands(commands(plan))[0].name)
     index = 0
     # The secret fields are not in the units (systemctl show lists Environment= to every local user): each
     # names NAME.secrets, which the process reads itself.
     for cmd in private_commands(plan, secrets_path(options))[0]:
-        if cmd.role == "daphne":
+        asgi = cmd.role in ("daphne", "gunicorn-asgi")
+        if asgi:
             unit = daphne_units[index]
             index += 1
         else:
@@ -198,9 +213,10 @@ def per_process_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
             unit=unit,
             command=cmd,
             environment=environment_lines(sorted(cmd.env.items())),
-            socket_unit=socket_unit if cmd.role == "daphne" else "",
+            socket_unit=socket_unit if asgi else "",
+            server=server,
             exec_start=exec_line(cmd.argv),
-            stop_note=STOP_NOTES[cmd.role],
+            stop_note=STOP_NOTES[cmd.role].replace("Daphne", server),
             read_write=writable_paths(plan, static=False),
         )
         files.append(File(unit, content, 0o600))  # holds the probe token
@@ -216,6 +232,7 @@ def per_process_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
                 listen=shared.removeprefix("unix:") if unix else _listen(plan, shared),
                 unix=unix,
                 first_service=daphne_units[0],
+                server=server,
             ),
         )
     )
@@ -319,7 +336,7 @@ EDGE_NOTE = """ To install the host's own nginx in front of the app hosts instea
 `tandem export nginx {flags}`."""
 
 SPLIT_NOTE = """
-In split mode tandem runs its own {proxy} on port {port} in front of Gunicorn and Daphne (nothing else to
+In split mode tandem runs its own {proxy} on port {port} in front of {wsgi} and {asgi} (nothing else to
 install). To put the host's {proxy} in front instead, use `tandem export {kind}` and the app servers of
 `tandem export systemd --per-process {flags}`.
 """
@@ -334,11 +351,22 @@ def reload_steps(plan: Plan) -> str:
         return "nginx reloads with the routing read again from the project; each app host reloads on its own"
     kind = proxy_kind(plan)
     steps = [
-        *(("Gunicorn replaces its workers",) if has_gunicorn(plan) else ()),
-        "each Daphne is replaced once its successor answers and closes its WebSockets with 1012",
+        *((f"{wsgi_server(plan)} replaces its workers",) if has_gunicorn(plan) else ()),
+        asgi_reload_step(plan),
         *((f"{PROXY_NAMES[kind]} reloads if the routing changed",) if kind else ()),
     ]
     return ", ".join(steps)
+
+
+def asgi_reload_step(plan: Plan) -> str:
+    """How a reload replaces the ASGI server the Plan runs: one process at a time (Daphne, uvicorn), or
+    Gunicorn's arbiter its ASGI workers."""
+    from tandem.exporters.readme import asgi_server
+
+    asgi = asgi_server(plan)
+    if any(process.role == "gunicorn-asgi" for process in plan.processes):
+        return f"{asgi} replaces its workers, which close their WebSockets with 1012"
+    return f"each {asgi} is replaced once its successor answers and closes its WebSockets with 1012"
 
 
 def reload_note(plan: Plan) -> str:
@@ -370,11 +398,33 @@ Install and start:
   sudo systemctl daemon-reload
   sudo systemctl enable --now {name}.target
 {secrets_note}
-systemd binds the Daphne socket ({socket}) once and passes it to every Daphne (fd 3), as `tandem serve`
-does, so the Daphne processes share it and one can restart while the others serve.
-Reload: {gunicorn_reload}`sudo systemctl reload {name}-daphne-1.service` retires that Daphne with 1012 and
-systemd starts it again with the new code: reload them one after the other.
+{asgi_note}
 {app_servers}"""
+
+ASGI_NOTE = """systemd binds the {server} socket ({socket}) once and passes it to every {server} (fd 3), as `tandem serve`
+does, so the {server} processes share it and one can restart while the others serve.
+Reload: {gunicorn_reload}`sudo systemctl reload {name}-daphne-1.service` retires that {server} with 1012 and
+systemd starts it again with the new code: reload them one after the other."""
+
+ARBITER_NOTE = """systemd binds the socket of {server} ({socket}) once and passes it to its arbiter (fd 3), as
+`tandem serve` does; the arbiter's workers share it.
+Reload: {gunicorn_reload}`sudo systemctl reload {name}-gunicorn-asgi.service` replaces the ASGI workers
+(the old ones close their WebSockets with 1012: clients reconnect)."""
+
+
+def asgi_note(plan: Plan, options: ExportOptions, socket: str) -> str:
+    """How systemd hands the ASGI server its socket, and how to reload it, naming the server the units run."""
+    asgi = asgi_commands(commands(plan))
+    arbiter = asgi[0].role == "gunicorn-asgi"
+    return (ARBITER_NOTE if arbiter else ASGI_NOTE).format(
+        server=server_name(asgi[0].name),
+        socket=socket,
+        name=options.name,
+        gunicorn_reload=f"`sudo systemctl reload {options.name}-gunicorn.service` replaces Gunicorn's "
+        "workers;\n"
+        if has_gunicorn(plan)
+        else "",
+    )
 
 
 def service_flags(plan: Plan, options: ExportOptions) -> str:
@@ -410,7 +460,12 @@ def split_note(plan: Plan) -> str:
     if plan.mode != "split" or kind is None:
         return ""
     return SPLIT_NOTE.format(
-        proxy=PROXY_NAMES[kind], port=plan.public.port, kind=kind, flags=topology_flags(plan)
+        proxy=PROXY_NAMES[kind],
+        port=plan.public.port,
+        kind=kind,
+        flags=topology_flags(plan),
+        wsgi=wsgi_server(plan),
+        asgi=server_name(asgi_commands(commands(plan))[0].name),
     )
 
 
@@ -439,10 +494,7 @@ def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
             )
             if private_commands(plan, None)[1]
             else "",
-            gunicorn_reload=f"`sudo systemctl reload {options.name}-gunicorn.service` replaces Gunicorn's "
-            "workers;\n"
-            if has_gunicorn(plan)
-            else "",
+            asgi_note=asgi_note(plan, options, shared.removeprefix("unix:")),
         )
     else:
         body = RECOMMENDED.format(

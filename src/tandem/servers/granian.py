@@ -41,7 +41,7 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
     if bound.fd is None:
         raise UsageError(
             "--http-server granian runs only under tandem serve (it adopts the socket tandem binds)",
-            hint="export with --http-server gunicorn",
+            hint="export systemd (one tandem.service running tandem serve), or use --http-server gunicorn",
         )
     argv = [
         ctx.python, "-m", "tandem.runtime.granian",

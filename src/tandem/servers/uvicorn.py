@@ -48,8 +48,10 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
     bound = ctx.sockets[slot.socket]
     if bound.fd is None:
         raise UsageError(
-            "--server/--ws-server uvicorn runs only under tandem serve (it adopts the socket tandem binds)",
-            hint="export with the default Daphne",
+            "--server/--ws-server uvicorn runs only under tandem serve or a process manager that binds its "
+            "socket (it adopts one; it cannot bind its own)",
+            hint="export systemd (with or without --per-process) or supervisor, or use the default "
+            "--ws-server/--server daphne",
         )
     target = app_access_log(ctx, behind_proxy=slot.behind_proxy)
     processes = []
