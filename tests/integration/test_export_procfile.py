@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from tandem.runtime.secretcheck import EXIT_SECRETS
 from tests.conftest import TandemRunner, example_env, wait_for
 from tests.integration.test_export import running_nginx
 from tests.integration.test_verify import TOKEN, run_verify, served_env
@@ -206,7 +207,8 @@ def test_exported_procfile_line_stops_without_its_secrets_file(
     example_project: Path, tandem: TandemRunner, tmp_path: Path
 ) -> None:
     """A Procfile line (Gunicorn's and Daphne's) whose tandem.secrets is readable by others, or missing,
-    does not serve without its secrets: the server exits, saying why in one line."""
+    does not serve without its secrets: the server exits before it starts, saying why in exactly one line,
+    with tandem.runtime.secretcheck's exit code."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     out = tmp_path / "deploy"
@@ -233,6 +235,10 @@ def test_exported_procfile_line_stops_without_its_secrets_file(
                 text=True,
                 timeout=60,
             )
-            assert result.returncode != 0, (name, result.stderr)
-            assert expected in result.stderr and str(secrets) in result.stderr, (name, result.stderr)
+            # One line, before the server starts (no traceback, no Gunicorn start-up and shutdown lines),
+            # and an exit code of its own.
+            assert result.returncode == EXIT_SECRETS, (name, result.returncode, result.stderr)
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("tandem: "), (name, result.stderr)
+            assert expected in lines[0] and str(secrets) in lines[0], (name, result.stderr)
             assert TOKEN not in result.stderr

@@ -51,9 +51,18 @@ def private_commands(plan: Plan, path: str | None) -> tuple[tuple[Command, ...],
             env = {**cmd.env, ENV_VAR: json.dumps(spec, sort_keys=True)}
             if path is not None:
                 env[SECRETS_VAR] = path
-            cmd = replace(cmd, env=env)
+            cmd = replace(cmd, env=env, argv=checked_argv(cmd))
         result.append(cmd)
     return tuple(result), found
+
+
+def checked_argv(cmd: Command) -> tuple[str, ...]:
+    """Gunicorn's arbiter checks the secrets file before it starts (one line and EXIT_SECRETS, not a worker's
+    traceback and Gunicorn's shutdown lines): tandem.runtime.secretcheck as its configuration module. The
+    ASGI worker's configuration (tandem.runtime.gunicorn_asgi) checks it already; Daphne's main does."""
+    if cmd.role != "gunicorn" or "--config" in cmd.argv or "gunicorn" not in cmd.argv[:3]:
+        return cmd.argv
+    return (*cmd.argv[:-1], "--config", "python:tandem.runtime.secretcheck", cmd.argv[-1])
 
 
 def secrets_file(path: str, values: dict[str, str]) -> File:
