@@ -145,6 +145,7 @@ def test_http_client_address_limits_websocket_echo_and_clean_stop(
     assert run.alive_descendants() == []
     # Nothing above is an error: no server logged a traceback (uvicorn did for tandem's WebSocket probe).
     assert "Traceback" not in run.output, run.output
+    no_warning_printed(run.output)
 
 
 def test_reload_under_load_fails_no_request(
@@ -194,6 +195,17 @@ def test_reload_under_load_fails_no_request(
         assert ws.recv(timeout=15) == "after"
     assert run.stop() == 0
     assert run.alive_descendants() == []
+    no_warning_printed(run.output)  # the processes the reload started too
+
+
+def no_warning_printed(output: str) -> None:
+    """No server process printed a Python warning into the user's terminal: every uvicorn process printed
+    uvicorn's UvicornDeprecationWarning about its legacy websockets implementation, and its `warnings.warn(`
+    line, at every start (tandem keeps that implementation for its read queue limit: tandem.runtime.uvicorn)."""
+    warned = [
+        line for line in output.splitlines() if "DeprecationWarning" in line or "warnings.warn(" in line
+    ]
+    assert warned == [], output
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,10 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
+import warnings
 from types import FrameType
 
 from tandem.runtime.accesslog import BufferedLog, DaphneAccessLog
@@ -73,6 +75,27 @@ async def flush_every_second(log: BufferedLog) -> None:
         log.reopen_if_moved()
 
 
+# uvicorn (0.54 here) warns, when its module is imported, that ws="websockets" (the legacy websockets
+# implementation) will later point at "websockets-sansio". tandem keeps the legacy one on purpose: it is the
+# one that honours --ws-max-queue (reading pauses past that many messages waiting for the application, the
+# WS_MAX_QUEUE tandem promises); the sans-I/O one has no queue limit and takes a whole read (up to 256 KiB)
+# of small frames into its queue before pausing. Measured with tests/hostile/test_websocket_flood.py
+# (unified-uvicorn, 2 Dec 2026): a flood of 14-byte frames grew the server by +0.1 MB with "websockets", by
+# +8.2 MB with "websockets-sansio", and another client's echo p99 went from 4.6 ms to
+# 51-76 ms. The warning (a UvicornDeprecationWarning and its `warnings.warn(` line, in every uvicorn
+# process at every start and reload) tells the user of tandem about a choice only tandem can make:
+# that message alone is silenced, any other warning still shows.
+LEGACY_WEBSOCKETS_WARNING = "The `websockets` implementation is deprecated"
+
+
+def quiet_legacy_websockets_warning() -> None:
+    import uvicorn.config
+
+    category = getattr(uvicorn.config, "UvicornDeprecationWarning", None)  # an older uvicorn: no such warning
+    if category is not None:
+        warnings.filterwarnings("ignore", message=re.escape(LEGACY_WEBSOCKETS_WARNING), category=category)
+
+
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
@@ -80,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     from tandem.runtime.asgi import ProbeASGI
     from tandem.runtime.served import drainer
 
+    quiet_legacy_websockets_warning()
     args = parse(argv)
     access_log = open_access_log(args)
     served.access_log = access_log  # before uvicorn loads tandem.runtime.served:application
