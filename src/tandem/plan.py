@@ -369,6 +369,29 @@ def _export_sockets(config: Config, target: Export) -> dict[str, BoundSocket]:
     return sockets
 
 
+def export_access_log(config: Config, target: Export) -> AccessLogTarget | None:
+    """Where the exported app servers write tandem's access-log lines: the --access-log-file each appends to
+    itself, as under ``tandem serve`` (which servers log follows serve's rule,
+    tandem.topologies.processes.app_access_log). The one service's ``tandem serve`` opens it itself.
+    --app-access-log without a file is refused: serve sends those lines to its terminal, which an exported
+    process does not have."""
+    if not config.access_log or target.served:
+        return None
+    if config.access_log_file:
+        import os
+
+        path = os.path.abspath(config.access_log_file)  # resolved where export ran, as the one service's
+        return AccessLogTarget(path=path, format=config.access_log_format)
+    if config.app_access_log:
+        raise UsageError(
+            "--app-access-log without --access-log-file: an exported server has no tandem terminal to write "
+            "its access lines to",
+            hint="add --access-log-file PATH (each server appends to it), leave --app-access-log out (nginx "
+            "logs every request), or export systemd without --per-process (its tandem serve logs them)",
+        )
+    return None
+
+
 def build_plan(config: Config, project: Project, routes: RouteTable | None, target: Target) -> Plan:
     """The Plan for ``config.mode``: serve runs it, a reload rebuilds it with the new routes, export writes
     it, ``routes``/``check``/``bench`` read it. Every Context is made here and nowhere else
@@ -394,8 +417,18 @@ def build_plan(config: Config, project: Project, routes: RouteTable | None, targ
             probe_token=target.probe_token,
             managed=False,
             proxy_secret=new_proxy_secret(config) if config.role != "single" else "",
+            access_log=export_access_log(config, target),
         )
-        return topology_for(config).build(context)
+        exported = topology_for(config).build(context)
+        # Behind nginx the servers stay quiet unless --app-access-log, as under serve: say where lines go.
+        quiet = exported.proxy is not None and config.proxy != "caddy" and not config.app_access_log
+        if context.access_log is not None and quiet:
+            note = (
+                f"--access-log-file {context.access_log.path}: the exported servers do not write it behind "
+                "nginx (add --app-access-log for their lines); the host's nginx writes its own access_log"
+            )
+            return replace(exported, warnings=(*exported.warnings, note))
+        return exported
     context = Context(
         config=config,
         project=project,

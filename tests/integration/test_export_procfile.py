@@ -242,3 +242,49 @@ def test_exported_procfile_line_stops_without_its_secrets_file(
             assert len(lines) == 1 and lines[0].startswith("tandem: "), (name, result.stderr)
             assert expected in lines[0] and str(secrets) in lines[0], (name, result.stderr)
             assert TOKEN not in result.stderr
+
+
+def test_exported_procfile_servers_append_to_the_access_log_file(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
+) -> None:
+    """TANDEM_ACCESS_LOG_FILE and TANDEM_APP_ACCESS_LOG reach the exported Procfile's servers, which append
+    tandem's lines to the file themselves, as under `tandem serve` (the export dropped both, silently)."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "access.log"
+    out = tmp_path / "deploy"
+    env = {**served_env(example_project), "TANDEM_ACCESS_LOG_FILE": str(log), "TANDEM_APP_ACCESS_LOG": "1"}
+    code, output = tandem.run(
+        "export", "procfile", "--out", str(out), "--runtime-dir", str(runtime), cwd=example_project, env=env
+    )
+    assert code == 0, output
+    entries = procfile_processes(out / "Procfile")
+    assert [name for name, _ in entries] == ["gunicorn", "daphne"]
+    assert all(str(log) in command for _, command in entries), entries
+    with started(entries, out, example_env(example_project)) as procs, socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        conf = out / "nginx" / "tandem.conf"
+        conf.write_text(conf.read_text().replace("listen 80;", f"listen 127.0.0.1:{port};", 1))
+        extra = "user root;" if os.geteuid() == 0 else ""
+        with running_nginx(nginx_bin, harness(tmp_path / "harness", conf, extra=extra), listener):
+            url = f"http://127.0.0.1:{port}/"
+
+            def answered() -> bool:
+                for proc in procs:
+                    assert proc.poll() is None, f"a Procfile process exited with {proc.returncode}"
+                with contextlib.suppress(httpx.TransportError):
+                    return httpx.get(url + "whoami", timeout=5).status_code == 200
+                return False
+
+            wait_for(answered, timeout=60, message="the exported servers behind nginx")
+            assert_verify_passes(example_project, url)  # a WebSocket to Daphne among its checks
+
+            def both_logged() -> str | None:
+                text = log.read_text() if log.exists() else ""
+                return text if '"GET /whoami' in text and "/ws/echo/" in text else None
+
+            text = wait_for(both_logged, timeout=30, message="Gunicorn's and Daphne's lines in the file")
+            assert TOKEN not in text

@@ -61,7 +61,8 @@ def absolute(path: str, workdir: str) -> str:
 
 
 def writable_paths(plan: Plan, *, static: bool) -> list[str]:
-    """Directories the service writes outside its runtime directory: MEDIA_ROOT (uploads) and, when
+    """Directories the service writes outside its runtime directory: the access log file's (an exported
+    server's --access-log-file), MEDIA_ROOT (uploads) and, when
     ``tandem serve`` collects static files at start, STATIC_ROOT; a relative one (as Django's settings may
     give it) joined with the WorkingDirectory of the unit that writes it, the app server's."""
     paths: list[str] = []
@@ -75,6 +76,12 @@ def writable_paths(plan: Plan, *, static: bool) -> list[str]:
                     paths.append(root)
         return paths
     for cmd in commands(plan):
+        # The access log file a server appends to (--access-log-file given to the export): its directory.
+        for flag in ("--access-log-file", "--access-logfile"):
+            if flag in cmd.argv:
+                directory = os.path.dirname(cmd.argv[cmd.argv.index(flag) + 1])
+                if directory and directory not in paths:
+                    paths.append(directory)
         spec = runtime_spec(cmd)
         keys = ("media_root", "static_root") if static else ("media_root",)
         for key in keys:
