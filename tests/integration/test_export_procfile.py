@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tandem.runtime.secretcheck import EXIT_SECRETS
 from tests.conftest import TandemRunner, example_env, wait_for
@@ -288,3 +289,42 @@ def test_exported_procfile_servers_append_to_the_access_log_file(
 
             text = wait_for(both_logged, timeout=30, message="Gunicorn's and Daphne's lines in the file")
             assert TOKEN not in text
+
+
+def test_exported_procfile_runs_gunicorns_asgi_worker(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
+) -> None:
+    """TANDEM_WS_SERVER=gunicorn-asgi: the Procfile has Gunicorn's ASGI worker line (it had none: the export
+    silently wrote Gunicorn alone), which binds its socket itself and passes verify's WebSocket echo behind
+    the exported nginx."""
+    pytest.importorskip("gunicorn.workers.gasgi")
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    out = tmp_path / "deploy"
+    env = {**served_env(example_project), "TANDEM_WS_SERVER": "gunicorn-asgi"}
+    code, output = tandem.run(
+        "export", "procfile", "--out", str(out), "--runtime-dir", str(runtime), cwd=example_project, env=env
+    )
+    assert code == 0, output
+    entries = procfile_processes(out / "Procfile")
+    assert [name for name, _ in entries] == ["gunicorn", "gunicorn-asgi"], entries
+    assert "Gunicorn's ASGI worker" in (out / "README.txt").read_text()
+    with started(entries, out, example_env(example_project)) as procs, socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        conf = out / "nginx" / "tandem.conf"
+        conf.write_text(conf.read_text().replace("listen 80;", f"listen 127.0.0.1:{port};", 1))
+        extra = "user root;" if os.geteuid() == 0 else ""
+        with running_nginx(nginx_bin, harness(tmp_path / "harness", conf, extra=extra), listener):
+            url = f"http://127.0.0.1:{port}/"
+
+            def answered() -> bool:
+                for proc in procs:
+                    assert proc.poll() is None, f"a Procfile process exited with {proc.returncode}"
+                with contextlib.suppress(httpx.TransportError):
+                    return httpx.get(url + "whoami", timeout=5).status_code == 200
+                return False
+
+            wait_for(answered, timeout=60, message="the exported servers behind nginx")
+            assert_verify_passes(example_project, url)

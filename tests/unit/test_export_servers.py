@@ -225,3 +225,33 @@ def test_readme_bullets_and_routing_name_the_asgi_server(
             assert f"systemd binds the {server} socket" in readme or (
                 f"systemd binds the socket of {server}" in readme
             ), readme
+
+
+@pytest.mark.parametrize(
+    ("mode", "cli"),
+    [
+        pytest.param("split", {"ws_server": "gunicorn-asgi"}, id="gunicorn-asgi-split"),
+        pytest.param("unified", {"server": "gunicorn-asgi", "proxy": "nginx"}, id="gunicorn-asgi-unified"),
+        pytest.param("split", {"ws_server": "uvicorn", "procs": 2}, id="uvicorn-split"),
+    ],
+)
+def test_per_process_units_pass_systemd_analyze_verify(mode: str, cli: dict[str, object]) -> None:
+    """The units and socket unit written for another ASGI server are ones systemd accepts."""
+    import os
+    import shutil
+
+    from tandem.exporters.systemd import quote
+    from tandem.exporters.validate import check_units
+    from tandem.plan import File
+    from tests.unit.test_export_render import PYTHON
+
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed")
+    pytest.importorskip(MODULES[str(next(v for k, v in cli.items() if "server" in k)).split("-")[0]])
+    python = quote(os.path.realpath(shutil.which("python3") or "/usr/bin/python3"))
+    files = tuple(
+        File(f.path, f.content.replace(quote(PYTHON), python))
+        for f in render(Case("systemd", "verify", mode=mode, cli=cli, options=PER_PROCESS))
+    )
+    assert check_units(files, tool) is None
