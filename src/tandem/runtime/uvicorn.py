@@ -110,9 +110,14 @@ def main(argv: list[str] | None = None) -> None:
     shared = socket.socket(fileno=args.shared_fd)
     ProbeASGI.shared_inode = os.fstat(args.shared_fd).st_ino
     private = private_socket(args.private)
+    # The legacy implementation by its class, not by the name "websockets": uvicorn says that name will
+    # later mean the sans-I/O one, which would drop WS_MAX_QUEUE without a word; a uvicorn without this
+    # module fails here, at start, in tandem's tests.
+    from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
+
     config = uvicorn.Config(
         args.app,
-        ws="websockets",
+        ws=WebSocketProtocol,
         lifespan="off",
         ws_max_size=args.ws_max_size,
         ws_max_queue=args.ws_max_queue,
