@@ -29,6 +29,15 @@ async def call(app: Any, scope_type: str = "http") -> list[dict[str, Any]]:
     return sent
 
 
+async def returned(app: PooledThreadsASGI) -> None:
+    """Until every finished request's executor is idle and back in the pool (bounded: 5 s)."""
+    for _ in range(500):
+        if app.returning == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{app.returning} executor(s) never came back")
+
+
 class ThreadOfItsSyncCode:
     """Answers with the thread its sync part ran in, inside Django's own context as Django's handler does."""
 
@@ -47,6 +56,7 @@ async def test_one_thread_serves_requests_one_after_another() -> None:
     app = PooledThreadsASGI(inner)
     for _ in range(5):
         await call(app)
+        await returned(app)  # a server's next request comes later than the loop's next callback
     assert len(set(inner.threads)) == 1, inner.threads
     assert app.made == 1
     assert inner.threads[0] != threading.get_ident()
@@ -67,6 +77,7 @@ async def test_concurrent_requests_each_get_a_thread() -> None:
 
     app = PooledThreadsASGI(app_body)
     await asyncio.wait_for(asyncio.gather(call(app), call(app)), 15)
+    await returned(app)
     assert len(set(threads)) == 2
     assert app.made == 2 and len(app.idle) == 2  # both back in the pool for the next requests
 
@@ -106,6 +117,36 @@ async def test_a_task_left_behind_still_gets_a_thread_after_the_response() -> No
     released.set()
     await asyncio.wait_for(left[0], 10)
     assert len(results) == 1 and isinstance(results[0], int), results
+
+
+async def test_a_thread_still_busy_with_a_task_left_behind_is_not_lent_again() -> None:
+    """A task the request left behind runs a sync call on the request's thread while the response ends: the
+    next request gets another thread instead of queueing behind that call (and sharing its thread)."""
+    release = threading.Event()
+    threads: list[int] = []
+    left: list[asyncio.Task[int]] = []
+
+    def slow() -> int:
+        release.wait(10)
+        return threading.get_ident()
+
+    async def view(scope: Any, receive: Any, send: Any) -> None:
+        async with ThreadSensitiveContext():
+            threads.append(await sync_to_async(threading.get_ident)())
+            if not left:
+                left.append(asyncio.create_task(sync_to_async(slow)()))
+                await asyncio.sleep(0.05)  # the left-behind call is running on this request's thread
+        await send({"type": "http.response.start", "status": 200})
+
+    app = PooledThreadsASGI(view)
+    await call(app)
+    assert app.returning == 1 and app.idle == []  # busy: not back in the pool
+    await asyncio.wait_for(call(app), 5)  # would wait 10 s behind slow() on a shared thread
+    assert threads[0] != threads[1] and app.made == 2
+    release.set()
+    assert await asyncio.wait_for(left[0], 10) == threads[0]
+    await returned(app)
+    assert len(app.idle) == 2
 
 
 async def test_websockets_pass_through_untouched() -> None:

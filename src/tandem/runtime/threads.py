@@ -12,7 +12,10 @@ executor goes back to the pool instead of being shut down. Each request still ha
 while it runs, as before; what changes is that the threads live on, so their database connections can
 persist between requests as Django's ``CONN_MAX_AGE`` intends (WSGI servers' threads behave the same way),
 where a new thread per request could never reuse one. An executor whose request ended with an exception
-or was cancelled (the client went away: its view may still be running there) is not reused.
+or was cancelled (the client went away: its view may still be running there) is not reused, and one
+goes back to the pool only once idle (a task the request left behind may still be running a call there).
+With ``CONN_MAX_AGE`` above 0 each process may then hold a connection per pooled thread (up to IDLE_KEPT
+idle, plus the busy ones): size the database's connection limit for it, or leave ``CONN_MAX_AGE`` at 0.
 
 Why not asgiref 3.13's ``ThreadSensitiveContext(executor=...)``: with it, a task the request left behind
 (``asyncio.create_task`` in an async view) that calls ``sync_to_async`` after the response raises
@@ -25,6 +28,8 @@ WebSockets are left alone: a consumer's lifetime is the connection's, and Channe
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -50,6 +55,7 @@ class PooledThreadsASGI:
         self.idle: list[ThreadPoolExecutor] = []
         self.idle_kept = idle_kept
         self.made = 0  # executors created (a figure for the tests: reuse shows as few)
+        self.returning = 0  # executors of finished requests not yet idle (back in the pool once they are)
 
     def _take(self) -> ThreadPoolExecutor:
         if self.idle:
@@ -58,6 +64,7 @@ class PooledThreadsASGI:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-request")
 
     def _give_back(self, executor: ThreadPoolExecutor) -> None:
+        self.returning -= 1
         if len(self.idle) < self.idle_kept:
             self.idle.append(executor)
         else:
@@ -87,6 +94,16 @@ class PooledThreadsASGI:
                 if table.get(context) is executor:
                     del table[context]
                 if finished:
-                    self._give_back(executor)
+                    # Back in the pool only once idle: a task the request left behind may still run a sync
+                    # call there; the next request must not queue behind it or share its thread. The no-op
+                    # runs after whatever is queued, and the response is not held up by the wait.
+                    loop = asyncio.get_running_loop()
+
+                    def idle(_: object) -> None:
+                        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (process exit)
+                            loop.call_soon_threadsafe(self._give_back, executor)
+
+                    self.returning += 1
+                    executor.submit(int).add_done_callback(idle)
                 else:  # its view may still run there (a cancelled request): not shared with the next one
                     executor.shutdown(wait=False)
