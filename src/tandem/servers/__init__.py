@@ -101,7 +101,8 @@ def chosen(config: Config) -> tuple[Server | None, Server]:
         # Behind tandem's proxy (unified mode with TLS, --proxy or --trusted-proxy) the server stands where
         # split mode's ASGI server does: the proxy bounds headers and bodies on the public port, so split's
         # rules apply.
-        ws.refuse(config, "split" if config.unified_proxy else "unified")
+        # An app host (--role app) stands behind the edge's nginx, which bounds headers and bodies too.
+        ws.refuse(config, "split" if config.unified_proxy or config.role == "app" else "unified")
         return None, ws
     if config.server != DEFAULT_WS:
         raise UsageError(
