@@ -156,11 +156,13 @@ class EchoClient(asyncio.Protocol):
             error = self._check_handshake(head)
             if error:
                 self.opened.set_exception(HandshakeFailed(error))
-                self._abort()
+                self.abort()
                 return
             self.opened.set_result(None)
         frames, error = parse_frames(self.buffer)
         for frame in frames:
+            if self.closing and frame.opcode != CLOSE:  # failed (aborted) or closing: nothing more to count
+                continue
             self._on_frame(frame)
         if error:
             self._fail(error)
@@ -222,9 +224,9 @@ class EchoClient(asyncio.Protocol):
         if self.idle is not None and not self.idle.done():
             self.failures.add(what)
         self._stop()
-        self._abort()
+        self.abort()
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
         self.closing = True
         if self.transport is not None:
             self.transport.abort()
@@ -240,7 +242,7 @@ class EchoClient(asyncio.Protocol):
         try:
             await asyncio.wait_for(asyncio.shield(self.lost), timeout)
         except TimeoutError:
-            self._abort()
+            self.abort()
 
     def _finish_close(self) -> None:
         assert self.transport is not None
@@ -310,5 +312,5 @@ async def open_client(
         return await asyncio.wait_for(connect(), timeout)
     except BaseException:
         for protocol in made:  # connected but never opened: no socket left behind
-            protocol._abort()
+            protocol.abort()
         raise

@@ -153,6 +153,11 @@ async def _echo_phase(group: Clients, seconds: float, latencies: list[float] | N
         await asyncio.wait_for(asyncio.gather(*running), seconds + OPEN_TIMEOUT)
     except TimeoutError:
         group.failures.add(f"echoes stopped coming back within {OPEN_TIMEOUT:.0f} s")
+        # A client still waiting has a frame in flight: the next phase would time its next frame from the
+        # wrong send. It takes no further part.
+        for client in group.opened:
+            if client.idle is not None and not client.idle.done():
+                client.abort()
 
 
 async def echo_load(
