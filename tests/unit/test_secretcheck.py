@@ -1,6 +1,5 @@
 """Every exported server's entry point stops with one line and EXIT_SECRETS when its secrets file is
-missing or readable by others, before the server prints anything: Daphne's main, uvicorn's (through
-tandem.runtime.served), Gunicorn's arbiter with tandem.runtime.secretcheck or the ASGI worker's
+missing or readable by others, before the server prints anything: Daphne's main, uvicorn's, Gunicorn's arbiter with tandem.runtime.secretcheck or the ASGI worker's
 configuration module. Real interpreters, started as the exported commands start them."""
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tandem.runtime.secretcheck import EXIT_SECRETS
+from tandem.runtime.exported import EXIT_SECRETS
 from tandem.runtime.spec import ENV_VAR, SECRETS_VAR
 
 APP = "tandem.runtime.served:application"
@@ -59,3 +58,16 @@ def test_entry_point_stops_in_one_line_without_its_secrets(server: str, damage: 
     assert str(secrets) in lines[0] and result.stdout == "", result.stderr
     assert ("chmod 600" if damage != "missing" else "cannot read the secrets file") in lines[0]
     assert "t" * 32 not in result.stderr
+
+
+def test_importing_tandems_modules_checks_nothing() -> None:
+    """Only the entry points check: the tandem CLI imports the server modules (and through them
+    tandem.runtime.served), and must not exit because the environment it runs in names a secrets file."""
+    env = {
+        **os.environ,
+        ENV_VAR: json.dumps({"secrets_from_env": ["proxy_secret"]}),
+        SECRETS_VAR: "/nonexistent",
+    }
+    code = "import tandem.cli, tandem.servers.uvicorn, tandem.servers.gunicorn_asgi, tandem.runtime.served"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -282,7 +282,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 
 def main(argv: list[str]) -> None:
-    from tandem.runtime.secretcheck import check_exported
+    from tandem.runtime.exported import check_exported
 
     check_exported(os.environ)  # an exported process without its secrets file: one line, EXIT_SECRETS
     limits, argv = Limits.parse(argv)

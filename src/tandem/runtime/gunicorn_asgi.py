@@ -16,11 +16,11 @@ from typing import Any
 
 from gunicorn.workers.gasgi import ASGIWorker
 
-from tandem.runtime.secretcheck import check_exported
+from tandem.runtime.exported import check_exported
 from tandem.runtime.served import GOING_AWAY, SERVICE_RESTART, drainer
 
 # Gunicorn's arbiter imports this module as its configuration before it logs anything: an exported process
-# without its secrets file stops here with one line (tandem.runtime.secretcheck).
+# without its secrets file stops here with one line (tandem.runtime.exported).
 check_exported(os.environ)
 
 RELOAD_MARKER_ENV = "TANDEM_RELOAD_MARKER"

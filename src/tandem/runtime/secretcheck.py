@@ -1,41 +1,14 @@
-"""An exported process's secrets file checked before its server starts: missing, unreadable or readable by
-others, the process prints one line (what is wrong, how to fix it) and exits with EXIT_SECRETS, before any
-server output or traceback. A process ``tandem serve`` starts has no secrets file and is not affected.
-
-Called first by tandem.runtime.daphne's main and by Gunicorn's arbiter, which imports this module as its
-configuration (``--config python:tandem.runtime.secretcheck``, added to an exported Gunicorn command that
-reads a secrets file; tandem.runtime.gunicorn_asgi, the ASGI worker's configuration, calls it too).
-Names here are private: Gunicorn reads a configuration module's public names as its settings.
+"""Gunicorn's configuration module for an exported WSGI Gunicorn that reads a secrets file
+(``--config python:tandem.runtime.secretcheck``): Gunicorn imports it before its arbiter logs anything, and the
+import checks the secrets file (tandem.runtime.exported), one line and EXIT_SECRETS when it is missing or too
+open. Running the check on import is this module's purpose; nothing else imports it. It defines no public
+names: Gunicorn would read them as settings.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-from collections.abc import Mapping
+import os as _os
 
-from tandem.runtime.spec import ENV_VAR, SECRETS_VAR, SecretsError, read_secrets
+from tandem.runtime.exported import check_exported as _check_exported
 
-EXIT_SECRETS = 78  # sysexits' EX_CONFIG: distinct from a server's own failures (1, Gunicorn's 3 and 4)
-
-
-def check_exported(environ: Mapping[str, str]) -> None:
-    """Exits with one line when the secrets file TANDEM_RUNTIME_SECRETS names cannot give the fields
-    TANDEM_RUNTIME says are in it; returns when there are none or it can."""
-    try:
-        data = json.loads(environ.get(ENV_VAR) or "{}")
-    except ValueError:
-        return  # not an exported spec: the server reports its own TANDEM_RUNTIME error
-    names = tuple(data.get("secrets_from_env") or ()) if isinstance(data, dict) else ()
-    if not names:
-        return
-    try:
-        read_secrets(environ.get(SECRETS_VAR, ""), names)
-    except SecretsError as exc:
-        sys.stderr.write(f"tandem: {exc}\n")
-        sys.stderr.flush()
-        raise SystemExit(EXIT_SECRETS) from None
-
-
-check_exported(os.environ)
+_check_exported(_os.environ)

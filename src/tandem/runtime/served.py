@@ -30,12 +30,7 @@ from typing import Any
 
 from tandem.runtime.accesslog import DaphneAccessLog, request_target
 from tandem.runtime.asgi import ASGIApp, Receive, Scope, Send
-from tandem.runtime.secretcheck import check_exported
 from tandem.runtime.spec import PROBE_HEADER
-
-# tandem.runtime.uvicorn imports this module before it starts anything: an exported process without its
-# secrets file stops here with one line (tandem.runtime.secretcheck; a no-op under tandem serve).
-check_exported(os.environ)
 
 BODY_LIMIT_ENV = "TANDEM_MAX_BODY_SIZE"
 REAL_IP_ENV = "TANDEM_REAL_IP"  # "1": behind tandem's proxy on a socket only it reaches

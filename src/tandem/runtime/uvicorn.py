@@ -97,6 +97,9 @@ def quiet_legacy_websockets_warning() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from tandem.runtime.exported import check_exported
+
+    check_exported(os.environ)  # an exported process without its secrets file: one line, EXIT_SECRETS
     import uvicorn
 
     from tandem.runtime import served
