@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tandem.runtime.secretcheck import EXIT_SECRETS
+from tandem.runtime.exported import EXIT_SECRETS
 from tests.conftest import TandemRunner, example_env, wait_for
 from tests.integration.test_export import running_nginx
 from tests.integration.test_verify import TOKEN, run_verify, served_env
@@ -89,22 +89,14 @@ def assert_secrets_apart(out: Path) -> None:
     assert json.loads(secrets.read_text()) == {"diagnostic_token": TOKEN}
 
 
-def test_exported_procfile_serves_and_passes_verify(
-    example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
-) -> None:
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    out = tmp_path / "deploy"
-    code, output = tandem.run(
-        "export", "procfile", "--out", str(out), "--runtime-dir", str(runtime),
-        cwd=example_project, env=served_env(example_project),
-    )  # fmt: skip
-    assert code == 0, output
-    assert_secrets_apart(out)
-    entries = procfile_processes(out / "Procfile")
-    assert [name for name, _ in entries] == ["gunicorn", "daphne"]
+@contextlib.contextmanager
+def behind_exported_nginx(
+    entries: list[tuple[str, str]], out: Path, project: Path, nginx_bin: str, tmp_path: Path
+) -> Iterator[tuple[str, dict[str, object]]]:
+    """The Procfile's lines started, the exported nginx server block in front of them on a free loopback
+    port; yields its URL and the answer of /whoami once the servers answer it through nginx."""
     # The user's own environment (here the example's database and media paths), as a .env would give it.
-    env = example_env(example_project)
+    env = example_env(project)
     with started(entries, out, env) as procs, socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
@@ -128,10 +120,28 @@ def test_exported_procfile_serves_and_passes_verify(
                 return None
 
             answer = wait_for(whoami, timeout=60, message="the exported servers behind nginx").json()
-            # Gunicorn on a unix socket has no peer address: 127.0.0.1 is nginx's X-Real-IP, applied
-            # by tandem.runtime.wsgi.
-            assert answer["server"] == "wsgi" and answer["remote_addr"] == "127.0.0.1", answer
-            assert_verify_passes(example_project, url)
+            yield url, answer
+
+
+def test_exported_procfile_serves_and_passes_verify(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
+) -> None:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    out = tmp_path / "deploy"
+    code, output = tandem.run(
+        "export", "procfile", "--out", str(out), "--runtime-dir", str(runtime),
+        cwd=example_project, env=served_env(example_project),
+    )  # fmt: skip
+    assert code == 0, output
+    assert_secrets_apart(out)
+    entries = procfile_processes(out / "Procfile")
+    assert [name for name, _ in entries] == ["gunicorn", "daphne"]
+    with behind_exported_nginx(entries, out, example_project, nginx_bin, tmp_path) as (url, answer):
+        # Gunicorn on a unix socket has no peer address: 127.0.0.1 is nginx's X-Real-IP, applied
+        # by tandem.runtime.wsgi.
+        assert answer["server"] == "wsgi" and answer["remote_addr"] == "127.0.0.1", answer
+        assert_verify_passes(example_project, url)
     assert TOKEN  # the diagnostic endpoint verify used came from the exported TANDEM_RUNTIME
 
 
@@ -209,7 +219,7 @@ def test_exported_procfile_line_stops_without_its_secrets_file(
 ) -> None:
     """A Procfile line (Gunicorn's and Daphne's) whose tandem.secrets is readable by others, or missing,
     does not serve without its secrets: the server exits before it starts, saying why in exactly one line,
-    with tandem.runtime.secretcheck's exit code."""
+    with tandem.runtime.exported's exit code."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     out = tmp_path / "deploy"
@@ -263,32 +273,15 @@ def test_exported_procfile_servers_append_to_the_access_log_file(
     entries = procfile_processes(out / "Procfile")
     assert [name for name, _ in entries] == ["gunicorn", "daphne"]
     assert all(str(log) in command for _, command in entries), entries
-    with started(entries, out, example_env(example_project)) as procs, socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(128)
-        port = listener.getsockname()[1]
-        conf = out / "nginx" / "tandem.conf"
-        conf.write_text(conf.read_text().replace("listen 80;", f"listen 127.0.0.1:{port};", 1))
-        extra = "user root;" if os.geteuid() == 0 else ""
-        with running_nginx(nginx_bin, harness(tmp_path / "harness", conf, extra=extra), listener):
-            url = f"http://127.0.0.1:{port}/"
+    with behind_exported_nginx(entries, out, example_project, nginx_bin, tmp_path) as (url, _):
+        assert_verify_passes(example_project, url)  # a WebSocket to Daphne among its checks
 
-            def answered() -> bool:
-                for proc in procs:
-                    assert proc.poll() is None, f"a Procfile process exited with {proc.returncode}"
-                with contextlib.suppress(httpx.TransportError):
-                    return httpx.get(url + "whoami", timeout=5).status_code == 200
-                return False
+        def both_logged() -> str | None:
+            text = log.read_text() if log.exists() else ""
+            return text if '"GET /whoami' in text and "/ws/echo/" in text else None
 
-            wait_for(answered, timeout=60, message="the exported servers behind nginx")
-            assert_verify_passes(example_project, url)  # a WebSocket to Daphne among its checks
-
-            def both_logged() -> str | None:
-                text = log.read_text() if log.exists() else ""
-                return text if '"GET /whoami' in text and "/ws/echo/" in text else None
-
-            text = wait_for(both_logged, timeout=30, message="Gunicorn's and Daphne's lines in the file")
-            assert TOKEN not in text
+        text = wait_for(both_logged, timeout=30, message="Gunicorn's and Daphne's lines in the file")
+        assert TOKEN not in text
 
 
 def test_exported_procfile_runs_gunicorns_asgi_worker(
@@ -309,22 +302,5 @@ def test_exported_procfile_runs_gunicorns_asgi_worker(
     entries = procfile_processes(out / "Procfile")
     assert [name for name, _ in entries] == ["gunicorn", "gunicorn-asgi"], entries
     assert "Gunicorn's ASGI worker" in (out / "README.txt").read_text()
-    with started(entries, out, example_env(example_project)) as procs, socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(128)
-        port = listener.getsockname()[1]
-        conf = out / "nginx" / "tandem.conf"
-        conf.write_text(conf.read_text().replace("listen 80;", f"listen 127.0.0.1:{port};", 1))
-        extra = "user root;" if os.geteuid() == 0 else ""
-        with running_nginx(nginx_bin, harness(tmp_path / "harness", conf, extra=extra), listener):
-            url = f"http://127.0.0.1:{port}/"
-
-            def answered() -> bool:
-                for proc in procs:
-                    assert proc.poll() is None, f"a Procfile process exited with {proc.returncode}"
-                with contextlib.suppress(httpx.TransportError):
-                    return httpx.get(url + "whoami", timeout=5).status_code == 200
-                return False
-
-            wait_for(answered, timeout=60, message="the exported servers behind nginx")
-            assert_verify_passes(example_project, url)
+    with behind_exported_nginx(entries, out, example_project, nginx_bin, tmp_path) as (url, _):
+        assert_verify_passes(example_project, url)
