@@ -23,8 +23,8 @@ VARIANTS = {
     "gunicorn -w2": ("--workers", "2"),
     "gunicorn -w4 (2 x cores)": ("--workers", "4"),
     "gunicorn -w2 --threads 4": ("--workers", "2", "--threads", "4"),
-    "granian -w2": ("--http-server", "granian", "--workers", "2"),
-    "granian -w4 (2 x cores)": ("--http-server", "granian", "--workers", "4"),
+    "granian -w2 (cores)": ("--http-server", "granian", "--workers", "2"),
+    "granian -w4": ("--http-server", "granian", "--workers", "4"),
 }
 READY = re.compile(r"Ready: (http://\S+)")
 

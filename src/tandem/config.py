@@ -65,7 +65,7 @@ class Config:
     upstreams: tuple[str, ...] = ()  # --role edge: HOST[:HTTP_PORT[:WS_PORT]] of each app host
     edge_secret: str | None = None  # --role app/edge: the shared secret the edge proves itself with
     procs: int | None = None  # None: auto (cores with a cross-process channel layer, else 1)
-    workers: int | None = None  # None: auto (2 x cores)
+    workers: int | None = None  # None: auto (per server: tandem.servers, workers_per_core)
     threads: int | None = None  # WSGI threads per worker (Gunicorn gthread when > 1); None: 1
     http_server: str = "gunicorn"  # split mode's WSGI server (tandem.servers)
     ws_server: str = "daphne"  # split mode's ASGI server

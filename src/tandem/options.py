@@ -140,8 +140,8 @@ OPTIONS: tuple[Option, ...] = (
         default_text="auto: cores with a cross-process channel layer, else 1",
     ),
     Option(
-        "workers", "Gunicorn workers in split mode, or 'auto'.", (*RUNS, EXPORT), "N|auto",
-        default_text="auto: 2 x cores",
+        "workers", "WSGI workers in split mode (Gunicorn's or Granian's), or 'auto'.", (*RUNS, EXPORT),
+        "N|auto", default_text="auto: 2 x cores for Gunicorn, cores for Granian",
     ),
     Option(
         "threads", "Threads per WSGI worker in split mode (Gunicorn's gthread worker above 1; Granian's "

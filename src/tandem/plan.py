@@ -267,8 +267,9 @@ def daphne_count(config: Config, layer: ChannelLayer) -> int:
     return config.procs
 
 
-def gunicorn_workers(config: Config) -> int:
-    return config.workers if config.workers is not None else 2 * cpu_count()
+def wsgi_workers(config: Config, per_core: int) -> int:
+    """--workers, or for auto ``per_core`` workers per core: Gunicorn's sync workers 2, Granian's 1."""
+    return config.workers if config.workers is not None else per_core * cpu_count()
 
 
 # --- building the Plan: the one place a Context is made and a topology asked for its processes ----------

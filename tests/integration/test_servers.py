@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -94,12 +96,28 @@ def chunked(size: int, piece: int = 16 * 1024) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (piece, data) for _ in range(size // piece)) + b"0\r\n\r\n"
 
 
+def wsgi_workers(pid: int) -> list[psutil.Process]:
+    """The WSGI server's workers under tandem ``pid``: the processes running tandem's WSGI wrapper whose
+    parent runs it too (Gunicorn's and Granian's workers are forked from their arbiter)."""
+    app = "tandem.runtime.wsgi:application"
+    found = []
+    for proc in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            parent = proc.parent()
+            if app in proc.cmdline() and parent is not None and app in parent.cmdline():
+                found.append(proc)
+    return found
+
+
 def test_http_client_address_limits_websocket_echo_and_clean_stop(
     variant: str, example_project: Path, tandem: TandemRunner
 ) -> None:
     env = clean_env(TANDEM_MAX_BODY_SIZE=str(BODY_LIMIT), TANDEM_WS_MAX_MESSAGE_SIZE="64k")
     run = tandem.serve(example_project, *serve_args(variant), env=env)
     side = SERVERS[variant][1]
+    if variant.startswith("split"):  # --workers auto: Granian one per core, Gunicorn's sync workers two
+        per_core = 1 if "granian" in variant else 2
+        assert len(wsgi_workers(run.proc.pid)) == per_core * (os.cpu_count() or 1)
     # What the server gives up is said at start (and only for the server that runs).
     for name, gives_up in (("gunicorn-asgi", "no WebSocket pings"), ("uvicorn", "no WS_WRITE_BUFFER")):
         assert (f"{name}: {gives_up}" in run.output) == variant.endswith(name), run.output

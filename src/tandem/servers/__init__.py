@@ -54,6 +54,8 @@ class Server:
     refuse: Callable[[Config, str], None]  # raises UsageError for a mode/option combination it cannot keep
     summary: str  # one line for --help, the README and the startup notes
     gives_up: str = ""  # the guarantees it does not keep, said at start (a note) when it runs
+    # --workers auto: this many workers per core (split mode's WSGI servers; measured, see the README).
+    workers_per_core: int = 2
 
 
 def gives_up_notes(process_names: tuple[str, ...]) -> tuple[str, ...]:
@@ -129,7 +131,7 @@ def never(config: Config, mode: str) -> None:
 
 def split_processes(ctx: Context) -> tuple[ProcessSpec, ...]:
     """Split mode's app servers: the WSGI server on the "wsgi" socket, the ASGI server on "asgi"."""
-    from tandem.plan import daphne_procs, gunicorn_workers
+    from tandem.plan import daphne_procs, wsgi_workers
 
     http, ws = chosen(ctx.config)
     assert http is not None
@@ -137,7 +139,7 @@ def split_processes(ctx: Context) -> tuple[ProcessSpec, ...]:
         installed(found)
     count = daphne_procs(ctx.config, ctx.project, ctx.layer)
     return (
-        *http.processes(ctx, Slot("wsgi", gunicorn_workers(ctx.config))),
+        *http.processes(ctx, Slot("wsgi", wsgi_workers(ctx.config, http.workers_per_core))),
         *ws.processes(ctx, Slot("asgi", count)),
     )
 
