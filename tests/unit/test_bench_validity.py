@@ -3,6 +3,8 @@ min-max, failures turned into failed measurements, paths taken from the project 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from django.urls import include, path, re_path
 
@@ -184,3 +186,13 @@ def test_fanout_posts_are_timed_with_the_load_generators_collector_paused(enable
         assert gc.isenabled() is enabled_before
     finally:
         gc.enable()
+
+
+def test_a_direct_figure_names_the_side_not_the_seed_server() -> None:
+    """split-granian-tcp's direct figure is Granian's: printed as the WSGI server, not "gunicorn-direct"."""
+    from tandem.bench.figures import DAPHNE_DIRECT, GUNICORN_DIRECT, EchoFigure
+
+    figure = dataclasses.replace(combine_http([run(6000)]), target=GUNICORN_DIRECT)
+    assert figure.summary().startswith("HTTP at the WSGI server directly: 6,000 req/s")
+    echo = EchoFigure(DAPHNE_DIRECT, "ws://x", 50, 50, 3000.0, 1.0, 2.0, 9000, 0, 3.0)
+    assert echo.summary().startswith("WebSocket echo at the ASGI server directly: 3,000 msg/s")

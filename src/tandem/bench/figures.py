@@ -13,9 +13,21 @@ from typing import Any, Protocol
 
 # Where a figure was measured: through the public address (nginx in split mode, Daphne in unified mode)
 # or at an app server reached directly, bypassing nginx (split over TCP only).
+# The direct targets keep the seed's names in the JSON (earlier runs' files are read by the same code), but
+# the WSGI server reached directly may be Granian and the ASGI one uvicorn: what is printed names the side.
 PUBLIC = "public"
 GUNICORN_DIRECT = "gunicorn-direct"
 DAPHNE_DIRECT = "daphne-direct"
+TARGET_LABELS = {
+    PUBLIC: "public",
+    GUNICORN_DIRECT: "the WSGI server directly",
+    DAPHNE_DIRECT: "the ASGI server directly",
+}
+
+
+def target_label(target: str) -> str:
+    return TARGET_LABELS.get(target, target)
+
 
 OK = "ok"
 FAILED = "failed"
@@ -149,9 +161,9 @@ class HttpFigure:
 
     def summary(self) -> str:
         if self.error:
-            return f"HTTP at {self.target} failed: {self.error}"
+            return f"HTTP at {target_label(self.target)} failed: {self.error}"
         return (
-            f"HTTP at {self.target}: {self.requests_per_s:,.0f} req/s{spread(self.samples)}, "
+            f"HTTP at {target_label(self.target)}: {self.requests_per_s:,.0f} req/s{spread(self.samples)}, "
             f"p50 {_ms(self.p50_ms)} ms, p99 {_ms(self.p99_ms)} ms ({self.tool})"
         )
 
@@ -182,9 +194,9 @@ class EchoFigure:
 
     def summary(self) -> str:
         if self.error:
-            return f"WebSocket echo at {self.target} failed: {self.error}"
+            return f"WebSocket echo at {target_label(self.target)} failed: {self.error}"
         return (
-            f"WebSocket echo at {self.target}: {self.messages_per_s:,.0f} msg/s{spread(self.samples)}, "
+            f"WebSocket echo at {target_label(self.target)}: {self.messages_per_s:,.0f} msg/s{spread(self.samples)}, "
             f"p50 {_ms(self.p50_ms)} ms, p99 {_ms(self.p99_ms)} ms ({self.connected} clients)"
         )
 

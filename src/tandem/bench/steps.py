@@ -11,7 +11,14 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from tandem.bench.accounts import BenchLogin
-from tandem.bench.figures import DAPHNE_DIRECT, GUNICORN_DIRECT, PUBLIC, Summarised, VariantResult
+from tandem.bench.figures import (
+    DAPHNE_DIRECT,
+    GUNICORN_DIRECT,
+    PUBLIC,
+    Summarised,
+    VariantResult,
+    target_label,
+)
 from tandem.bench.measure import Load, measure_conns, measure_echo, measure_fanout, measure_http
 from tandem.bench.options import BenchOptions
 from tandem.bench.server import Servers
@@ -66,7 +73,7 @@ class Measurer:
             )
             for target, base in targets:
                 steps.append(
-                    (f"HTTP {options.http_path} at {target} ({tool}, {options.duration:g} s)",
+                    (f"HTTP {options.http_path} at {target_label(target)} ({tool}, {options.duration:g} s)",
                      self._http_step(result, target, base, load))
                 )  # fmt: skip
         if ECHO in variant.measure and ECHO not in self.skip:
@@ -75,7 +82,7 @@ class Measurer:
             )
             for target, base in targets:
                 steps.append(
-                    (f"WebSocket echo at {target} ({options.clients} clients, {options.duration:g} s)",
+                    (f"WebSocket echo at {target_label(target)} ({options.clients} clients, {options.duration:g} s)",
                      self._echo_step(result, target, base, load))
                 )  # fmt: skip
         if (
