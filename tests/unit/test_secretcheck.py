@@ -71,3 +71,27 @@ def test_importing_tandems_modules_checks_nothing() -> None:
     code = "import tandem.cli, tandem.servers.uvicorn, tandem.servers.gunicorn_asgi, tandem.runtime.served"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("project_file", [True, False])
+def test_exported_gunicorn_keeps_the_projects_gunicorn_conf(project_file: bool, tmp_path: Path) -> None:
+    """Gunicorn reads ./gunicorn.conf.py only without --config, and the exported WSGI Gunicorn has
+    tandem.runtime.secretcheck as its --config: the project's settings still apply, as under tandem serve."""
+    pytest.importorskip("gunicorn")
+    secrets = tmp_path / "tandem.secrets"
+    secrets.write_text(json.dumps({"diagnostic_token": "t" * 32}))
+    secrets.chmod(0o600)
+    (tmp_path / "app.py").write_text("def application(environ, start_response):\n    return []\n")
+    if project_file:
+        (tmp_path / "gunicorn.conf.py").write_text("import os\ntimeout = 77\nkeepalive = 9\n")
+    spec = {"app": "x:y", "probe_token": "p", "secrets_from_env": ["diagnostic_token"]}
+    env = {**os.environ, ENV_VAR: json.dumps(spec), SECRETS_VAR: str(secrets)}
+    argv = [*COMMANDS["gunicorn"][:-1], "--print-config", "app:application"]
+    result = subprocess.run(
+        [sys.executable, *argv], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    pairs = (line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
+    settings = {name.strip(): value.strip() for name, value in pairs}
+    wanted = ("77", "9") if project_file else ("30", "2")  # the file's, or Gunicorn's defaults
+    assert (settings["timeout"], settings["keepalive"]) == wanted, result.stdout

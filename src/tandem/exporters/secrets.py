@@ -58,7 +58,8 @@ def private_commands(plan: Plan, path: str | None) -> tuple[tuple[Command, ...],
 
 def checked_argv(cmd: Command) -> tuple[str, ...]:
     """Gunicorn's arbiter checks the secrets file before it starts (one line and EXIT_SECRETS, not a worker's
-    traceback and Gunicorn's shutdown lines): tandem.runtime.secretcheck as its configuration module. The
+    traceback and Gunicorn's shutdown lines): tandem.runtime.secretcheck as its configuration module, which
+    reads the project's ./gunicorn.conf.py as Gunicorn would without --config. The
     ASGI worker's configuration (tandem.runtime.gunicorn_asgi) checks it already; Daphne's main does."""
     if cmd.role != "gunicorn" or "--config" in cmd.argv or "gunicorn" not in cmd.argv[:3]:
         return cmd.argv
