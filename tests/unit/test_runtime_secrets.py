@@ -60,6 +60,7 @@ def test_a_spec_without_secrets_needs_no_file() -> None:
         ("others", "mode 0604, readable by more than its owner: chmod 600"),
         ("not-json", "is not a JSON object"),
         ("lacking", "lacks channel_layer"),
+        ("not-text", "has no text value for proxy_secret, channel_layer"),
     ],
 )
 def test_from_env_refuses_a_secrets_file_it_cannot_trust(tmp_path: Path, case: str, expected: str) -> None:
@@ -72,6 +73,7 @@ def test_from_env_refuses_a_secrets_file_it_cannot_trust(tmp_path: Path, case: s
         "others": lambda: secrets_at(tmp_path, 0o604),
         "not-json": lambda: secrets_at(tmp_path, content=["proxy_secret", SECRET]),
         "lacking": lambda: secrets_at(tmp_path, content={"proxy_secret": SECRET}),
+        "not-text": lambda: secrets_at(tmp_path, content={"proxy_secret": "", "channel_layer": {"h": 1}}),
     }[case]()
     with pytest.raises(SecretsError) as raised:
         from_env(path)
@@ -90,3 +92,12 @@ def test_from_env_refuses_a_symlink_to_the_secrets(tmp_path: Path) -> None:
     os.symlink(target, link)
     with pytest.raises(SecretsError, match="cannot read the secrets file"):
         from_env(link)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving the file to another user needs root")
+def test_from_env_refuses_a_secrets_file_another_user_owns(tmp_path: Path) -> None:
+    """0600 but owned by someone else: that user could have written the secrets this process would believe."""
+    path = secrets_at(tmp_path)
+    os.chown(path, 65534, 65534)
+    with pytest.raises(SecretsError, match="owned by uid 65534, not by the user running this process"):
+        from_env(path)

@@ -76,7 +76,8 @@ class SecretsError(RuntimeError):
 
 def read_secrets(path: str, names: tuple[str, ...]) -> dict[str, object]:
     """The secret fields ``names`` from the file at ``path`` (SECRETS_VAR): a JSON object readable by its
-    owner only. Anything else is one SecretsError line naming the file and what to do."""
+    owner only, owned by the user reading it, each field a non-empty string. Anything else is one
+    SecretsError line naming the file and what to do."""
     unknown = [name for name in names if name not in SECRET_FIELDS]
     if unknown:
         raise SecretsError(f"{ENV_VAR} names {', '.join(unknown)} as secret: export the files again")
@@ -96,6 +97,12 @@ def read_secrets(path: str, names: tuple[str, ...]) -> dict[str, object]:
         info = os.fstat(file.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise SecretsError(f"the secrets file {path} ({SECRETS_VAR}) is not a regular file")
+        if info.st_uid != os.geteuid():
+            # Whoever owns the file could have written it (a proxy secret they know, a channel layer they run).
+            raise SecretsError(
+                f"the secrets file {path} ({SECRETS_VAR}) is owned by uid {info.st_uid}, not by the user "
+                f"running this process (uid {os.geteuid()}): chown it to that user"
+            )
         if info.st_mode & 0o077:
             raise SecretsError(
                 f"the secrets file {path} ({SECRETS_VAR}) is mode {stat.S_IMODE(info.st_mode):04o}, readable "
@@ -112,5 +119,10 @@ def read_secrets(path: str, names: tuple[str, ...]) -> dict[str, object]:
     if missing:
         raise SecretsError(
             f"the secrets file {path} ({SECRETS_VAR}) lacks {', '.join(missing)}: export it again"
+        )
+    wrong = [name for name in names if not isinstance(values[name], str) or not values[name]]
+    if wrong:
+        raise SecretsError(
+            f"the secrets file {path} ({SECRETS_VAR}) has no text value for {', '.join(wrong)}: export it again"
         )
     return {name: values[name] for name in names}
