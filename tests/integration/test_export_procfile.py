@@ -123,9 +123,8 @@ def behind_exported_nginx(
             yield url, answer
 
 
-def test_exported_procfile_serves_and_passes_verify(
-    example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
-) -> None:
+def export_procfile(example_project: Path, tandem: TandemRunner, tmp_path: Path) -> Path:
+    """`tandem export procfile` of the example into tmp_path/deploy, its runtime directory tmp_path/run."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     out = tmp_path / "deploy"
@@ -134,6 +133,13 @@ def test_exported_procfile_serves_and_passes_verify(
         cwd=example_project, env=served_env(example_project),
     )  # fmt: skip
     assert code == 0, output
+    return out
+
+
+def test_exported_procfile_serves_and_passes_verify(
+    example_project: Path, tandem: TandemRunner, tmp_path: Path, nginx_bin: str
+) -> None:
+    out = export_procfile(example_project, tandem, tmp_path)
     assert_secrets_apart(out)
     entries = procfile_processes(out / "Procfile")
     assert [name for name, _ in entries] == ["gunicorn", "daphne"]
@@ -220,14 +226,7 @@ def test_exported_procfile_line_stops_without_its_secrets_file(
     """A Procfile line (Gunicorn's and Daphne's) whose tandem.secrets is readable by others, or missing,
     does not serve without its secrets: the server exits before it starts, saying why in exactly one line,
     with tandem.runtime.exported's exit code."""
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    out = tmp_path / "deploy"
-    code, output = tandem.run(
-        "export", "procfile", "--out", str(out), "--runtime-dir", str(runtime),
-        cwd=example_project, env=served_env(example_project),
-    )  # fmt: skip
-    assert code == 0, output
+    out = export_procfile(example_project, tandem, tmp_path)
     entries = procfile_processes(out / "Procfile")
     assert [name for name, _ in entries] == ["gunicorn", "daphne"]
     secrets = out / "tandem.secrets"
