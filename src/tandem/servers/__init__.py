@@ -14,12 +14,16 @@ builds its ProcessSpecs from the Context.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tandem.config import Config
 from tandem.errors import UsageError
 from tandem.plan import Context, ProcessSpec
+from tandem.runtime.served import BODY_LIMIT_ENV, REAL_IP_ENV
+from tandem.runtime.spec import RuntimeSpec
+from tandem.sizes import size_bytes
 
 HTTP = "http"  # split mode's WSGI side
 WS = "ws"  # split mode's ASGI side, and unified mode's only server
@@ -123,6 +127,38 @@ def installed(found: Server) -> None:
 
     if importlib.util.find_spec(found.module) is None:
         raise UsageError(f"{found.name} is not installed", hint=f"pip install {found.extra}")
+
+
+def loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def refuse_public_without_header_deadline(config: Config, mode: str, name: str, why: str) -> None:
+    """Unified mode on a non-loopback --bind, for a server that bounds no request's headers (``why``): a
+    public port would be open to slow clients holding every connection. Behind a proxy the proxy bounds them."""
+    if mode == "unified" and not loopback(config.bind):
+        raise UsageError(
+            f"--server {name} on --bind {config.bind}: {why}, so a public port is open to slow clients "
+            "holding every connection (tandem's Daphne bounds it)",
+            hint=f"use --mode split (the proxy bounds headers) with --ws-server {name}, or --server daphne",
+        )
+
+
+def served_runtime(ctx: Context, slot: Slot) -> tuple[RuntimeSpec, dict[str, str]]:
+    """The RuntimeSpec and the environment of tandem.runtime.served's application (uvicorn's and Gunicorn's
+    ASGI worker's): the body limit, and X-Real-IP believed only behind tandem's proxy without a secret."""
+    from tandem.topologies.processes import runtime_spec
+
+    spec = runtime_spec(
+        ctx, ctx.project.asgi_app, serve_static=slot.serve_static, trust_proxy=slot.behind_proxy
+    )
+    return spec, {
+        BODY_LIMIT_ENV: str(size_bytes(ctx.config.max_body_size)),
+        REAL_IP_ENV: "1" if slot.behind_proxy and not ctx.proxy_secret else "0",
+    }
 
 
 def never(config: Config, mode: str) -> None:

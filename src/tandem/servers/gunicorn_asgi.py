@@ -16,24 +16,13 @@ header deadline either, so it is refused in unified mode on a non-loopback --bin
 
 from __future__ import annotations
 
-import ipaddress
-
 from tandem.config import Config
 from tandem.errors import UsageError
 from tandem.plan import Context, ProcessSpec, Role
-from tandem.runtime.served import BODY_LIMIT_ENV, REAL_IP_ENV
-from tandem.servers import WS, Server, Slot
+from tandem.servers import WS, Server, Slot, refuse_public_without_header_deadline, served_runtime
 from tandem.sizes import size_bytes
-from tandem.topologies.processes import runtime_spec
 
 MIN_GUNICORN = (27, 0, 1)
-
-
-def loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 def _gunicorn_version() -> tuple[int, ...]:
@@ -52,25 +41,18 @@ def refuse(config: Config, mode: str) -> None:
             "--server/--ws-server gunicorn-asgi needs Gunicorn 27.0.1 or later (WebSocket backpressure)",
             hint="pip install 'django-tandem[servers]'",
         )
-    if mode == "unified" and not loopback(config.bind):
-        raise UsageError(
-            f"--server gunicorn-asgi on --bind {config.bind}: Gunicorn's ASGI worker has no deadline for a "
-            "request's headers, so a public port is open to slow clients holding every connection "
-            "(tandem's Daphne bounds it)",
-            hint="use --mode split (the proxy bounds headers) with --ws-server gunicorn-asgi, or --server daphne",
-        )
+    refuse_public_without_header_deadline(
+        config, mode, "gunicorn-asgi", "Gunicorn's ASGI worker has no deadline for a request's headers"
+    )
 
 
 def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
     from tandem.servers.gunicorn import arbiter_process
 
     config = ctx.config
-    spec = runtime_spec(
-        ctx, ctx.project.asgi_app, serve_static=slot.serve_static, trust_proxy=slot.behind_proxy
-    )
+    spec, served_env = served_runtime(ctx, slot)
     env = {
-        BODY_LIMIT_ENV: str(size_bytes(config.max_body_size)),
-        REAL_IP_ENV: "1" if slot.behind_proxy and not ctx.proxy_secret else "0",
+        **served_env,
         "TANDEM_RELOAD_MARKER": str(ctx.runtime_dir / "gunicorn-asgi.reloaded"),
     }
     extra = (

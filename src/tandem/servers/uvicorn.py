@@ -19,32 +19,21 @@ import dataclasses
 from tandem.config import Config
 from tandem.errors import UsageError
 from tandem.plan import Address, Context, ProcessSpec, Role
-from tandem.runtime.served import BODY_LIMIT_ENV, REAL_IP_ENV
-from tandem.servers import WS, Server, Slot
-from tandem.servers.gunicorn_asgi import loopback
+from tandem.servers import WS, Server, Slot, refuse_public_without_header_deadline, served_runtime
 from tandem.sizes import size_bytes
-from tandem.topologies.processes import GENERATION, app_access_log, child_env, probe, runtime_spec
+from tandem.topologies.processes import GENERATION, app_access_log, child_env, probe
 
 
 def refuse(config: Config, mode: str) -> None:
-    if mode == "unified" and not loopback(config.bind):
-        raise UsageError(
-            f"--server uvicorn on --bind {config.bind}: uvicorn has no deadline for a request's headers, so "
-            "a public port is open to slow clients holding every connection (tandem's Daphne bounds it)",
-            hint="use --mode split (the proxy bounds headers) with --ws-server uvicorn, or --server daphne",
-        )
+    refuse_public_without_header_deadline(
+        config, mode, "uvicorn", "uvicorn has no deadline for a request's headers"
+    )
 
 
 def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
     config = ctx.config
-    spec = runtime_spec(
-        ctx, ctx.project.asgi_app, serve_static=slot.serve_static, trust_proxy=slot.behind_proxy
-    )
-    env = {
-        **child_env(ctx, spec),
-        BODY_LIMIT_ENV: str(size_bytes(config.max_body_size)),
-        REAL_IP_ENV: "1" if slot.behind_proxy and not ctx.proxy_secret else "0",
-    }
+    spec, served_env = served_runtime(ctx, slot)
+    env = {**child_env(ctx, spec), **served_env}
     bound = ctx.sockets[slot.socket]
     if bound.fd is None:
         raise UsageError(
