@@ -34,8 +34,8 @@ The exact commands, each started in {root}:
 
 {commands}
 Routing: {summary}.
-{ping_note} A config reload keeps
-proxied WebSockets open (stream_close_delay) instead of closing them at once.
+{ping_note}
+A config reload keeps proxied WebSockets open (stream_close_delay) instead of closing them at once.
 Client address: Caddy sets X-Forwarded-For and X-Forwarded-Proto from the connection (it ignores what a
 client sends unless you list trusted_proxies), X-Real-IP is set the same way, and X-Forwarded-Host/-Port/
 -Ssl/-Protocol are removed, so the app servers may trust them. Caddy runs as the caddy user: it must be
@@ -58,18 +58,10 @@ users reach: tandem export caddy {flags} --public-url https://chat.example.com -
 
 def _readme(plan: Plan, proxy: ProxySpec) -> str:
     from tandem.exporters.common import commands, topology_flags
-    from tandem.exporters.readme import asgi_server
+    from tandem.exporters.readme import asgi_server, ping_note
 
     cmds = commands(plan)
     asgi = asgi_server(plan)
-    pings = not any(process.role == "gunicorn-asgi" for process in plan.processes)
-    ping_note = (
-        f"WebSocket read timeout: {proxy.ws_read_timeout} s, longer than {asgi}'s ping interval "
-        f"({proxy.ping_interval} s)."
-        if pings
-        else f"WebSocket read timeout: {proxy.ws_read_timeout} s ({asgi} sends no pings: a WebSocket silent for\n"
-        "that long is closed)."
-    )
     locations = "".join(
         f"  {'uploads' if loc.media else 'static files'} ({loc.url}) served from {loc.root}\n"
         for loc in proxy.static_locations
@@ -95,7 +87,7 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
         root=cmds[0].cwd,
         commands="\n".join(f"  {cmd.name}:\n    {cmd.shell()}\n" for cmd in cmds),
         summary=proxy.route_summary,
-        ping_note=ping_note,
+        ping_note=ping_note(plan, proxy, "Caddy"),
     )
 
 

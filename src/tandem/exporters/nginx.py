@@ -81,22 +81,6 @@ immutable, other names for an hour; both with X-Content-Type-Options: nosniff.
 """
 
 
-PING_NOTE = """WebSocket read timeout: {timeout} s, longer than {asgi}'s ping interval ({ping} s): {asgi} pings an
-idle socket every {ping} s (checked every 2 s), so nginx always sees a frame before it would cut it."""
-
-NO_PING_NOTE = """WebSocket read timeout: {timeout} s: {asgi} sends no pings, so nginx closes a WebSocket on which
-nothing was sent for that long (the client's own pings keep it open)."""
-
-
-def ping_note(plan: Plan, timeout: object, ping: object) -> str:
-    """The WebSocket read timeout against the ASGI server's pings (Gunicorn's ASGI worker sends none)."""
-    from tandem.exporters.readme import asgi_server
-
-    asgi = asgi_server(plan)
-    pings = not any(process.role == "gunicorn-asgi" for process in plan.processes)
-    return (PING_NOTE if pings else NO_PING_NOTE).format(timeout=timeout, asgi=asgi, ping=ping)
-
-
 CLIENT_ADDRESS_SPLIT = """{asgi} takes the client address and scheme from them, and tandem.runtime.wsgi (the application
 Gunicorn runs above) sets REMOTE_ADDR from X-Real-IP: Django sees the client's address in both."""
 CLIENT_ADDRESS_UNIFIED = (
@@ -128,7 +112,7 @@ def static_note(proxy: ProxySpec, python: str, root: str, sends: str) -> str:
 
 def _readme(plan: Plan, proxy: ProxySpec) -> str:
     from tandem.exporters.common import commands, topology_flags
-    from tandem.exporters.readme import asgi_server
+    from tandem.exporters.readme import asgi_server, ping_note
 
     cmds = commands(plan)
     asgi = asgi_server(plan)
@@ -161,7 +145,7 @@ def _readme(plan: Plan, proxy: ProxySpec) -> str:
         ),
         servers_down=asgi if proxy.asgi_only else f"Gunicorn or {asgi}",
         summary=proxy.route_summary,
-        ping_note=ping_note(plan, proxy.ws_read_timeout, proxy.ping_interval),
+        ping_note=ping_note(plan, proxy, "nginx"),
     )
 
 

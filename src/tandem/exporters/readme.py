@@ -11,7 +11,7 @@ from tandem.exporters.common import (
     proxy_kind,
     topology_flags,
 )
-from tandem.plan import Plan
+from tandem.plan import Plan, ProxySpec
 
 APP_SERVERS = """\
 What runs
@@ -195,3 +195,19 @@ def describe(role: str, plan: Plan, cmd: Command | None = None) -> str:
     if plan.proxy is not None:
         return f"{name} (ASGI) on {plan.proxy.asgi_upstream}: {plan.proxy.route_summary}"
     return f"{name} on {plan.public}: every HTTP and WebSocket request"
+
+
+PING_NOTE = """WebSocket read timeout: {timeout} s, longer than {asgi}'s ping interval ({ping} s): {asgi} pings an
+idle socket every {ping} s (checked every 2 s), so {proxy} always sees a frame before it would cut it."""
+
+NO_PING_NOTE = """WebSocket read timeout: {timeout} s: {asgi} sends no pings, so {proxy} closes a WebSocket on which
+nothing was sent for that long (the client's own pings keep it open)."""
+
+
+def ping_note(plan: Plan, spec: ProxySpec, proxy: str) -> str:
+    """The proxy's WebSocket read timeout against the ASGI server's pings (Gunicorn's ASGI worker sends
+    none), for the exported README of ``proxy`` (nginx or Caddy)."""
+    pings = not any(process.role == "gunicorn-asgi" for process in plan.processes)
+    return (PING_NOTE if pings else NO_PING_NOTE).format(
+        timeout=spec.ws_read_timeout, asgi=asgi_server(plan), ping=spec.ping_interval, proxy=proxy
+    )
