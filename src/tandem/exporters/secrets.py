@@ -13,6 +13,7 @@ anyone but its owner. Only the file's path is in the environment, never a secret
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import replace
 
 from tandem.exporters.carried import has_password
@@ -21,6 +22,27 @@ from tandem.plan import File, Plan
 from tandem.runtime.spec import ENV_VAR, SECRET_FIELDS, SECRETS_VAR
 
 DEFAULTS: dict[str, object] = {"proxy_secret": "", "diagnostic_token": None, "channel_layer": None}
+
+
+INSTALL_NOTE = (
+    "{name}.secrets holds {keys}: never in {where}. Each server's TANDEM_RUNTIME_SECRETS names it and the "
+    "servers read it themselves, as user {user}: install it before starting them, mode 0600, owned by {user} (a server "
+    "that finds it missing, readable by others or owned by another user stops with one line saying so):"
+)
+
+
+def installed_path(name: str) -> str:
+    """Where a process manager's export installs its secrets file (TANDEM_RUNTIME_SECRETS names it)."""
+    return f"/etc/tandem/{name}.secrets"
+
+
+def install_note(name: str, secrets: dict[str, str], user: str, where: str) -> str:
+    """The exported README's paragraph installing the secrets file; nothing when there are no secrets.
+    ``where``: what would otherwise show them (a unit's Environment=, supervisord's command lines)."""
+    if not secrets:
+        return ""
+    text = INSTALL_NOTE.format(name=name, keys=", ".join(secrets), where=where, user=user)
+    return f"\n{textwrap.fill(text, width=105)}\n\n  sudo install -D -m 600 -o {user} {name}.secrets {installed_path(name)}\n"
 
 
 def is_secret(name: str, value: object) -> bool:

@@ -14,7 +14,7 @@ from tandem.exporters.common import (
 )
 from tandem.exporters.procfile import proxy_file, proxy_path
 from tandem.exporters.readme import app_servers_readme, server_name
-from tandem.exporters.secrets import private_commands, secrets_file
+from tandem.exporters.secrets import install_note, installed_path, private_commands, secrets_file
 from tandem.plan import File, Plan
 
 README = """\
@@ -34,19 +34,6 @@ Reload new code without dropping requests: {reload_gunicorn}{reload_asgi}
 The file holds the probe token: keep it private (it is written 0600).
 {secrets_note}
 {app_servers}"""
-
-SECRETS_NOTE = """
-{name}.secrets holds {keys}, never in tandem.conf, whose command lines `ps` shows: each
-program's TANDEM_RUNTIME_SECRETS names it and the servers read it themselves. Install it there, mode 0600
-and owned by user {user} (a server that finds it missing or readable by others stops with one line saying so):
-
-  sudo install -D -m 600 -o {user} {name}.secrets {path}
-"""
-
-
-def secrets_path(name: str) -> str:
-    """Where the README installs the secrets file, as each program's TANDEM_RUNTIME_SECRETS names it."""
-    return f"/etc/tandem/{name}.secrets"
 
 
 def supervisor_value(text: str) -> str:
@@ -115,8 +102,7 @@ def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     user, group, name = options.user, options.group or "www-data", options.name
     stop = stop_timeout(plan) + 5
     lines = [f"; supervisord programs for {plan.mode} mode, rendered by django-tandem from the Plan.", ""]
-    path = secrets_path(name)
-    cmds, secrets = private_commands(plan, path)
+    cmds, secrets = private_commands(plan, installed_path(name))
     for cmd in cmds:
         if cmd.role == "gunicorn":
             lines += program(f"{name}-gunicorn", cmd, user, stop)
@@ -155,9 +141,7 @@ def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
         name=name,
         user=user,
         stop_timeout=stop,
-        secrets_note=SECRETS_NOTE.format(name=name, keys=", ".join(secrets), user=user, path=path)
-        if secrets
-        else "",
+        secrets_note=install_note(name, secrets, user, "tandem.conf, whose command lines `ps` shows"),
         app_servers=app_servers_readme(plan, proxy_path=proxy_path(plan)),
     )
     files.append(File("README.txt", readme))

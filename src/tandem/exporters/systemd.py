@@ -27,7 +27,7 @@ from tandem.exporters.common import (
     topology_flags,
 )
 from tandem.exporters.readme import server_name, wsgi_server
-from tandem.exporters.secrets import private_commands, secrets_file
+from tandem.exporters.secrets import install_note, installed_path, private_commands, secrets_file
 from tandem.plan import File, Plan
 from tandem.runtime.spec import ENV_VAR
 
@@ -206,7 +206,7 @@ def per_process_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     index = 0
     # The secret fields are not in the units (systemctl show lists Environment= to every local user): each
     # names NAME.secrets, which the process reads itself.
-    for cmd in private_commands(plan, secrets_path(options))[0]:
+    for cmd in private_commands(plan, installed_path(options.name))[0]:
         asgi = cmd.role in ("daphne", "gunicorn-asgi")
         if asgi:
             unit = daphne_units[index]
@@ -287,16 +287,10 @@ def systemd_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
     if not options.per_process:
         extra = tuple(f for f in (env_file(options),) if f is not None)
     else:
-        secrets = private_commands(plan, secrets_path(options))[1]
+        secrets = private_commands(plan, installed_path(options.name))[1]
         if secrets:
             extra = (*extra, secrets_file(f"{options.name}.secrets", secrets))
     return (*units, *extra, readme(plan, options, units))
-
-
-def secrets_path(options: ExportOptions) -> str:
-    """Where the per-process units' secrets file is installed (tandem.exporters.secrets): read by the
-    process itself, as User=, so owned by that user, mode 0600."""
-    return f"/etc/tandem/{options.name}.secrets"
 
 
 README = """\
@@ -386,15 +380,6 @@ def reload_comment(plan: Plan) -> str:
     text = f"New code without dropping a request: {reload_steps(plan)}."
     return "\n".join(textwrap.wrap(text, width=105, initial_indent="# ", subsequent_indent="# "))
 
-
-PER_PROCESS_SECRETS = """
-Before starting them, install {name}.secrets, which holds {keys}: never in a unit, whose
-Environment= `systemctl show` lists to every local user. Each unit's TANDEM_RUNTIME_SECRETS names it and
-the servers read it themselves, as user {user}: a server that finds it missing or readable by others
-stops with one line saying so.
-
-  sudo install -D -m 600 -o {user} {name}.secrets {path}
-"""
 
 PER_PROCESS = """
 One unit per process, grouped by {name}.target, for systemd to supervise each server itself:
@@ -493,14 +478,12 @@ def readme(plan: Plan, options: ExportOptions, files: tuple[File, ...]) -> File:
             files=" ".join(f.path for f in files),
             socket=shared.removeprefix("unix:"),
             app_servers=app_servers_readme(plan, proxy_path=proxy_path(plan)),
-            secrets_note=PER_PROCESS_SECRETS.format(
-                name=options.name,
-                user=options.user,
-                path=secrets_path(options),
-                keys=", ".join(private_commands(plan, None)[1]),
-            )
-            if private_commands(plan, None)[1]
-            else "",
+            secrets_note=install_note(
+                options.name,
+                private_commands(plan, None)[1],
+                options.user,
+                "a unit, whose Environment= `systemctl show` lists to every local user",
+            ),
             asgi_note=asgi_note(plan, options, shared.removeprefix("unix:")),
         )
     else:
