@@ -25,9 +25,10 @@ DEFAULTS: dict[str, object] = {"proxy_secret": "", "diagnostic_token": None, "ch
 
 
 INSTALL_NOTE = (
-    "{name}.secrets holds {keys}: never in {where}. Each server's TANDEM_RUNTIME_SECRETS names it and the "
-    "servers read it themselves, as user {user}: install it before starting them, mode 0600, owned by {user} (a server "
-    "that finds it missing, readable by others or owned by another user stops with one line saying so):"
+    "{name}.secrets holds {keys}: never in {where}. Each server's TANDEM_RUNTIME_SECRETS names it and "
+    "the servers read it themselves, as user {user}: install it before starting them, mode 0600, owned "
+    "by {user} (a server that finds it missing, readable by others or owned by another user stops with one "
+    "line saying so):"
 )
 
 
@@ -42,7 +43,8 @@ def install_note(name: str, secrets: dict[str, str], user: str, where: str) -> s
     if not secrets:
         return ""
     text = INSTALL_NOTE.format(name=name, keys=", ".join(secrets), where=where, user=user)
-    return f"\n{textwrap.fill(text, width=105)}\n\n  sudo install -D -m 600 -o {user} {name}.secrets {installed_path(name)}\n"
+    command = f"sudo install -D -m 600 -o {user} {name}.secrets {installed_path(name)}"
+    return f"\n{textwrap.fill(text, width=105)}\n\n  {command}\n"
 
 
 def is_secret(name: str, value: object) -> bool:
