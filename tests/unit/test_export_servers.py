@@ -185,6 +185,24 @@ def test_gunicorn_asgi_is_an_exported_process(target: str, options: ExportOption
         )
 
 
+@pytest.mark.parametrize("target", ["systemd-per-process", "supervisor"])
+def test_uvicorn_units_are_named_after_uvicorn(target: str) -> None:
+    """An operator restarting `tandem-daphne-1` to restart uvicorn would be misled: the units, the socket
+    unit and supervisord's program carry uvicorn's name, and the README's reload line names them."""
+    pytest.importorskip("uvicorn")
+    options = ExportOptions(per_process=True) if target == "systemd-per-process" else ExportOptions()
+    case = Case(target.split("-")[0], "uvicorn", cli={"ws_server": "uvicorn", "procs": 2}, options=options)
+    files = {f.path: f.content for f in render(case)}
+    if target == "supervisor":
+        assert "[fcgi-program:tandem-uvicorn]" in files["tandem.conf"], files["tandem.conf"]
+        assert "[fcgi-program:tandem-daphne]" not in files["tandem.conf"]
+        return
+    assert {"tandem-uvicorn.socket", "tandem-uvicorn-1.service", "tandem-uvicorn-2.service"} <= set(files)
+    assert not [path for path in files if "daphne" in path], sorted(files)
+    assert "Service=tandem-uvicorn-1.service" in files["tandem-uvicorn.socket"]
+    assert "systemctl reload tandem-uvicorn-1.service" in files["README.txt"], files["README.txt"]
+
+
 @pytest.mark.parametrize("procs", [1, 3])
 def test_supervisor_gives_each_uvicorn_its_own_private_socket(procs: int) -> None:
     """Each uvicorn of the fcgi-program gets a private probe socket numbered like the process, as each

@@ -108,7 +108,7 @@ def supervisor_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
             lines += program(f"{name}-gunicorn", cmd, user, stop)
     asgi = asgi_commands(cmds)
     arbiter = asgi[0].role == "gunicorn-asgi"
-    asgi_program = f"{name}-gunicorn-asgi" if arbiter else f"{name}-daphne"
+    asgi_program = f"{name}-{'gunicorn-asgi' if arbiter else 'uvicorn' if asgi[0].name.startswith('uvicorn') else 'daphne'}"
     lines += daphne_program(asgi_program, plan, cmds, user, group, stop)
     files = [File("tandem.conf", "\n".join(lines), 0o600)]
     if secrets:

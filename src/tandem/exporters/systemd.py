@@ -188,9 +188,10 @@ def asgi_units(plan: Plan, options: ExportOptions) -> tuple[str, list[str]]:
     asgi = asgi_commands(commands(plan))
     if asgi and asgi[0].role == "gunicorn-asgi":
         return f"{options.name}-gunicorn-asgi.socket", [f"{options.name}-gunicorn-asgi.service"]
-    return f"{options.name}-daphne.socket", [
-        f"{options.name}-daphne-{i}.service" for i in range(1, len(asgi) + 1)
-    ]
+    # Named after the server they run: uvicorn's are tandem-uvicorn-N, not "daphne" units running uvicorn.
+    server = "uvicorn" if asgi and asgi[0].name.startswith("uvicorn") else "daphne"
+    base = f"{options.name}-{server}"
+    return f"{base}.socket", [f"{base}-{i}.service" for i in range(1, len(asgi) + 1)]
 
 
 def per_process_files(plan: Plan, options: ExportOptions) -> tuple[File, ...]:
@@ -395,7 +396,7 @@ Install and start:
 
 ASGI_NOTE = """systemd binds the {server} socket ({socket}) once and passes it to every {server} (fd 3), as `tandem serve`
 does, so the {server} processes share it and one can restart while the others serve.
-Reload: {gunicorn_reload}`sudo systemctl reload {name}-daphne-1.service` retires that {server} with 1012 and
+Reload: {gunicorn_reload}`sudo systemctl reload {first_unit}` retires that {server} with 1012 and
 systemd starts it again with the new code: reload them one after the other."""
 
 ARBITER_NOTE = """systemd binds the socket of {server} ({socket}) once and passes it to its arbiter (fd 3), as
@@ -412,6 +413,7 @@ def asgi_note(plan: Plan, options: ExportOptions, socket: str) -> str:
         server=server_name(asgi[0].name),
         socket=socket,
         name=options.name,
+        first_unit=asgi_units(plan, options)[1][0],
         gunicorn_reload=f"`sudo systemctl reload {options.name}-gunicorn.service` replaces Gunicorn's "
         "workers;\n"
         if has_gunicorn(plan)
