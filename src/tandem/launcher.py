@@ -31,6 +31,7 @@ from tandem.plan import (
     build_plan,
     new_proxy_secret,
     plan_addresses,
+    sibling_name,
 )
 from tandem.printer import Printer
 from tandem.programs import require_caddy, require_nginx, require_redis_server
@@ -38,8 +39,9 @@ from tandem.project import Project, discover, open_project
 from tandem.proxies.validate import caddy_validate, nginx_test
 from tandem.routes import RouteTable, discover_routes, overlapping_http_urls
 from tandem.sdnotify import Notifier
+from tandem.servers import reuse_port_groups
 from tandem.serving import Serving, access_log_fds
-from tandem.sockets import bind, close_all
+from tandem.sockets import bind_group, close_all
 from tandem.status import CONTROL_SOCKET, ControlServer, Instance, add_live_figures, register
 from tandem.supervisor import Supervisor
 from tandem.tls import describe as describe_tls
@@ -187,10 +189,11 @@ def prepare(loaded: Loaded, environ: Mapping[str, str], *, say: Callable[[str], 
     try:
         access_log = open_target(config, report=say)
         sockets: dict[str, BoundSocket] = {}
+        groups = reuse_port_groups(config)
         for name, address in plan_addresses(config, runtime_dir).items():
-            sock, bound = bind(address)
-            bound_sockets.append(sock)
-            sockets[name] = bound
+            for index, (sock, bound) in enumerate(bind_group(address, groups.get(name, 1)), 1):
+                bound_sockets.append(sock)
+                sockets[sibling_name(name, index)] = bound
         # the nginx or caddy found, wherever it is
         config = replace(config, nginx=nginx or config.nginx, caddy=caddy or config.caddy)
         target = Managed(

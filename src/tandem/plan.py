@@ -267,6 +267,12 @@ def daphne_count(config: Config, layer: ChannelLayer) -> int:
     return config.procs
 
 
+def sibling_name(name: str, index: int) -> str:
+    """The name in ``Managed.sockets`` of the index-th socket (from 2) of a group bound on one TCP address
+    (tandem.sockets.bind_group); the first keeps ``name``."""
+    return name if index == 1 else f"{name}+{index}"
+
+
 def wsgi_workers(config: Config, per_core: int) -> int:
     """--workers, or for auto ``per_core`` workers per core: Gunicorn's sync workers 2, Granian's 1."""
     return config.workers if config.workers is not None else per_core * cpu_count()

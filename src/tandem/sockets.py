@@ -29,11 +29,13 @@ def _family_for(host: str) -> tuple[int, str]:
     return int(family), str(sockaddr[0])
 
 
-def _bind_tcp(address: Address) -> socket.socket:
+def _bind_tcp(address: Address, reuse_port: bool = False) -> socket.socket:
     family, host = _family_for(address.host or "127.0.0.1")
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # before bind: a socket joins a port's group only when every member set it
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host, address.port or 0))
@@ -88,9 +90,33 @@ def _bind_unix(path: str) -> socket.socket:
     return sock
 
 
-def bind(address: Address) -> tuple[socket.socket, BoundSocket]:
+def bind(address: Address, reuse_port: bool = False) -> tuple[socket.socket, BoundSocket]:
     """Bind and listen; the returned BoundSocket has the real address (port 0 resolved) and the fd."""
-    sock = _bind_unix(address.path) if address.path else _bind_tcp(address)
+    sock = _bind_unix(address.path) if address.path else _bind_tcp(address, reuse_port)
+    return _listen(sock, address)
+
+
+def bind_group(address: Address, count: int) -> list[tuple[socket.socket, BoundSocket]]:
+    """``count`` listening sockets on one TCP address (SO_REUSEPORT): the kernel spreads new connections
+    over them, so each worker of a server that takes one apiece gets its share, where on one shared socket
+    the first worker to wake accepts every waiting connection. One socket for a unix path or a count of 1."""
+    if count <= 1 or address.path:
+        return [bind(address)]
+    # First a plain bind, closed at once: it fails on a busy port as any bind does, where a group's first
+    # socket would have joined another group of this user's on that port and shared its connections.
+    probe, free = bind(address)
+    probe.close()
+    group: list[tuple[socket.socket, BoundSocket]] = []
+    try:
+        for _ in range(count):
+            group.append(bind(free.address, reuse_port=True))
+    except BaseException:
+        close_all([sock for sock, _ in group])
+        raise
+    return group
+
+
+def _listen(sock: socket.socket, address: Address) -> tuple[socket.socket, BoundSocket]:
     sock.listen(BACKLOG)
     sock.set_inheritable(True)
     # Non-blocking, for every process it is handed to (the flag belongs to the socket, shared by all of

@@ -23,7 +23,8 @@ import psutil
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import Redis, TandemRunner, clean_env, free_port, importorskip_server, wait_for
+from tandem.runtime.spec import PROBE_HEADER, PROBE_PATH
+from tests.conftest import Redis, Tandem, TandemRunner, clean_env, free_port, importorskip_server, wait_for
 from tests.hostile.attack import address, close_code, frame, ws_connect
 from tests.integration.test_split import SPOOF, websocket
 
@@ -282,3 +283,63 @@ def test_an_app_host_runs_the_servers_chosen(
         assert ws.recv(timeout=15) == "through the app host"
     assert run.stop() == 0
     assert run.alive_descendants() == []
+
+
+def granian_master(run: Tandem) -> psutil.Process:
+    """Granian's arbiter under tandem: the process running tandem.runtime.granian whose parent does not."""
+    for proc in psutil.Process(run.proc.pid).children(recursive=True):
+        parent = proc.parent()
+        runs = "tandem.runtime.granian" in proc.cmdline()
+        if runs and parent is not None and "tandem.runtime.granian" not in parent.cmdline():
+            return proc
+    raise AssertionError("no Granian arbiter under tandem")
+
+
+def answering_pids(port: int, token: str, connections: int = 24) -> list[int]:
+    """The pids of the workers that answer ``connections`` connections opened together on ``port``, each
+    asking tandem's probe (which answers with the worker's pid)."""
+    request = f"GET {PROBE_PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n{PROBE_HEADER}: {token}\r\n\r\n".encode()
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=15) for _ in range(connections)]
+    try:
+        for sock in socks:
+            sock.sendall(request)
+        pids = []
+        for sock in socks:
+            data = b""
+            while b'"pid"' not in data or not data.endswith(b"}"):
+                chunk = sock.recv(4096)
+                assert chunk, data
+                data += chunk
+            pids.append(int(json.loads(data.split(b"\r\n\r\n", 1)[1])["pid"]))
+        return pids
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_granian_over_tcp_gives_each_worker_its_own_socket(
+    example_project: Path, tandem: TandemRunner, nginx_bin: str
+) -> None:
+    """On one shared socket the first Granian worker to wake accepted every waiting connection and kept it
+    (keep-alive): with wrk reaching Granian directly, one of 2 workers sat idle in 2 of 4 runs. Over TCP
+    each worker has a socket of its own on the same port (SO_REUSEPORT), so connections opened together
+    reach every worker, and still do after a reload replaced the workers."""
+    importorskip_server("granian")
+    run = tandem.serve(example_project, "--mode", "split", "--http-server", "granian", "--internal", "tcp",
+                       "--workers", "2")  # fmt: skip
+    master = granian_master(run)
+    assert master.cmdline().count("--fd") == 2, master.cmdline()
+    listening = [c for c in master.net_connections("tcp") if c.status == psutil.CONN_LISTEN]
+    assert len(listening) == 2 and len({c.laddr for c in listening}) == 1, listening
+    port = listening[0].laddr.port
+    token = json.loads(master.environ()["TANDEM_RUNTIME"])["probe_token"]
+    before = set(answering_pids(port, token))
+    assert before == {w.pid for w in master.children()}, before
+    code, output = tandem.run("reload", "--wait", cwd=example_project)
+    assert code == 0, output
+    after = wait_for(
+        lambda: (pids := set(answering_pids(port, token))).isdisjoint(before) and len(pids) == 2 and pids,
+        timeout=60,
+        message="both new workers answering on their sockets",
+    )
+    assert after == {w.pid for w in master.children()}, after

@@ -165,6 +165,16 @@ def never(config: Config, mode: str) -> None:
     """``refuse`` for a server that keeps every guarantee in both modes."""
 
 
+def reuse_port_groups(config: Config) -> dict[str, int]:
+    """How many sockets the launcher binds on one TCP address, by socket name, where the server takes one
+    per worker: Granian's WSGI side (split mode, and an app host's). Unix sockets stay one."""
+    from tandem.plan import wsgi_workers
+
+    if config.mode != "split" or config.http_server != "granian":
+        return {}
+    return {"wsgi": wsgi_workers(config, server("granian").workers_per_core)}
+
+
 def split_processes(ctx: Context) -> tuple[ProcessSpec, ...]:
     """Split mode's app servers: the WSGI server on the "wsgi" socket, the ASGI server on "asgi"."""
     from tandem.plan import daphne_procs, wsgi_workers

@@ -1,7 +1,8 @@
 """Granian as split mode's WSGI server: ``--http-server granian``.
 
 tandem.runtime.granian gives Granian's server the socket tandem bound (Granian has no option to adopt
-one). Guarantees: probes and the real client address come from tandem's WSGI wrapper; the body limit is
+one); over TCP, one socket per worker on the same port (tandem.sockets.bind_group), so the kernel spreads
+connections over the workers. Guarantees: probes and the real client address come from tandem's WSGI wrapper; the body limit is
 the proxy's (split mode only); a reload is Granian's HUP, which starts each new worker before stopping the
 old one gracefully; a request's headers must arrive within --header-timeout. Threads are set explicitly:
 one blocking thread per worker unless --threads says otherwise (Granian's default opens many, each with
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from tandem.config import Config
 from tandem.errors import UsageError
-from tandem.plan import Context, ProcessSpec, Role
+from tandem.plan import Context, ProcessSpec, Role, sibling_name
 from tandem.servers import HTTP, Server, Slot
 from tandem.topologies.processes import child_env, probe, runtime_spec
 
@@ -38,6 +39,13 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
     config = ctx.config
     spec = runtime_spec(ctx, ctx.project.wsgi_app, serve_static=False, trust_proxy=True)
     bound = ctx.sockets[slot.socket]
+    # Over TCP the launcher bound one socket per worker (reuse_port_groups); the first is slot.socket.
+    fds = [bound.fd] + [
+        sibling.fd
+        for index in range(2, slot.count + 1)
+        if (sibling := ctx.sockets.get(sibling_name(slot.socket, index))) is not None
+        and sibling.fd is not None
+    ]
     if bound.fd is None:
         raise UsageError(
             "--http-server granian runs only under tandem serve (it adopts the socket tandem binds)",
@@ -45,7 +53,7 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
         )
     argv = [
         ctx.python, "-m", "tandem.runtime.granian",
-        "--fd", str(bound.fd),
+        *(arg for fd in fds for arg in ("--fd", str(fd))),
         "--workers", str(slot.count),
         "--blocking-threads", str(config.threads or 1),
         "--header-timeout", str(config.header_timeout or 60),
@@ -60,7 +68,7 @@ def _processes(ctx: Context, slot: Slot) -> tuple[ProcessSpec, ...]:
             argv=tuple(argv),
             env=child_env(ctx, spec),
             probe=probe(ctx, bound.address),
-            inherited_fds=(bound.fd,),
+            inherited_fds=tuple(fd for fd in fds if fd is not None),
             cwd=str(ctx.project.root),
         ),
     )
