@@ -2,11 +2,11 @@
 
 tandem.runtime.granian gives Granian's server the socket tandem bound (Granian has no option to adopt
 one); over TCP, one socket per worker on the same port (tandem.sockets.bind_group), so the kernel spreads
-connections over the workers. Guarantees: probes and the real client address come from tandem's WSGI wrapper; the body limit is
-the proxy's (split mode only); a reload is Granian's HUP, which starts each new worker before stopping the
-old one gracefully; a request's headers must arrive within --header-timeout. Threads are set explicitly:
-one blocking thread per worker unless --threads says otherwise (Granian's default opens many, each with
-its own database connection).
+connections over the workers. Guarantees: probes and the real client address come from tandem's WSGI
+wrapper; the body limit is the proxy's (split mode only); a reload is Granian's HUP, which starts each
+new worker before stopping the old one gracefully; a request's headers must arrive within --header-timeout.
+Threads are set explicitly: one blocking thread per worker unless --threads says otherwise (Granian's
+default opens many, each with its own database connection).
 
 Refused: writing tandem's access-log lines (Granian has its own format on its stdout), so with
 --app-access-log, or Caddy in front with the access log on (the app servers log then), choose Gunicorn.
