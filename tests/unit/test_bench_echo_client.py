@@ -44,7 +44,7 @@ async def test_echo_round_trips_are_counted_and_every_client_closes_with_1000() 
         for _ in range(200):
             if len(codes) == 4:
                 break
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # wait-ok: the polling interval of a bounded wait
     assert result["connected"] == 4
     assert result["errors"] == 0, result["first_failure"]
     assert isinstance(result["messages"], int) and result["messages"] > 100

@@ -51,7 +51,7 @@ async def served(app: Any) -> AsyncIterator[int]:
         for _ in range(500):  # readiness by polling, bounded (5 s)
             if server.started:
                 break
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # wait-ok: the polling interval of a bounded wait
         assert server.started, "uvicorn did not start"
         yield sock.getsockname()[1]
     finally:

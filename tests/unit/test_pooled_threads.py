@@ -34,7 +34,7 @@ async def returned(app: PooledThreadsASGI) -> None:
     for _ in range(500):
         if app.returning == 0:
             return
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # wait-ok: the polling interval of a bounded wait
     raise AssertionError(f"{app.returning} executor(s) never came back")
 
 
@@ -123,10 +123,12 @@ async def test_a_thread_still_busy_with_a_task_left_behind_is_not_lent_again() -
     """A task the request left behind runs a sync call on the request's thread while the response ends: the
     next request gets another thread instead of queueing behind that call (and sharing its thread)."""
     release = threading.Event()
+    running = threading.Event()
     threads: list[int] = []
     left: list[asyncio.Task[int]] = []
 
     def slow() -> int:
+        running.set()
         release.wait(10)
         return threading.get_ident()
 
@@ -135,7 +137,8 @@ async def test_a_thread_still_busy_with_a_task_left_behind_is_not_lent_again() -
             threads.append(await sync_to_async(threading.get_ident)())
             if not left:
                 left.append(asyncio.create_task(sync_to_async(slow)()))
-                await asyncio.sleep(0.05)  # the left-behind call is running on this request's thread
+                # Until the left-behind call runs on this request's thread (bounded: 5 s).
+                assert await asyncio.to_thread(running.wait, 5)
         await send({"type": "http.response.start", "status": 200})
 
     app = PooledThreadsASGI(view)
