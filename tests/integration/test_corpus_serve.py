@@ -24,6 +24,7 @@ from tests.conftest import (
     PasswordRedis,
     TandemRunner,
     clean_env,
+    importorskip_server,
     redis_env,
     wait_for,
 )
@@ -73,6 +74,25 @@ def test_group_message_from_a_view_reaches_the_websocket(
     else:
         # One Daphne: the project's in-memory layer carries the groups, no Redis is started.
         assert "started redis" not in run.output, run.output
+
+
+def test_group_messages_from_granian_workers_on_their_own_sockets(
+    tmp_path: Path, tandem: TandemRunner, nginx_bin: str
+) -> None:
+    """A project we did not write, with Granian over TCP at its defaults (a socket per worker): views run in
+    whichever worker the kernel gives nginx's connection, and every one's group message reaches the socket."""
+    importorskip_server("granian")
+    project = copy_corpus("newsroom", tmp_path)
+    run = tandem.serve(
+        project, "--mode", "split", "--http-server", "granian", "--internal", "tcp", env=corpus_env(tmp_path)
+    )
+    ws_url = run.url.replace("http://", "ws://", 1) + "ws/news/"
+    with connect(ws_url, open_timeout=10) as ws:
+        for number in range(8):
+            response = httpx.get(run.url + "publish/", params={"text": f"extra {number}"}, timeout=10)
+            assert response.status_code == 200, response.text
+            assert ws.recv(timeout=10) == f"extra {number}"
+    assert run.stop() == 0, run.output
 
 
 def test_kept_in_memory_layer_across_processes_is_refused(tmp_path: Path, tandem: TandemRunner) -> None:
